@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+
+/// @title Meshwork job escrow
+/// @notice A requester escrows `taskCount × replicas × rewardPerResult` for a job. A task is
+/// settled with a quorum certificate: at least `quorum` EIP-712 signatures over
+/// `Result(jobId, taskIndex, resultHash)` by distinct workers, signers strictly ascending. Each
+/// signer is credited `rewardPerResult` (pull payments, `withdraw`). After the deadline nothing
+/// settles and the unspent escrow goes back to the requester (`refund`).
+/// @dev The EIP-712 domain is ("Meshwork", "1", chainid, this), so signatures cannot be replayed
+/// on another chain or against another deployment. OpenZeppelin's ECDSA rejects malleable
+/// (high-s) and malformed signatures; strictly ascending signers make duplicates impossible.
+contract JobEscrow is EIP712, ReentrancyGuard {
+    /// @notice EIP-712 type hash of a worker's signed result.
+    bytes32 public constant RESULT_TYPEHASH = keccak256("Result(bytes32 jobId,uint32 taskIndex,bytes32 resultHash)");
+
+    /// @notice What a requester chooses for a job.
+    struct JobParams {
+        bytes32 modelHash; // sha256 of the ONNX model file
+        bytes32 inputsRoot; // Merkle root over the task input leaves
+        bytes32 policy; // agreement policy as UTF-8 text, right-padded ("exact", "round:4", ...)
+        uint32 taskCount;
+        uint8 replicas; // results paid per task, at most
+        uint8 quorum; // agreeing results needed, 1 <= quorum <= replicas
+        uint64 deadline; // unix seconds; settle until then, refund after
+        uint128 rewardPerResult; // wei per agreeing result
+    }
+
+    /// @notice A job as stored. Packed: slot 0 holds requester to refunded, slot 1 the amounts.
+    struct Job {
+        address requester;
+        uint32 taskCount;
+        uint32 settledCount;
+        uint8 replicas;
+        uint8 quorum;
+        bool refunded;
+        uint128 rewardPerResult;
+        uint128 remaining; // escrow not yet credited or refunded
+        uint64 deadline;
+        bytes32 modelHash;
+        bytes32 inputsRoot;
+        bytes32 policy;
+    }
+
+    /// @notice A quorum certificate for one task.
+    struct Certificate {
+        bytes32 jobId;
+        uint32 taskIndex;
+        bytes32 resultHash;
+        bytes[] signatures; // 65-byte (r, s, v) signatures, signers strictly ascending
+    }
+
+    mapping(bytes32 jobId => Job) private _jobs;
+    /// @dev One bit per task: settled or not, 256 tasks per word.
+    mapping(bytes32 jobId => mapping(uint256 word => uint256 bits)) private _settled;
+    /// @notice Credited and not yet withdrawn, per worker.
+    mapping(address worker => uint256 wei_) public balanceOf;
+    /// @notice Jobs created per requester; part of the next job id.
+    mapping(address requester => uint256) public jobNonce;
+
+    event JobCreated(
+        bytes32 indexed jobId,
+        address indexed requester,
+        bytes32 modelHash,
+        bytes32 inputsRoot,
+        bytes32 policy,
+        uint32 taskCount,
+        uint8 replicas,
+        uint8 quorum,
+        uint128 rewardPerResult,
+        uint64 deadline
+    );
+    event TaskSettled(bytes32 indexed jobId, uint32 indexed taskIndex, bytes32 resultHash, address[] signers);
+    event Withdrawn(address indexed worker, uint256 amount);
+    event Refunded(bytes32 indexed jobId, address indexed requester, uint256 amount);
+
+    error NoTasks();
+    error QuorumOutOfRange(uint8 quorum, uint8 replicas);
+    error ZeroReward();
+    error DeadlineNotInFuture(uint64 deadline, uint256 nowTs);
+    error WrongEscrow(uint256 expected, uint256 sent);
+    error UnknownJob(bytes32 jobId);
+    error JobClosed(bytes32 jobId);
+    error TaskOutOfRange(bytes32 jobId, uint32 taskIndex, uint32 taskCount);
+    error TooFewSignatures(uint256 count, uint8 quorum);
+    error TooManySignatures(uint256 count, uint8 replicas);
+    error SignersNotAscending(uint256 index, address signer);
+    error NotExpired(bytes32 jobId, uint64 deadline);
+    error AlreadyRefunded(bytes32 jobId);
+    error NothingToWithdraw(address worker);
+    error TransferFailed(address to, uint256 amount);
+
+    constructor() EIP712("Meshwork", "1") {}
+
+    /// @notice Opens a job and escrows exactly taskCount × replicas × rewardPerResult.
+    /// @return jobId keccak256(chainid, this contract, requester, the requester's job nonce).
+    function createJob(JobParams calldata p) external payable returns (bytes32 jobId) {
+        if (p.taskCount == 0) revert NoTasks();
+        if (p.quorum == 0 || p.quorum > p.replicas) revert QuorumOutOfRange(p.quorum, p.replicas);
+        if (p.rewardPerResult == 0) revert ZeroReward();
+        if (p.deadline <= block.timestamp) revert DeadlineNotInFuture(p.deadline, block.timestamp);
+        // Cannot overflow: 2^32 × 2^8 × 2^128 < 2^256.
+        uint256 expected = uint256(p.taskCount) * p.replicas * p.rewardPerResult;
+        if (msg.value != expected) revert WrongEscrow(expected, msg.value);
+
+        jobId = keccak256(abi.encode(block.chainid, address(this), msg.sender, jobNonce[msg.sender]++));
+        _jobs[jobId] = Job({
+            requester: msg.sender,
+            taskCount: p.taskCount,
+            settledCount: 0,
+            replicas: p.replicas,
+            quorum: p.quorum,
+            refunded: false,
+            rewardPerResult: p.rewardPerResult,
+            // msg.value is bounded by the ether supply, far below 2^128.
+            remaining: uint128(msg.value),
+            deadline: p.deadline,
+            modelHash: p.modelHash,
+            inputsRoot: p.inputsRoot,
+            policy: p.policy
+        });
+        emit JobCreated(
+            jobId, msg.sender, p.modelHash, p.inputsRoot, p.policy, p.taskCount, p.replicas, p.quorum, p.rewardPerResult, p.deadline
+        );
+    }
+
+    /// @notice Settles quorum certificates and credits every signer. Tasks already settled are
+    /// skipped (two honest parties may race to settle the same task); any invalid certificate
+    /// reverts the whole batch.
+    /// @return settled How many certificates were newly settled.
+    function settle(Certificate[] calldata certs) external returns (uint256 settled) {
+        for (uint256 i = 0; i < certs.length; ++i) {
+            if (_settleOne(certs[i])) ++settled;
+        }
+    }
+
+    function _settleOne(Certificate calldata c) private returns (bool) {
+        Job storage job = _jobs[c.jobId];
+        if (job.requester == address(0)) revert UnknownJob(c.jobId);
+        if (job.refunded || block.timestamp > job.deadline) revert JobClosed(c.jobId);
+        if (c.taskIndex >= job.taskCount) revert TaskOutOfRange(c.jobId, c.taskIndex, job.taskCount);
+
+        uint256 word = c.taskIndex >> 8;
+        // forge-lint: disable-next-line(incorrect-shift)
+        uint256 bit = 1 << (c.taskIndex & 255);
+        uint256 bits = _settled[c.jobId][word];
+        if (bits & bit != 0) return false;
+
+        uint256 n = c.signatures.length;
+        if (n < job.quorum) revert TooFewSignatures(n, job.quorum);
+        if (n > job.replicas) revert TooManySignatures(n, job.replicas);
+
+        bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(RESULT_TYPEHASH, c.jobId, c.taskIndex, c.resultHash)));
+        address[] memory signers = new address[](n);
+        address prev = address(0);
+        uint128 reward = job.rewardPerResult;
+        for (uint256 j = 0; j < n; ++j) {
+            // Reverts on malformed, malleable (high-s) or unrecoverable signatures; never returns 0.
+            address signer = ECDSA.recover(digest, c.signatures[j]);
+            if (signer <= prev) revert SignersNotAscending(j, signer);
+            prev = signer;
+            signers[j] = signer;
+            balanceOf[signer] += reward;
+        }
+
+        _settled[c.jobId][word] = bits | bit;
+        // Cannot underflow: each task pays at most `replicas` rewards and is settled once, and
+        // `remaining` started at taskCount × replicas × reward.
+        // `n <= replicas <= 255`, so the cast to uint128 cannot truncate.
+        unchecked {
+            // forge-lint: disable-next-line(unsafe-typecast)
+            job.remaining -= uint128(n) * reward;
+            job.settledCount += 1;
+        }
+        emit TaskSettled(c.jobId, c.taskIndex, c.resultHash, signers);
+        return true;
+    }
+
+    /// @notice Sends a worker everything credited to it. Anyone may call; the money only ever
+    /// goes to `worker`, so a worker whose key holds no gas can be paid out by someone else.
+    function withdraw(address payable worker) external nonReentrant returns (uint256 amount) {
+        amount = balanceOf[worker];
+        if (amount == 0) revert NothingToWithdraw(worker);
+        balanceOf[worker] = 0;
+        emit Withdrawn(worker, amount);
+        (bool ok,) = worker.call{value: amount}("");
+        if (!ok) revert TransferFailed(worker, amount);
+    }
+
+    /// @notice After the deadline, returns the unspent escrow to the requester. Anyone may call.
+    function refund(bytes32 jobId) external nonReentrant returns (uint256 amount) {
+        Job storage job = _jobs[jobId];
+        if (job.requester == address(0)) revert UnknownJob(jobId);
+        if (block.timestamp <= job.deadline) revert NotExpired(jobId, job.deadline);
+        if (job.refunded) revert AlreadyRefunded(jobId);
+        amount = job.remaining;
+        job.refunded = true;
+        job.remaining = 0;
+        emit Refunded(jobId, job.requester, amount);
+        (bool ok,) = job.requester.call{value: amount}("");
+        if (!ok) revert TransferFailed(job.requester, amount);
+    }
+
+    /// @notice The stored job; `requester == address(0)` means no such job.
+    function getJob(bytes32 jobId) external view returns (Job memory) {
+        return _jobs[jobId];
+    }
+
+    function isSettled(bytes32 jobId, uint32 taskIndex) external view returns (bool) {
+        // forge-lint: disable-next-line(incorrect-shift)
+        return _settled[jobId][taskIndex >> 8] & (1 << (taskIndex & 255)) != 0;
+    }
+
+    /// @notice The EIP-712 domain separator that result signatures are made under.
+    function domainSeparator() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+}

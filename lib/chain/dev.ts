@@ -1,0 +1,17 @@
+/**
+ * DEV KEYS FOR THE LOCAL CHAIN ONLY. These are anvil's default accounts, derived from the public
+ * mnemonic "test test test test test test test test test test test junk". Anyone can spend what
+ * they hold on any chain: never send real funds to them. `npm start` and the tests use them on
+ * the local anvil chain (chain id 31337) only.
+ */
+import type { Hex } from 'viem'
+
+export const DEV_MNEMONIC = 'test test test test test test test test test test test junk'
+
+/** anvil accounts 0..3: 0 deploys, 1 is the dev requester, 2 settles for dev volunteers. */
+export const DEV_PRIVATE_KEYS: readonly Hex[] = [
+  '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80',
+  '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d',
+  '0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a',
+  '0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6',
+]

@@ -1,0 +1,266 @@
+/**
+ * Typed actions on the JobEscrow contract, over viem clients. They take clients rather than
+ * creating them, so the same code serves a Node key (SDK/CLI), a browser wallet (wagmi's wallet
+ * client is a viem client) and tests.
+ */
+import {
+  type Account,
+  type Address,
+  type Chain,
+  ContractFunctionRevertedError,
+  type Hex,
+  type PublicClient,
+  parseEventLogs,
+  type Transport,
+  BaseError as ViemBaseError,
+  type WalletClient,
+} from 'viem'
+import { ChainError } from '../errors'
+import {
+  type Certificate,
+  escrowFor,
+  type JobSpec,
+  policyFromBytes32,
+  policyToBytes32,
+} from '../proofs'
+import { jobEscrowAbi, jobEscrowBytecode } from './generated'
+
+export type Wallet = WalletClient<Transport, Chain | undefined, Account>
+
+/** A job as the contract stores it. */
+export interface OnchainJob extends JobSpec {
+  jobId: Hex
+  requester: Address
+  settledCount: number
+  refunded: boolean
+  /** Escrow not yet credited to workers or refunded (wei). */
+  remaining: bigint
+}
+
+/** Rewrites a viem revert into a ChainError that names the custom error and its arguments. */
+export function chainError(what: string, cause: unknown): ChainError {
+  if (cause instanceof ViemBaseError) {
+    const revert = cause.walk((e) => e instanceof ContractFunctionRevertedError)
+    if (revert instanceof ContractFunctionRevertedError && revert.data) {
+      const args = (revert.data.args ?? []).map((a) => String(a)).join(', ')
+      return new ChainError(`${what} reverted: ${revert.data.errorName}(${args}).`, { cause })
+    }
+    return new ChainError(`${what} failed: ${cause.shortMessage}`, { cause })
+  }
+  return new ChainError(`${what} failed.`, { cause, details: String(cause) })
+}
+
+export async function deployEscrow(wallet: Wallet, client: PublicClient): Promise<Address> {
+  try {
+    const hash = await wallet.deployContract({
+      abi: jobEscrowAbi,
+      bytecode: jobEscrowBytecode,
+      chain: wallet.chain,
+    })
+    const receipt = await client.waitForTransactionReceipt({ hash })
+    if (!receipt.contractAddress) throw new ChainError('Deployment produced no contract address.')
+    return receipt.contractAddress
+  } catch (err) {
+    throw err instanceof ChainError ? err : chainError('Deploying JobEscrow', err)
+  }
+}
+
+export interface CreateJobResult {
+  jobId: Hex
+  txHash: Hex
+  escrow: bigint
+}
+
+export async function createJob(
+  wallet: Wallet,
+  client: PublicClient,
+  contract: Address,
+  spec: JobSpec,
+): Promise<CreateJobResult> {
+  const escrow = escrowFor(spec)
+  try {
+    const hash = await wallet.writeContract({
+      address: contract,
+      abi: jobEscrowAbi,
+      functionName: 'createJob',
+      chain: wallet.chain,
+      args: [
+        {
+          modelHash: spec.modelHash,
+          inputsRoot: spec.inputsRoot,
+          policy: policyToBytes32(spec.policy),
+          taskCount: spec.taskCount,
+          replicas: spec.replicas,
+          quorum: spec.quorum,
+          deadline: BigInt(spec.deadline),
+          rewardPerResult: spec.rewardPerResult,
+        },
+      ],
+      value: escrow,
+    })
+    const receipt = await client.waitForTransactionReceipt({ hash })
+    if (receipt.status !== 'success') throw new ChainError('createJob reverted.', { details: hash })
+    const [created] = parseEventLogs({
+      abi: jobEscrowAbi,
+      eventName: 'JobCreated',
+      logs: receipt.logs,
+    })
+    if (!created) throw new ChainError('createJob emitted no JobCreated event.', { details: hash })
+    return { jobId: created.args.jobId, txHash: hash, escrow }
+  } catch (err) {
+    throw err instanceof ChainError ? err : chainError('createJob', err)
+  }
+}
+
+/** The job, or undefined when the contract has no job with this id. */
+export async function readJob(
+  client: PublicClient,
+  contract: Address,
+  jobId: Hex,
+): Promise<OnchainJob | undefined> {
+  let j: Awaited<ReturnType<typeof readRaw>>
+  try {
+    j = await readRaw(client, contract, jobId)
+  } catch (err) {
+    throw chainError('Reading the job', err)
+  }
+  if (j.requester === '0x0000000000000000000000000000000000000000') return undefined
+  return {
+    jobId,
+    requester: j.requester,
+    modelHash: j.modelHash,
+    inputsRoot: j.inputsRoot,
+    taskCount: j.taskCount,
+    replicas: j.replicas,
+    quorum: j.quorum,
+    policy: policyFromBytes32(j.policy),
+    rewardPerResult: j.rewardPerResult,
+    deadline: Number(j.deadline),
+    settledCount: j.settledCount,
+    refunded: j.refunded,
+    remaining: j.remaining,
+  }
+}
+
+function readRaw(client: PublicClient, contract: Address, jobId: Hex) {
+  return client.readContract({
+    address: contract,
+    abi: jobEscrowAbi,
+    functionName: 'getJob',
+    args: [jobId],
+  })
+}
+
+export interface SettleResult {
+  txHash: Hex
+  /** Certificates newly settled (already-settled tasks are skipped by the contract). */
+  settled: number
+  /** Task indices per job that this transaction settled. */
+  settledTasks: Array<{ jobId: Hex; taskIndex: number }>
+  gasUsed: bigint
+}
+
+export async function settle(
+  wallet: Wallet,
+  client: PublicClient,
+  contract: Address,
+  certs: readonly Certificate[],
+): Promise<SettleResult> {
+  try {
+    const hash = await wallet.writeContract({
+      address: contract,
+      abi: jobEscrowAbi,
+      functionName: 'settle',
+      chain: wallet.chain,
+      args: [
+        certs.map((c) => ({
+          jobId: c.jobId,
+          taskIndex: c.taskIndex,
+          resultHash: c.resultHash,
+          signatures: c.signatures,
+        })),
+      ],
+    })
+    const receipt = await client.waitForTransactionReceipt({ hash })
+    if (receipt.status !== 'success') throw new ChainError('settle reverted.', { details: hash })
+    const logs = parseEventLogs({ abi: jobEscrowAbi, eventName: 'TaskSettled', logs: receipt.logs })
+    return {
+      txHash: hash,
+      settled: logs.length,
+      settledTasks: logs.map((l) => ({ jobId: l.args.jobId, taskIndex: l.args.taskIndex })),
+      gasUsed: receipt.gasUsed,
+    }
+  } catch (err) {
+    throw err instanceof ChainError ? err : chainError('settle', err)
+  }
+}
+
+export async function withdraw(
+  wallet: Wallet,
+  client: PublicClient,
+  contract: Address,
+  worker: Address,
+) {
+  try {
+    const hash = await wallet.writeContract({
+      address: contract,
+      abi: jobEscrowAbi,
+      functionName: 'withdraw',
+      chain: wallet.chain,
+      args: [worker],
+    })
+    const receipt = await client.waitForTransactionReceipt({ hash })
+    const [log] = parseEventLogs({ abi: jobEscrowAbi, eventName: 'Withdrawn', logs: receipt.logs })
+    return { txHash: hash, amount: log?.args.amount ?? 0n }
+  } catch (err) {
+    throw chainError('withdraw', err)
+  }
+}
+
+export async function refund(wallet: Wallet, client: PublicClient, contract: Address, jobId: Hex) {
+  try {
+    const hash = await wallet.writeContract({
+      address: contract,
+      abi: jobEscrowAbi,
+      functionName: 'refund',
+      chain: wallet.chain,
+      args: [jobId],
+    })
+    const receipt = await client.waitForTransactionReceipt({ hash })
+    const [log] = parseEventLogs({ abi: jobEscrowAbi, eventName: 'Refunded', logs: receipt.logs })
+    return { txHash: hash, amount: log?.args.amount ?? 0n }
+  } catch (err) {
+    throw chainError('refund', err)
+  }
+}
+
+export async function creditedBalance(
+  client: PublicClient,
+  contract: Address,
+  worker: Address,
+): Promise<bigint> {
+  try {
+    return await client.readContract({
+      address: contract,
+      abi: jobEscrowAbi,
+      functionName: 'balanceOf',
+      args: [worker],
+    })
+  } catch (err) {
+    throw chainError('Reading the credited balance', err)
+  }
+}
+
+export async function isSettled(
+  client: PublicClient,
+  contract: Address,
+  jobId: Hex,
+  taskIndex: number,
+) {
+  return client.readContract({
+    address: contract,
+    abi: jobEscrowAbi,
+    functionName: 'isSettled',
+    args: [jobId, taskIndex],
+  })
+}
