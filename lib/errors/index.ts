@@ -114,3 +114,8 @@ export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message
   return String(err)
 }
+
+/** An inference that the runtime started but could not finish. */
+export class InferenceError extends BaseError {
+  override name = 'InferenceError' as const
+}

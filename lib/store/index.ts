@@ -1,0 +1,152 @@
+/**
+ * `lib/store`: the one persistent schema of Meshwork, on IndexedDB through idb. Browsers use the
+ * page's IndexedDB; Node processes (SDK, CLI, tests) pass another `IDBFactory` (fake-indexeddb,
+ * in memory). Imports nothing above it.
+ *
+ * Invariants:
+ * - a model is stored only after its sha256 matched its hash key (the runtime checks first);
+ * - a task's results are append-only: a stored result is never replaced or dropped;
+ * - an outbox entry is deleted only after the coordinator acknowledged the result.
+ */
+import { type DBSchema, type IDBPDatabase, openDB } from 'idb'
+import type { Address, Hex } from 'viem'
+import type { Certificate, JobSpec, SignedResult, TensorMap } from '../proofs'
+
+export interface ModelRecord {
+  /** sha256 of `bytes`, 0x-prefixed. */
+  hash: Hex
+  bytes: Uint8Array
+  name?: string | undefined
+  storedAt: number
+}
+
+/** What a coordinator remembers about a job it runs. */
+export interface JobRecord {
+  jobId: Hex
+  spec: JobSpec
+  chainId: number
+  contract: Address
+  requester: Address
+  createdAt: number
+  status: 'running' | 'complete' | 'expired'
+  /** Model file name shown to people; the hash is the identity. */
+  modelName?: string | undefined
+}
+
+export type TaskStatus = 'open' | 'accepted' | 'settled' | 'failed'
+
+/** One task of a job, as its coordinator tracks it. */
+export interface TaskRecord {
+  jobId: Hex
+  taskIndex: number
+  status: TaskStatus
+  inputs: TensorMap
+  /** Signed results received, one per worker, in arrival order. */
+  results: Array<SignedResult & { receivedAt: number; backend: string; outputs: TensorMap }>
+  certificate?: Certificate | undefined
+  settleTx?: Hex | undefined
+  failure?: string | undefined
+}
+
+/** A worker's signed result kept until the coordinator acknowledges it. */
+export interface OutboxRecord {
+  jobId: Hex
+  taskIndex: number
+  coordinator: string
+  leaseId: string
+  resultHash: Hex
+  signature: Hex
+  outputs: TensorMap
+  backend: string
+  createdAt: number
+}
+
+interface MeshworkSchema extends DBSchema {
+  meta: { key: string; value: unknown }
+  models: { key: Hex; value: ModelRecord }
+  jobs: { key: Hex; value: JobRecord }
+  tasks: { key: [Hex, number]; value: TaskRecord; indexes: { byJob: Hex } }
+  outbox: { key: [Hex, number]; value: OutboxRecord }
+}
+
+export const STORE_VERSION = 1
+
+export interface Store {
+  getMeta<T>(key: string): Promise<T | undefined>
+  setMeta(key: string, value: unknown): Promise<void>
+  getModel(hash: Hex): Promise<ModelRecord | undefined>
+  putModel(record: ModelRecord): Promise<void>
+  getJob(jobId: Hex): Promise<JobRecord | undefined>
+  putJob(record: JobRecord): Promise<void>
+  listJobs(): Promise<JobRecord[]>
+  getTask(jobId: Hex, taskIndex: number): Promise<TaskRecord | undefined>
+  putTask(record: TaskRecord): Promise<void>
+  /** Writes many tasks in one transaction (job creation). */
+  putTasks(records: readonly TaskRecord[]): Promise<void>
+  listTasks(jobId: Hex): Promise<TaskRecord[]>
+  putOutbox(record: OutboxRecord): Promise<void>
+  deleteOutbox(jobId: Hex, taskIndex: number): Promise<void>
+  listOutbox(): Promise<OutboxRecord[]>
+  close(): void
+}
+
+export interface OpenStoreOptions {
+  /** Database name; one per identity in a browser profile. Default `meshwork`. */
+  name?: string
+}
+
+/** Opens the store on the global `indexedDB` (in Node, see `memory.node.ts`). */
+export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
+  if (typeof indexedDB === 'undefined') {
+    throw new Error(
+      'No IndexedDB in this environment: in Node use openMemoryStore() from lib/store/memory.node.',
+    )
+  }
+  const db: IDBPDatabase<MeshworkSchema> = await openDB<MeshworkSchema>(
+    opts.name ?? 'meshwork',
+    STORE_VERSION,
+    {
+      upgrade(database, oldVersion) {
+        // Versioned upgrades: each step moves the schema from one version to the next.
+        if (oldVersion < 1) {
+          database.createObjectStore('meta')
+          database.createObjectStore('models', { keyPath: 'hash' })
+          database.createObjectStore('jobs', { keyPath: 'jobId' })
+          const tasks = database.createObjectStore('tasks', { keyPath: ['jobId', 'taskIndex'] })
+          tasks.createIndex('byJob', 'jobId')
+          database.createObjectStore('outbox', { keyPath: ['jobId', 'taskIndex'] })
+        }
+      },
+    },
+  )
+  return {
+    getMeta: async <T>(key: string) => (await db.get('meta', key)) as T | undefined,
+    setMeta: async (key, value) => {
+      await db.put('meta', value, key)
+    },
+    getModel: (hash) => db.get('models', hash),
+    putModel: async (r) => {
+      await db.put('models', r)
+    },
+    getJob: (id) => db.get('jobs', id),
+    putJob: async (r) => {
+      await db.put('jobs', r)
+    },
+    listJobs: () => db.getAll('jobs'),
+    getTask: (id, i) => db.get('tasks', [id, i]),
+    putTask: async (r) => {
+      await db.put('tasks', r)
+    },
+    putTasks: async (records) => {
+      const tx = db.transaction('tasks', 'readwrite')
+      await Promise.all([...records.map((r) => tx.store.put(r)), tx.done])
+    },
+    listTasks: (id) => db.getAllFromIndex('tasks', 'byJob', id),
+    putOutbox: async (r) => {
+      await db.put('outbox', r)
+    },
+    deleteOutbox: (id, i) => db.delete('outbox', [id, i]),
+    listOutbox: () => db.getAll('outbox'),
+    close: () => db.close(),
+  }
+}
