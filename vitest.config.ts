@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config'
 // scripts/netns.ts). `npm test` runs them in that order through scripts/test.ts.
 export default defineConfig({
   test: {
-    setupFiles: ['./lib/env/polyfills.node.ts'],
+    setupFiles: ['./lib/env/polyfills-node.ts'],
     projects: [
       {
         extends: true,

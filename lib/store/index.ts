@@ -95,11 +95,11 @@ export interface OpenStoreOptions {
   name?: string
 }
 
-/** Opens the store on the global `indexedDB` (in Node, see `memory.node.ts`). */
+/** Opens the store on the global `indexedDB` (in Node, see `memory-node.ts`). */
 export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
   if (typeof indexedDB === 'undefined') {
     throw new Error(
-      'No IndexedDB in this environment: in Node use openMemoryStore() from lib/store/memory.node.',
+      'No IndexedDB in this environment: in Node use openMemoryStore() from lib/store/memory-node.',
     )
   }
   const db: IDBPDatabase<MeshworkSchema> = await openDB<MeshworkSchema>(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { openMemoryStore } from './memory.node'
+import { openMemoryStore } from './memory-node'
 
 const jobId = `0x${'ab'.repeat(32)}` as const
 

@@ -1,0 +1,155 @@
+/**
+ * Every message of the protocol as a zod schema: what a decoder accepts and nothing more.
+ * Bytes from peers are hostile; a message that fails its schema is rejected with the reason.
+ */
+import { z } from 'zod'
+import { TENSOR_TYPES } from '../proofs'
+
+const hex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'expected 32 bytes of hex')
+const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'expected an address')
+const signature = z.string().regex(/^0x[0-9a-fA-F]{130}$/, 'expected a 65-byte signature')
+const peerId = z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{40,80}$/, 'expected a base58 peer id')
+const multiaddr = z.string().min(1).max(512)
+const uint = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
+const backend = z.enum(['wasm', 'webgpu', 'cpu'])
+const bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'expected bytes')
+
+export const wireTensorSchema = z.object({
+  type: z.enum(TENSOR_TYPES),
+  dims: z.array(uint).max(8),
+  data: bytes,
+})
+
+export const wireTensorMapSchema = z
+  .record(z.string().min(1).max(128), wireTensorSchema)
+  .refine((m) => Object.keys(m).length >= 1 && Object.keys(m).length <= 64, '1 to 64 tensors')
+
+// ---- gossip: meshwork/1/jobs ----
+
+export const jobAnnouncementSchema = z.object({
+  type: z.literal('job'),
+  jobId: hex32,
+  chainId: z.number().int().positive(),
+  contract: address,
+  /** The coordinator's peer id; must equal the gossip message's signed `from`. */
+  coordinator: peerId,
+  /** Where to dial the coordinator (circuit/WebRTC addresses). */
+  addrs: z.array(multiaddr).max(16),
+  modelHash: hex32,
+  /** Catalogue file name, when the model is in the app's catalogue (a hint; the hash decides). */
+  modelFile: z.string().max(128).optional(),
+  policy: z.string().max(32),
+  taskCount: uint,
+  replicas: uint,
+  quorum: uint,
+  /** Wei, as a decimal string. */
+  rewardPerResult: z.string().regex(/^\d{1,78}$/),
+  deadline: uint,
+  /** Tasks not yet accepted. */
+  open: uint,
+})
+
+export const jobClosedSchema = z.object({
+  type: z.literal('job-closed'),
+  jobId: hex32,
+  coordinator: peerId,
+})
+
+export const jobsTopicSchema = z.discriminatedUnion('type', [
+  jobAnnouncementSchema,
+  jobClosedSchema,
+])
+
+// ---- gossip: meshwork/1/presence ----
+
+export const presenceSchema = z.object({
+  type: z.literal('presence'),
+  peerId,
+  addrs: z.array(multiaddr).max(16),
+  role: z.enum(['volunteer', 'requester', 'relay']),
+  backend: backend.optional(),
+  tasksDone: uint,
+})
+
+// ---- stream: /meshwork/work/1.0.0 ----
+
+export const workRequestSchema = z.object({
+  type: z.literal('work-request'),
+  jobId: hex32,
+  backend,
+  /** Runtime and version, e.g. "onnxruntime-web 1.30.0". */
+  runtime: z.string().max(64),
+})
+
+export const leaseSchema = z.object({
+  type: z.literal('lease'),
+  jobId: hex32,
+  taskIndex: uint,
+  leaseId: z.string().min(1).max(64),
+  expiresInMs: uint,
+  inputHash: hex32,
+  /** Merkle proof of (taskIndex, inputHash) under the job's inputsRoot. */
+  proof: z.array(hex32).max(32),
+  inputs: wireTensorMapSchema,
+})
+
+export const noWorkSchema = z.object({
+  type: z.literal('no-work'),
+  reason: z.enum(['job-complete', 'all-leased', 'unknown-job', 'not-eligible', 'busy']),
+  retryAfterMs: uint,
+})
+
+export const errorSchema = z.object({
+  type: z.literal('error'),
+  code: z.string().max(64),
+  message: z.string().max(512),
+})
+
+export const workResponseSchema = z.discriminatedUnion('type', [
+  leaseSchema,
+  noWorkSchema,
+  errorSchema,
+])
+
+// ---- stream: /meshwork/result/1.0.0 ----
+
+export const resultSchema = z.object({
+  type: z.literal('result'),
+  jobId: hex32,
+  taskIndex: uint,
+  leaseId: z.string().min(1).max(64),
+  resultHash: hex32,
+  signature,
+  backend,
+  computeMs: z.number().nonnegative().max(86_400_000),
+  outputs: wireTensorMapSchema,
+})
+
+export const resultAckSchema = z.object({
+  type: z.literal('result-ack'),
+  status: z.enum(['recorded', 'duplicate', 'rejected']),
+  reason: z.string().max(256).optional(),
+  verdict: z.enum(['pending', 'accepted', 'no-quorum']).optional(),
+})
+
+export const resultResponseSchema = z.discriminatedUnion('type', [resultAckSchema, errorSchema])
+
+// ---- stream: /meshwork/model/1.0.0 ----
+
+export const modelRequestSchema = z.object({ type: z.literal('model-request'), modelHash: hex32 })
+export const modelHeaderSchema = z.object({ type: z.literal('model-header'), size: uint })
+export const modelChunkSchema = z.object({ type: z.literal('model-chunk'), data: bytes })
+export const modelResponseSchema = z.discriminatedUnion('type', [modelHeaderSchema, errorSchema])
+
+export type JobAnnouncement = z.infer<typeof jobAnnouncementSchema>
+export type JobClosed = z.infer<typeof jobClosedSchema>
+export type Presence = z.infer<typeof presenceSchema>
+export type WorkRequest = z.infer<typeof workRequestSchema>
+export type Lease = z.infer<typeof leaseSchema>
+export type NoWork = z.infer<typeof noWorkSchema>
+export type ErrorMessage = z.infer<typeof errorSchema>
+export type WorkResponse = z.infer<typeof workResponseSchema>
+export type ResultMessage = z.infer<typeof resultSchema>
+export type ResultAck = z.infer<typeof resultAckSchema>
+export type ResultResponse = z.infer<typeof resultResponseSchema>
+export type WireTensorMap = z.infer<typeof wireTensorMapSchema>

@@ -1,0 +1,164 @@
+/**
+ * The libp2p node of every Meshwork peer: browser tabs (main thread), Node volunteers, the SDK
+ * and CLI. WebSockets reach the relay, circuit relay v2 gives a reservation, WebRTC gives direct
+ * browser-to-browser (and browser-to-Node) connections signalled through the relay, gossipsub
+ * carries announcements and presence. The relay itself is built in relay/.
+ */
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
+import { type Identify, identify } from '@libp2p/identify'
+import { type Ping, ping } from '@libp2p/ping'
+import { webRTC } from '@libp2p/webrtc'
+import { webSockets } from '@libp2p/websockets'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import { WebRTC } from '@multiformats/multiaddr-matcher'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { createLogger } from '../env/log'
+import { ConfigError, errorMessage } from '../errors'
+import type { Identity } from './identity'
+import { LIMITS } from './protocol'
+
+export type MeshServices = {
+  pubsub: GossipSub
+  identify: Identify
+  ping: Ping
+}
+
+export type MeshNode = Libp2p<MeshServices>
+
+export interface MeshNodeInit {
+  identity: Identity
+  /** Relay multiaddrs (with /p2p/<id>); the node reserves a slot on the first it reaches. */
+  relays: readonly string[]
+  /**
+   * Allow dialling ws:// and private or loopback addresses. Browsers refuse these by default;
+   * a local network (npm start, tests) needs them. Keep false for public deployments.
+   */
+  allowPrivateAddresses?: boolean
+  /** ICE servers for WebRTC; default none (local networks; add STUN for the internet). */
+  iceServers?: RTCIceServer[]
+  /** Most open connections. Default 64. */
+  maxConnections?: number
+}
+
+const log = createLogger('mesh')
+
+export function parseRelayAddrs(relays: readonly string[]): Multiaddr[] {
+  return relays.map((r) => {
+    try {
+      const ma = multiaddr(r)
+      if (!ma.getComponents().some((c) => c.name === 'p2p'))
+        throw new Error('missing /p2p/<peer id>')
+      return ma
+    } catch (err) {
+      throw new ConfigError(`Invalid relay address ${JSON.stringify(r)}.`, {
+        details: errorMessage(err),
+        hint: 'A relay address looks like /ip4/127.0.0.1/tcp/9090/ws/p2p/12D3Koo… (npm start prints it).',
+      })
+    }
+  })
+}
+
+export async function createMeshNode(init: MeshNodeInit): Promise<MeshNode> {
+  const relays = parseRelayAddrs(init.relays)
+  const node = await createLibp2p({
+    privateKey: init.identity.privateKey,
+    addresses: { listen: ['/p2p-circuit', '/webrtc'] },
+    transports: [
+      webSockets(),
+      webRTC({ rtcConfiguration: { iceServers: init.iceServers ?? [] } }),
+      circuitRelayTransport({ reservationCompletionTimeout: 10_000 }),
+    ],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: { maxConnections: init.maxConnections ?? 64 },
+    ...(init.allowPrivateAddresses
+      ? { connectionGater: { denyDialMultiaddr: async () => false } }
+      : {}),
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        maxInboundDataLength: LIMITS.gossipMessageBytes * 4,
+      }),
+    },
+  })
+  keepRelays(node, relays)
+  return node
+}
+
+/**
+ * Keeps a connection to every configured relay: dials at start, retries failures with
+ * exponential backoff (0.5 s doubling to 15 s), and redials when a relay connection drops.
+ * A relay that is down when a tab starts is therefore joined once it comes up.
+ */
+function keepRelays(node: MeshNode, relays: readonly Multiaddr[]): void {
+  const state = relays.map((addr) => ({
+    addr,
+    peer: addr.getComponents().findLast((c) => c.name === 'p2p')?.value ?? '',
+    delay: 500,
+    timer: undefined as ReturnType<typeof setTimeout> | undefined,
+    dialing: false,
+  }))
+  let stopped = false
+  const attempt = (r: (typeof state)[number]) => {
+    if (stopped || r.dialing || r.timer) return
+    r.dialing = true
+    node
+      .dial(r.addr, { signal: AbortSignal.timeout(10_000) })
+      .then(() => {
+        r.delay = 500
+      })
+      .catch((err) => {
+        log.warn('relay dial failed; retrying', {
+          relay: r.addr.toString(),
+          inMs: r.delay,
+          error: errorMessage(err),
+        })
+        r.timer = setTimeout(() => {
+          r.timer = undefined
+          attempt(r)
+        }, r.delay)
+        r.delay = Math.min(r.delay * 2, 15_000)
+      })
+      .finally(() => {
+        r.dialing = false
+      })
+  }
+  node.addEventListener('peer:disconnect', (evt) => {
+    const r = state.find((x) => x.peer === evt.detail.toString())
+    if (r) attempt(r)
+  })
+  node.addEventListener('stop', () => {
+    stopped = true
+    for (const r of state) if (r.timer) clearTimeout(r.timer)
+  })
+  for (const r of state) attempt(r)
+}
+
+/** Resolves with the node's WebRTC address once it holds a relay reservation. */
+export async function waitForReservation(node: MeshNode, timeoutMs = 15_000): Promise<Multiaddr> {
+  const started = Date.now()
+  for (;;) {
+    const addr = node.getMultiaddrs().find((ma) => WebRTC.matches(ma))
+    if (addr) return addr
+    if (Date.now() - started > timeoutMs) {
+      throw new ConfigError('No relay reservation.', {
+        details: `no WebRTC address after ${timeoutMs} ms; connected to ${node.getConnections().length} peers`,
+        hint: 'Is the relay running, and is its address right?',
+      })
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+/** The node's dialable addresses (circuit + WebRTC), as strings for announcements. */
+export function dialableAddrs(node: MeshNode): string[] {
+  return node
+    .getMultiaddrs()
+    .filter((ma) => WebRTC.matches(ma))
+    .map((ma) => ma.toString())
+}

@@ -1,0 +1,104 @@
+/**
+ * Presence: each peer announces its dialable addresses, role and work done on the presence
+ * topic, and dials a few of the peers it hears about. Browsers cannot discover each other by
+ * themselves; this is what turns "everyone connected to the relay" into direct WebRTC links.
+ */
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLogger } from '../env/log'
+import { errorMessage } from '../errors'
+import { onGossip, publishGossip } from './gossip'
+import type { Presence } from './messages'
+import { dialableAddrs, type MeshNode } from './node'
+import { TOPICS } from './protocol'
+
+const log = createLogger('presence')
+
+export interface PeerPresence extends Presence {
+  lastSeen: number
+}
+
+export interface PresenceInit {
+  node: MeshNode
+  role: Presence['role']
+  /** Current backend and work done, read at each announcement. */
+  info?: () => Pick<Presence, 'backend' | 'tasksDone'>
+  /** How often to announce (ms). Default 3000. */
+  intervalMs?: number
+  /** Direct (non-relayed) connections to seek to other peers. Default 6. */
+  maxDirectPeers?: number
+  /** Forget peers not heard from for this long (ms). Default 20000. */
+  expireMs?: number
+}
+
+export interface PresenceService {
+  peers(): PeerPresence[]
+  /** Peers with a direct connection (WebRTC), i.e. not relayed. */
+  directPeers(): string[]
+  stop(): void
+}
+
+export function startPresence(init: PresenceInit): PresenceService {
+  const { node } = init
+  const known = new Map<string, PeerPresence>()
+  const lastDial = new Map<string, number>()
+  const maxDirect = init.maxDirectPeers ?? 6
+  const self = node.peerId.toString()
+
+  const directPeers = () => {
+    const set = new Set<string>()
+    for (const c of node.getConnections()) {
+      if (c.limits === undefined && c.remoteAddr.toString().includes('/webrtc'))
+        set.add(c.remotePeer.toString())
+    }
+    return [...set]
+  }
+
+  const unsubscribe = onGossip<Presence>(node, TOPICS.presence, (p) => {
+    if (p.peerId === self) return
+    known.set(p.peerId, { ...p, lastSeen: Date.now() })
+    if (p.role === 'relay' || directPeers().includes(p.peerId) || directPeers().length >= maxDirect)
+      return
+    const last = lastDial.get(p.peerId) ?? 0
+    if (Date.now() - last < 30_000 || p.addrs.length === 0) return
+    lastDial.set(p.peerId, Date.now())
+    // Lower peer id dials, so two peers hearing each other do not race two connections.
+    if (self > p.peerId) return
+    node
+      .dial(
+        p.addrs.map((a) => multiaddr(a)),
+        { signal: AbortSignal.timeout(15_000) },
+      )
+      .catch((err) => {
+        log.debug('presence dial failed', { peer: p.peerId, error: errorMessage(err) })
+      })
+  })
+
+  const announce = () => {
+    const addrs = dialableAddrs(node)
+    if (addrs.length === 0) return
+    const message: Presence = {
+      type: 'presence',
+      peerId: self,
+      addrs,
+      role: init.role,
+      tasksDone: 0,
+      ...init.info?.(),
+    }
+    publishGossip(node, TOPICS.presence, message).catch((err) =>
+      log.debug('presence publish failed', { error: errorMessage(err) }),
+    )
+    const cutoff = Date.now() - (init.expireMs ?? 20_000)
+    for (const [id, p] of known) if (p.lastSeen < cutoff) known.delete(id)
+  }
+  announce()
+  const timer = setInterval(announce, init.intervalMs ?? 3000)
+
+  return {
+    peers: () => [...known.values()],
+    directPeers,
+    stop() {
+      clearInterval(timer)
+      unsubscribe()
+    },
+  }
+}
