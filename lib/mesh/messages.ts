@@ -125,6 +125,26 @@ export const resultSchema = z.object({
   outputs: wireTensorMapSchema,
 })
 
+/** A worker could not compute a leased task; the requester sees the reason. */
+export const taskErrorSchema = z.object({
+  type: z.literal('task-error'),
+  jobId: hex32,
+  taskIndex: uint,
+  leaseId: z.string().min(1).max(64),
+  code: z.enum([
+    'model-unsupported',
+    'model-hash-mismatch',
+    'model-too-large',
+    'model-unavailable',
+    'input-mismatch',
+    'inference-failed',
+    'bad-input-proof',
+  ]),
+  message: z.string().max(512),
+})
+
+export const resultRequestSchema = z.discriminatedUnion('type', [resultSchema, taskErrorSchema])
+
 export const resultAckSchema = z.object({
   type: z.literal('result-ack'),
   status: z.enum(['recorded', 'duplicate', 'rejected']),
@@ -150,6 +170,7 @@ export type NoWork = z.infer<typeof noWorkSchema>
 export type ErrorMessage = z.infer<typeof errorSchema>
 export type WorkResponse = z.infer<typeof workResponseSchema>
 export type ResultMessage = z.infer<typeof resultSchema>
+export type TaskErrorMessage = z.infer<typeof taskErrorSchema>
 export type ResultAck = z.infer<typeof resultAckSchema>
 export type ResultResponse = z.infer<typeof resultResponseSchema>
 export type WireTensorMap = z.infer<typeof wireTensorMapSchema>

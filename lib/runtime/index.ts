@@ -3,6 +3,8 @@
  * its sha256 checked and the bytes cached in the store, and the inference engine over ONNX
  * Runtime (web in a Web Worker, or node). Imports `lib/store` and `lib/proofs` (types).
  */
+
+export * from './compute'
 export * from './engine'
 export * from './manifest'
 export * from './model-source'

@@ -1,0 +1,198 @@
+/**
+ * The coordinator: the requester's side of the protocol (a browser tab or the SDK/CLI process).
+ * It serves the work, result and model protocols for its jobs, announces them on gossip, and
+ * settles accepted tasks on chain in batches. Jobs, tasks and results live in the store, so a
+ * coordinator that restarts (a reloaded tab) resumes its jobs with `resume`.
+ */
+import type { Hex } from 'viem'
+import { createLogger, type Logger } from '../env/log'
+import { errorMessage } from '../errors'
+import {
+  dialableAddrs,
+  errorResponse,
+  type JobAnnouncement,
+  type MeshNode,
+  PROTOCOLS,
+  publishGossip,
+  resultRequestSchema,
+  serve,
+  serveModels,
+  TOPICS,
+  workRequestSchema,
+} from '../mesh'
+import { formatPolicy } from '../proofs'
+import type { JobRecord, Store, TaskRecord } from '../store'
+import { JobRun, type WorkerTiming } from './job-run'
+import type { JobProgress, Settler, TaskResult } from './types'
+
+export interface CoordinatorInit {
+  node: MeshNode
+  store: Store
+  settler: Settler
+  /** How often running jobs are announced (ms). Default 2000. */
+  announceIntervalMs?: number
+  /** How often accepted tasks are sent for settlement (ms). Default 2000. */
+  settleIntervalMs?: number
+  /** Certificates per settle transaction. Default 50. */
+  settleBatch?: number
+  log?: Logger
+}
+
+export interface JobHandle {
+  jobId: Hex
+  progress(): JobProgress
+  results(): TaskResult[]
+  /** Resolves when every task is settled or failed, or the deadline passed. */
+  done: Promise<JobProgress>
+  /** Fires `progress` (no detail) whenever something changed. */
+  events: EventTarget
+}
+
+export interface Coordinator {
+  start(): Promise<void>
+  /** Starts coordinating a job whose tasks are already in the store. */
+  run(job: JobRecord, tasks: TaskRecord[], model: Uint8Array, modelFile?: string): JobHandle
+  /** Resumes a stored job (after a reload); needs the model bytes to serve them. */
+  resume(jobId: Hex, model: Uint8Array, modelFile?: string): Promise<JobHandle | undefined>
+  get(jobId: Hex): JobHandle | undefined
+  stop(): Promise<void>
+}
+
+export function createCoordinator(init: CoordinatorInit): Coordinator {
+  const log = init.log ?? createLogger('coordinator')
+  const runs = new Map<
+    Hex,
+    { run: JobRun; handle: JobHandle; model: Uint8Array; modelFile?: string | undefined }
+  >()
+  const models = new Map<Hex, Uint8Array>()
+  const workerStats = new Map<string, WorkerTiming>()
+  const timers: Array<ReturnType<typeof setInterval>> = []
+  const { node } = init
+
+  const announce = async () => {
+    for (const { run, modelFile } of runs.values()) {
+      const j = run.job
+      try {
+        if (j.status === 'running') {
+          const msg: JobAnnouncement = {
+            type: 'job',
+            jobId: j.jobId,
+            chainId: j.chainId,
+            contract: j.contract,
+            coordinator: node.peerId.toString(),
+            addrs: dialableAddrs(node),
+            modelHash: j.spec.modelHash,
+            ...(modelFile ? { modelFile } : {}),
+            policy: formatPolicy(j.spec.policy),
+            taskCount: j.spec.taskCount,
+            replicas: j.spec.replicas,
+            quorum: j.spec.quorum,
+            rewardPerResult: j.spec.rewardPerResult.toString(),
+            deadline: j.spec.deadline,
+            open: run.openCount(),
+          }
+          await publishGossip(node, TOPICS.jobs, msg)
+        } else {
+          await publishGossip(node, TOPICS.jobs, {
+            type: 'job-closed',
+            jobId: j.jobId,
+            coordinator: node.peerId.toString(),
+          })
+        }
+      } catch (err) {
+        log.debug('announce failed', { error: errorMessage(err) })
+      }
+    }
+  }
+
+  const settleAll = async () => {
+    for (const { run } of runs.values()) {
+      await run
+        .settleReady()
+        .catch((err) => log.warn('settle round failed', { error: errorMessage(err) }))
+    }
+  }
+
+  const add = (
+    job: JobRecord,
+    tasks: TaskRecord[],
+    model: Uint8Array,
+    modelFile?: string,
+  ): JobHandle => {
+    const existing = runs.get(job.jobId)
+    if (existing) return existing.handle
+    const events = new EventTarget()
+    const run = new JobRun({
+      job,
+      tasks,
+      store: init.store,
+      settler: init.settler,
+      log,
+      workerStats,
+      settleBatch: init.settleBatch ?? 50,
+      onChange: () => events.dispatchEvent(new Event('progress')),
+    })
+    models.set(job.spec.modelHash.toLowerCase() as Hex, model)
+    const handle: JobHandle = {
+      jobId: job.jobId,
+      progress: () => run.progress(),
+      results: () => run.results(),
+      done: run.done,
+      events,
+    }
+    runs.set(job.jobId, { run, handle, model, modelFile })
+    void announce()
+    return handle
+  }
+
+  return {
+    async start() {
+      node.services.pubsub.subscribe(TOPICS.jobs)
+      await serve(
+        node,
+        PROTOCOLS.work,
+        workRequestSchema,
+        async (req, ctx) => {
+          const entry = runs.get(req.jobId as Hex)
+          if (!entry) return { type: 'no-work', reason: 'unknown-job', retryAfterMs: 0 }
+          return entry.run.assign(ctx.remotePeer)
+        },
+        { log, maxInboundStreams: 16 },
+      )
+      await serve(
+        node,
+        PROTOCOLS.result,
+        resultRequestSchema,
+        async (req, ctx) => {
+          const entry = runs.get(req.jobId as Hex)
+          if (!entry) return errorResponse('unknown-job', 'This coordinator does not run that job.')
+          return req.type === 'result'
+            ? entry.run.submit(ctx.remotePeer, req)
+            : entry.run.reportError(ctx.remotePeer, req)
+        },
+        { log, maxInboundStreams: 16 },
+      )
+      await serveModels(node, (hash) => models.get(hash), log)
+      timers.push(setInterval(() => void announce(), init.announceIntervalMs ?? 2000))
+      timers.push(setInterval(() => void settleAll(), init.settleIntervalMs ?? 2000))
+    },
+    run: add,
+    async resume(jobId, model, modelFile) {
+      const job = await init.store.getJob(jobId)
+      if (!job) return undefined
+      const tasks = await init.store.listTasks(jobId)
+      return add(job, tasks, model, modelFile)
+    },
+    get: (jobId) => runs.get(jobId)?.handle,
+    async stop() {
+      for (const t of timers) clearInterval(t)
+      await settleAll()
+      for (const { run } of runs.values()) run.stop()
+      await Promise.all(
+        [PROTOCOLS.work, PROTOCOLS.result, PROTOCOLS.model].map((p) =>
+          node.unhandle(p).catch(() => {}),
+        ),
+      )
+    },
+  }
+}

@@ -1,0 +1,505 @@
+/**
+ * One job as its coordinator runs it: which worker holds which lease, which results arrived,
+ * which tasks reached quorum, which are settled. Tasks are persisted after every change, so a
+ * reloaded coordinator resumes from the store.
+ *
+ * Task state machine (TaskRecord.status): open → accepted → settled, or open → failed.
+ * Leases live in memory only: after a reload, outstanding leases are simply re-issued.
+ */
+import type { PeerId } from '@libp2p/interface'
+import type { Address, Hex } from 'viem'
+import { createSettlementBatcher, type SettlementBatcher } from '../chain/settlement'
+import type { Logger } from '../env/log'
+import { errorMessage } from '../errors'
+import { addressOfPeer, fromWireTensors, toWireTensors } from '../mesh'
+import type { ResultAck, ResultMessage, TaskErrorMessage, WorkResponse } from '../mesh/messages'
+import {
+  type Certificate,
+  certificateFor,
+  commitInputHashes,
+  type InputsCommitment,
+  inputHash,
+  recoverResultSigner,
+  resultHash,
+  type TaskVerdict,
+  tally,
+} from '../proofs'
+import type { JobRecord, Store, TaskRecord } from '../store'
+import type { JobProgress, Settler, TaskErrorSummary, TaskResult, WorkerSummary } from './types'
+
+interface Lease {
+  id: string
+  worker: string
+  expiresAt: number
+}
+
+interface TaskState {
+  record: TaskRecord
+  leases: Map<string, Lease>
+  /** Addresses (lowercase) of workers ever leased this task: one replica per worker, never two. */
+  workers: Set<string>
+  settling: boolean
+}
+
+export interface WorkerTiming {
+  backend: string
+  results: number
+  agreed: number
+  dissented: number
+  computeMs: number
+  /** Exponentially weighted mean compute time (ms), for lease lengths. */
+  ewmaMs: number | undefined
+}
+
+export interface JobRunInit {
+  job: JobRecord
+  tasks: TaskRecord[]
+  store: Store
+  settler: Settler
+  log: Logger
+  /** Per-worker stats shared by all jobs of a coordinator. */
+  workerStats: Map<string, WorkerTiming>
+  now?: () => number
+  settleBatch?: number
+  onChange?: () => void
+}
+
+/** Lease for a worker we have not timed yet: model download included. */
+const FIRST_LEASE_MS = 60_000
+const MIN_LEASE_MS = 10_000
+const MAX_LEASE_MS = 120_000
+/** Model errors that mean no worker will run this job; enough distinct reports fail it. */
+const FATAL_CODES = new Set([
+  'model-unsupported',
+  'model-hash-mismatch',
+  'model-too-large',
+  'input-mismatch',
+])
+
+export class JobRun {
+  readonly job: JobRecord
+  private readonly tasks: TaskState[]
+  private readonly commitment: InputsCommitment
+  private readonly batcher: SettlementBatcher
+  private readonly errorReports = new Map<string, { message: string; workers: Set<string> }>()
+  private readonly now: () => number
+  private settleTxs = 0
+  private settleGas = 0n
+  private failure: string | undefined
+  private leaseCounter = 0
+  readonly done: Promise<JobProgress>
+  private resolveDone!: (p: JobProgress) => void
+
+  constructor(private readonly init: JobRunInit) {
+    this.job = init.job
+    this.now = init.now ?? Date.now
+    this.tasks = [...init.tasks]
+      .sort((a, b) => a.taskIndex - b.taskIndex)
+      .map((record) => ({
+        record,
+        leases: new Map(),
+        workers: new Set(record.results.map((r) => r.worker.toLowerCase())),
+        settling: false,
+      }))
+    this.commitment = commitInputHashes(this.tasks.map((t) => inputHash(t.record.inputs)))
+    if (this.commitment.root !== this.job.spec.inputsRoot) {
+      throw new Error(
+        `Stored inputs hash to ${this.commitment.root}, but the job commits to ${this.job.spec.inputsRoot}.`,
+      )
+    }
+    this.done = new Promise((resolve) => {
+      this.resolveDone = resolve
+    })
+    this.batcher = createSettlementBatcher({
+      submit: init.settler,
+      maxBatch: init.settleBatch ?? 50,
+      maxDelayMs: 60_000,
+      onSettled: (certs, result) => void this.onSettled(certs, result.txHash, result.gasUsed),
+      onFailed: (cert, err) => {
+        const t = this.tasks[cert.taskIndex]
+        if (t) t.settling = false
+        init.log.warn('settlement failed', {
+          jobId: this.job.jobId,
+          task: cert.taskIndex,
+          error: errorMessage(err),
+        })
+      },
+    })
+    if (this.tasks.every((t) => t.record.status === 'settled' || t.record.status === 'failed'))
+      this.finish()
+  }
+
+  get status(): JobProgress['status'] {
+    return this.job.status
+  }
+
+  /** Hands `peer` one task it has not had, or says why not. */
+  assign(peer: PeerId): WorkResponse {
+    const address = addressOfPeer(peer)
+    if (!address) return { type: 'no-work', reason: 'not-eligible', retryAfterMs: 60_000 }
+    const key = address.toLowerCase()
+    this.peerIds.set(key, peer.toString())
+    if (this.job.status !== 'running')
+      return { type: 'no-work', reason: 'job-complete', retryAfterMs: 0 }
+    const now = this.now()
+    if (now / 1000 > this.job.spec.deadline) {
+      this.expire()
+      return { type: 'no-work', reason: 'job-complete', retryAfterMs: 0 }
+    }
+    this.expireLeases(now)
+    const { replicas } = this.job.spec
+    const maxResults = replicas * 2
+    let soonest = Number.POSITIVE_INFINITY
+    for (const t of this.tasks) {
+      if (t.record.status !== 'open') continue
+      for (const l of t.leases.values()) soonest = Math.min(soonest, l.expiresAt)
+      if (t.workers.has(key)) continue
+      const received = t.record.results.length
+      // r replicas at first; after r results without quorum, one more at a time up to 2r.
+      const allowed = received >= replicas ? Math.min(maxResults, received + 1) : replicas
+      if (t.leases.size + received >= allowed) continue
+      const lease: Lease = {
+        id: `${this.leaseCounter++}-${Math.random().toString(36).slice(2, 10)}`,
+        worker: key,
+        expiresAt: now + this.leaseMs(key),
+      }
+      t.leases.set(lease.id, lease)
+      t.workers.add(key)
+      this.init.onChange?.()
+      return {
+        type: 'lease',
+        jobId: this.job.jobId,
+        taskIndex: t.record.taskIndex,
+        leaseId: lease.id,
+        expiresInMs: lease.expiresAt - now,
+        inputHash: this.commitment.hashes[t.record.taskIndex]!,
+        proof: this.commitment.proof(t.record.taskIndex),
+        inputs: toWireTensors(t.record.inputs),
+      }
+    }
+    const retry = Number.isFinite(soonest) ? Math.min(5000, Math.max(250, soonest - now)) : 1000
+    return { type: 'no-work', reason: 'all-leased', retryAfterMs: Math.round(retry) }
+  }
+
+  /** Verifies and records a signed result. Invalid results are rejected with the reason. */
+  async submit(peer: PeerId, msg: ResultMessage): Promise<ResultAck> {
+    const reject = (reason: string): ResultAck => {
+      this.init.log.info('result rejected', {
+        jobId: this.job.jobId,
+        task: msg.taskIndex,
+        peer: peer.toString(),
+        reason,
+      })
+      return { type: 'result-ack', status: 'rejected', reason }
+    }
+    const t = this.tasks[msg.taskIndex]
+    if (!t) return reject(`task ${msg.taskIndex} does not exist`)
+    const address = addressOfPeer(peer)
+    if (!address) return reject('peer id is not a secp256k1 key')
+    const key = address.toLowerCase()
+    if (!t.workers.has(key)) return reject('this task was never leased to you')
+    if (t.record.results.some((r) => r.worker.toLowerCase() === address.toLowerCase())) {
+      return { type: 'result-ack', status: 'duplicate', verdict: this.verdictOf(t).status }
+    }
+    let outputs: ReturnType<typeof fromWireTensors>
+    try {
+      outputs = fromWireTensors(msg.outputs)
+    } catch (err) {
+      return reject(`malformed outputs: ${errorMessage(err)}`)
+    }
+    const computed = resultHash(outputs, this.job.spec.policy)
+    if (computed !== msg.resultHash)
+      return reject(`resultHash does not match the outputs under ${this.job.spec.policy.kind}`)
+    const signer = await recoverResultSigner(
+      { chainId: this.job.chainId, contract: this.job.contract },
+      { jobId: this.job.jobId, taskIndex: msg.taskIndex, resultHash: msg.resultHash },
+      msg.signature as Hex,
+    )
+    if (signer?.toLowerCase() !== address.toLowerCase())
+      return reject('signature is not by the sending peer')
+    // Verified: record it (append-only), free the lease, update the worker's timing.
+    t.leases.delete(msg.leaseId)
+    for (const [id, l] of t.leases) if (l.worker === key) t.leases.delete(id)
+    t.record.results.push({
+      worker: address,
+      resultHash: msg.resultHash as Hex,
+      signature: msg.signature as Hex,
+      receivedAt: this.now(),
+      backend: msg.backend,
+      outputs,
+    })
+    this.recordTiming(key, msg.backend, msg.computeMs)
+    const verdict = this.verdictOf(t)
+    if (t.record.status === 'open') {
+      if (verdict.status === 'accepted') {
+        t.record.status = 'accepted'
+        t.leases.clear()
+      } else if (verdict.status === 'no-quorum') {
+        t.record.status = 'failed'
+        t.record.failure = `no ${this.job.spec.quorum} of ${verdict.received} results agreed`
+        t.leases.clear()
+      }
+    }
+    await this.init.store.putTask(t.record)
+    this.recountWorkers()
+    this.init.onChange?.()
+    this.checkComplete()
+    return { type: 'result-ack', status: 'recorded', verdict: verdict.status }
+  }
+
+  /** A worker could not compute a task: free its lease, remember why. */
+  reportError(peer: PeerId, msg: TaskErrorMessage): ResultAck {
+    const t = this.tasks[msg.taskIndex]
+    const key = addressOfPeer(peer)?.toLowerCase() ?? ''
+    if (!t || !t.workers.has(key))
+      return { type: 'result-ack', status: 'rejected', reason: 'not your lease' }
+    for (const [id, l] of t.leases) if (l.worker === key) t.leases.delete(id)
+    // The worker may not retry this task; another worker will.
+    const entry = this.errorReports.get(msg.code) ?? {
+      message: msg.message,
+      workers: new Set<string>(),
+    }
+    entry.workers.add(key)
+    this.errorReports.set(msg.code, entry)
+    this.init.log.warn('worker reported a task error', {
+      jobId: this.job.jobId,
+      task: msg.taskIndex,
+      code: msg.code,
+      message: msg.message,
+    })
+    const fatalReporters = new Set(
+      [...this.errorReports].filter(([c]) => FATAL_CODES.has(c)).flatMap(([, e]) => [...e.workers]),
+    )
+    const anyResults = this.tasks.some((x) => x.record.results.length > 0)
+    if (!anyResults && fatalReporters.size >= Math.min(2, this.job.spec.replicas)) {
+      void this.failJob(`Workers cannot run this job's model: ${msg.message}`)
+    }
+    this.init.onChange?.()
+    return { type: 'result-ack', status: 'recorded' }
+  }
+
+  /** Queues accepted tasks for settlement and sends what is queued. */
+  async settleReady(): Promise<void> {
+    const certs: Certificate[] = []
+    for (const t of this.tasks) {
+      if (t.record.status !== 'accepted' || t.settling) continue
+      const v = this.verdictOf(t)
+      if (v.status !== 'accepted') continue
+      t.settling = true
+      certs.push(certificateFor(this.job.jobId, t.record.taskIndex, v))
+    }
+    for (const c of certs) this.batcher.add(c)
+    await this.batcher.flush()
+  }
+
+  progress(): JobProgress {
+    const counts = { open: 0, accepted: 0, settled: 0, failed: 0 }
+    let leased = 0
+    let results = 0
+    const now = this.now()
+    for (const t of this.tasks) {
+      counts[t.record.status]++
+      results += t.record.results.length
+      if ([...t.leases.values()].some((l) => l.expiresAt > now)) leased++
+    }
+    const errors: TaskErrorSummary[] = [...this.errorReports].map(([code, e]) => ({
+      code,
+      message: e.message,
+      workers: e.workers.size,
+    }))
+    return {
+      jobId: this.job.jobId,
+      status: this.job.status,
+      total: this.tasks.length,
+      counts,
+      leased,
+      resultsReceived: results,
+      workers: this.workerSummaries(),
+      settleTxs: this.settleTxs,
+      settleGasUsed: this.settleGas,
+      errors,
+      failure: this.failure,
+    }
+  }
+
+  results(): TaskResult[] {
+    return this.tasks.map((t) => {
+      const v = this.verdictOf(t)
+      const accepted = v.status === 'accepted' ? v : undefined
+      const first = accepted?.agreeing[0]
+      return {
+        taskIndex: t.record.taskIndex,
+        status: t.record.status,
+        resultHash: accepted?.resultHash,
+        outputs: first
+          ? t.record.results.find((r) => r.worker === first.worker)?.outputs
+          : undefined,
+        agreeing: accepted?.agreeing.map((r) => r.worker) ?? [],
+        dissenting:
+          accepted?.dissenting.map((r) => r.worker) ?? t.record.results.map((r) => r.worker),
+        settleTx: t.record.settleTx,
+        failure: t.record.failure,
+      }
+    })
+  }
+
+  /** Announcement counts: tasks still needing results. */
+  openCount(): number {
+    return this.tasks.filter((t) => t.record.status === 'open').length
+  }
+
+  stop(): void {
+    this.batcher.stop()
+  }
+
+  private verdictOf(t: TaskState): TaskVerdict {
+    const { quorum, replicas } = this.job.spec
+    return tally(t.record.results, { quorum, replicas, maxResults: replicas * 2 })
+  }
+
+  private async onSettled(certs: readonly Certificate[], tx: Hex, gas: bigint): Promise<void> {
+    this.settleTxs++
+    this.settleGas += gas
+    // Certificates the contract skipped were settled already (by a worker, or an earlier try).
+    for (const c of certs) {
+      const t = this.tasks[c.taskIndex]
+      if (!t) continue
+      t.settling = false
+      t.record.status = 'settled'
+      t.record.certificate = c
+      t.record.settleTx = tx
+      await this.init.store.putTask(t.record)
+    }
+    this.init.onChange?.()
+    this.checkComplete()
+  }
+
+  private checkComplete() {
+    if (this.job.status !== 'running') return
+    if (this.tasks.every((t) => t.record.status === 'settled' || t.record.status === 'failed')) {
+      this.job.status = 'complete'
+      void this.init.store.putJob(this.job).finally(() => this.finish())
+    }
+  }
+
+  private finish() {
+    this.init.onChange?.()
+    this.resolveDone(this.progress())
+  }
+
+  private async failJob(reason: string) {
+    if (this.job.status !== 'running') return
+    this.failure = reason
+    for (const t of this.tasks) {
+      if (t.record.status === 'open') {
+        t.record.status = 'failed'
+        t.record.failure = reason
+        t.leases.clear()
+      }
+    }
+    await this.init.store.putTasks(this.tasks.map((t) => t.record))
+    this.checkComplete()
+  }
+
+  private expire() {
+    if (this.job.status !== 'running') return
+    for (const t of this.tasks) {
+      if (t.record.status === 'open' || t.record.status === 'accepted') {
+        t.record.status = 'failed'
+        t.record.failure = 'deadline passed'
+      }
+    }
+    this.job.status = 'expired'
+    void this.init.store.putTasks(this.tasks.map((t) => t.record))
+    void this.init.store.putJob(this.job).finally(() => this.finish())
+  }
+
+  private expireLeases(now: number) {
+    for (const t of this.tasks) {
+      for (const [id, l] of t.leases) {
+        if (l.expiresAt <= now) {
+          t.leases.delete(id)
+          this.init.log.info('lease expired', {
+            jobId: this.job.jobId,
+            task: t.record.taskIndex,
+            worker: l.worker,
+          })
+        }
+      }
+    }
+  }
+
+  private leaseMs(worker: string): number {
+    const ewma = this.init.workerStats.get(worker)?.ewmaMs
+    if (ewma === undefined) return FIRST_LEASE_MS
+    return Math.min(MAX_LEASE_MS, Math.max(MIN_LEASE_MS, 5 * ewma + 5000))
+  }
+
+  private recordTiming(worker: string, backend: string, ms: number) {
+    const s = this.init.workerStats.get(worker) ?? {
+      backend,
+      results: 0,
+      agreed: 0,
+      dissented: 0,
+      computeMs: 0,
+      ewmaMs: undefined,
+    }
+    s.backend = backend
+    s.results++
+    s.computeMs += ms
+    s.ewmaMs = s.ewmaMs === undefined ? ms : 0.8 * s.ewmaMs + 0.2 * ms
+    this.init.workerStats.set(worker, s)
+  }
+
+  private recountWorkers() {
+    const agreed = new Map<string, number>()
+    const dissented = new Map<string, number>()
+    for (const t of this.tasks) {
+      const v = this.verdictOf(t)
+      if (v.status !== 'accepted') continue
+      for (const r of v.agreeing)
+        agreed.set(r.worker.toLowerCase(), (agreed.get(r.worker.toLowerCase()) ?? 0) + 1)
+      for (const r of v.dissenting)
+        dissented.set(r.worker.toLowerCase(), (dissented.get(r.worker.toLowerCase()) ?? 0) + 1)
+    }
+    this.agreedByAddress = agreed
+    this.dissentedByAddress = dissented
+  }
+
+  private readonly peerIds = new Map<string, string>()
+  private agreedByAddress = new Map<string, number>()
+  private dissentedByAddress = new Map<string, number>()
+
+  private workerSummaries(): WorkerSummary[] {
+    const out: WorkerSummary[] = []
+    const seen = new Set<string>()
+    for (const t of this.tasks) for (const w of t.workers) seen.add(w)
+    for (const key of seen) {
+      const s = this.init.workerStats.get(key)
+      const mine = this.tasks.reduce(
+        (n, t) => n + t.record.results.filter((r) => r.worker.toLowerCase() === key).length,
+        0,
+      )
+      const address = (t0Address(this.tasks, key) ?? key) as Address
+      out.push({
+        peerId: this.peerIds.get(key) ?? '',
+        address,
+        backend: s?.backend ?? 'unknown',
+        results: mine,
+        agreed: this.agreedByAddress.get(key) ?? 0,
+        dissented: this.dissentedByAddress.get(key) ?? 0,
+        avgComputeMs: s && s.results > 0 ? Math.round(s.computeMs / s.results) : 0,
+      })
+    }
+    return out
+  }
+}
+
+/** The checksummed address of a worker as its results record it. */
+function t0Address(tasks: readonly TaskState[], key: string): Address | undefined {
+  for (const t of tasks) {
+    const r = t.record.results.find((x) => x.worker.toLowerCase() === key)
+    if (r) return r.worker
+  }
+  return undefined
+}

@@ -1,0 +1,73 @@
+/** Shared types of the jobs layer: progress as the requester sees it, and the compute port. */
+import type { Address, Hex } from 'viem'
+import type { SettleResult } from '../chain'
+import type { Certificate, TensorMap } from '../proofs'
+import type { TaskStatus } from '../store'
+
+export interface WorkerSummary {
+  peerId: string
+  address: Address
+  backend: string
+  results: number
+  agreed: number
+  dissented: number
+  /** Mean compute time of its results (ms). */
+  avgComputeMs: number
+}
+
+export interface TaskErrorSummary {
+  code: string
+  message: string
+  /** Distinct workers that reported it. */
+  workers: number
+}
+
+export interface JobProgress {
+  jobId: Hex
+  status: 'running' | 'complete' | 'expired'
+  total: number
+  counts: Record<TaskStatus, number>
+  /** Tasks with at least one live lease. */
+  leased: number
+  resultsReceived: number
+  workers: WorkerSummary[]
+  settleTxs: number
+  settleGasUsed: bigint
+  errors: TaskErrorSummary[]
+  /** Set when the whole job failed (e.g. no worker can run its model). */
+  failure?: string | undefined
+}
+
+/** Sends certificates on chain; lib/chain's `settle` bound to a wallet and contract. */
+export type Settler = (certs: readonly Certificate[]) => Promise<SettleResult>
+
+/**
+ * What a volunteer computes with. The app binds it to an inference Web Worker (onnxruntime-web),
+ * the CLI to onnxruntime-node; the jobs layer never touches ONNX Runtime itself.
+ */
+export interface Compute {
+  /** Execution provider results are computed with: 'wasm' | 'webgpu' | 'cpu'. */
+  readonly backend: 'wasm' | 'webgpu' | 'cpu'
+  /** Runtime and version, e.g. "onnxruntime-web 1.30.0". */
+  readonly runtime: string
+  /**
+   * Makes the model ready to run: from cache, the app origin, or `fromPeer` (the coordinator).
+   * Throws ModelError for a model that is corrupt, too large or unsupported.
+   */
+  prepare(modelHash: Hex, fromPeer: (maxBytes: number) => Promise<Uint8Array>): Promise<void>
+  /** Throws InputMismatchError or InferenceError. */
+  run(modelHash: Hex, inputs: TensorMap): Promise<TensorMap>
+}
+
+/** One task's delivered result, as a requester downloads it. */
+export interface TaskResult {
+  taskIndex: number
+  status: TaskStatus
+  resultHash?: Hex | undefined
+  /** Outputs of the lowest-address agreeing worker (outputs agree under the policy, not bytewise). */
+  outputs?: TensorMap | undefined
+  agreeing: Address[]
+  dissenting: Address[]
+  settleTx?: Hex | undefined
+  failure?: string | undefined
+}

@@ -1,0 +1,466 @@
+/**
+ * The volunteer's side: hear job announcements, check each job on chain (escrow exists and
+ * matches the announcement), pull one task at a time from its coordinator, verify the input
+ * against the job's Merkle root, compute, hash under the job's policy, sign, and deliver the
+ * result. Signed results wait in the store's outbox until the coordinator acknowledges them.
+ *
+ * Pulling means a faster volunteer simply asks more often. Nothing here can be crashed by a
+ * coordinator: every response is schema-checked, and every failure backs off that job only.
+ */
+import { multiaddr } from '@multiformats/multiaddr'
+import type { Address, Hex, PublicClient } from 'viem'
+import { readJob } from '../chain'
+import { createLogger, type Logger } from '../env/log'
+import { BaseError, errorMessage } from '../errors'
+import {
+  fetchModelFromPeer,
+  fromWireTensors,
+  type Identity,
+  type JobAnnouncement,
+  type JobClosed,
+  type MeshNode,
+  onGossip,
+  PROTOCOLS,
+  request,
+  resultResponseSchema,
+  type TaskErrorMessage,
+  TOPICS,
+  toWireTensors,
+  workResponseSchema,
+} from '../mesh'
+import type { Lease } from '../mesh/messages'
+import {
+  type AgreementPolicy,
+  formatPolicy,
+  inputHash,
+  parsePolicy,
+  resultHash,
+  signResult,
+  type TensorMap,
+  verifyInputProof,
+} from '../proofs'
+import type { Store } from '../store'
+import type { Compute } from './types'
+
+export interface WorkerChain {
+  client: PublicClient
+  chainId: number
+  contract: Address
+}
+
+export interface WorkerInit {
+  node: MeshNode
+  identity: Identity
+  store: Store
+  compute: Compute
+  chain: WorkerChain
+  log?: Logger
+  /** Largest model this volunteer downloads (bytes). Default 64 MiB. */
+  maxModelBytes?: number
+}
+
+export type WorkerState = 'idle' | 'working' | 'paused' | 'stopped'
+
+export interface WorkerStats {
+  state: WorkerState
+  backend: string
+  tasksDone: number
+  lastComputeMs: number | undefined
+  avgComputeMs: number | undefined
+  jobsKnown: number
+  currentJob: Hex | undefined
+  /** Recent problems, newest last (at most 10), for the volunteer's page. */
+  problems: Array<{ at: number; message: string }>
+}
+
+export interface TaskDoneDetail {
+  jobId: Hex
+  taskIndex: number
+  computeMs: number
+  verdict: string | undefined
+}
+
+export interface Worker {
+  start(): void
+  stop(): Promise<void>
+  pause(): void
+  resume(): void
+  stats(): WorkerStats
+  /** `stats` on any change; `task` (CustomEvent<TaskDoneDetail>) per delivered result. */
+  events: EventTarget
+}
+
+interface KnownJob {
+  ann: JobAnnouncement
+  policy: AgreementPolicy
+  inputsRoot: Hex
+  check: 'pending' | 'ok' | 'rejected'
+  retryAt: number
+  failures: number
+}
+
+const MODEL_ERROR_CODES: Record<string, TaskErrorMessage['code']> = {
+  'hash-mismatch': 'model-hash-mismatch',
+  'too-large': 'model-too-large',
+  unsupported: 'model-unsupported',
+  'not-found': 'model-unavailable',
+  'fetch-failed': 'model-unavailable',
+}
+
+export function createWorker(init: WorkerInit): Worker {
+  const log = init.log ?? createLogger('worker')
+  const { node, compute } = init
+  const events = new EventTarget()
+  const jobs = new Map<Hex, KnownJob>()
+  let state: WorkerState = 'idle'
+  let tasksDone = 0
+  let totalMs = 0
+  let lastMs: number | undefined
+  let currentJob: Hex | undefined
+  const problems: WorkerStats['problems'] = []
+  let wake: (() => void) | undefined
+  let loop: Promise<void> | undefined
+  let unsubscribe: (() => void) | undefined
+  const abort = new AbortController()
+
+  const changed = () => events.dispatchEvent(new Event('stats'))
+  const problem = (message: string) => {
+    problems.push({ at: Date.now(), message })
+    if (problems.length > 10) problems.shift()
+    log.warn(message)
+    changed()
+  }
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, ms)
+      wake = () => {
+        clearTimeout(t)
+        resolve()
+      }
+    })
+
+  const onAnnouncement = (msg: JobAnnouncement | JobClosed) => {
+    const jobId = msg.jobId as Hex
+    if (msg.type === 'job-closed' || msg.open === 0) {
+      if (jobs.delete(jobId)) changed()
+      return
+    }
+    if (
+      msg.chainId !== init.chain.chainId ||
+      msg.contract.toLowerCase() !== init.chain.contract.toLowerCase()
+    )
+      return
+    const known = jobs.get(jobId)
+    if (known) {
+      known.ann = msg
+      return
+    }
+    let policy: AgreementPolicy
+    try {
+      policy = parsePolicy(msg.policy)
+    } catch {
+      return
+    }
+    const job: KnownJob = {
+      ann: msg,
+      policy,
+      inputsRoot: '0x',
+      check: 'pending',
+      retryAt: 0,
+      failures: 0,
+    }
+    jobs.set(jobId, job)
+    void checkOnChain(job)
+    changed()
+  }
+
+  /** Works only for jobs whose escrow exists on chain and matches what was announced. */
+  const checkOnChain = async (job: KnownJob) => {
+    try {
+      const onchain = await readJob(init.chain.client, init.chain.contract, job.ann.jobId as Hex)
+      const a = job.ann
+      const mismatch = !onchain
+        ? 'no such job on chain'
+        : onchain.refunded
+          ? 'job refunded'
+          : onchain.modelHash.toLowerCase() !== a.modelHash.toLowerCase()
+            ? 'model hash differs from chain'
+            : formatPolicy(onchain.policy) !== formatPolicy(job.policy)
+              ? 'policy differs from chain'
+              : onchain.taskCount !== a.taskCount ||
+                  onchain.replicas !== a.replicas ||
+                  onchain.quorum !== a.quorum
+                ? 'task counts differ from chain'
+                : onchain.rewardPerResult.toString() !== a.rewardPerResult
+                  ? 'reward differs from chain'
+                  : onchain.deadline !== a.deadline
+                    ? 'deadline differs from chain'
+                    : undefined
+      if (mismatch) {
+        job.check = 'rejected'
+        problem(`Ignoring job ${short(a.jobId)}: ${mismatch}.`)
+      } else {
+        job.check = 'ok'
+        job.inputsRoot = onchain!.inputsRoot
+        wake?.()
+      }
+    } catch (err) {
+      job.check = 'pending'
+      job.retryAt = Date.now() + 2000
+      log.debug('job check failed', { error: errorMessage(err) })
+      setTimeout(() => void checkOnChain(job), 2000)
+    }
+    changed()
+  }
+
+  const nextJob = (): KnownJob | undefined => {
+    const now = Date.now()
+    const ready = [...jobs.values()].filter(
+      (j) => j.check === 'ok' && j.retryAt <= now && j.ann.deadline > now / 1000,
+    )
+    // Round robin: the job served longest ago first.
+    ready.sort((a, b) => a.retryAt - b.retryAt)
+    return ready[0]
+  }
+
+  const backoff = (job: KnownJob, ms?: number) => {
+    job.failures++
+    job.retryAt = Date.now() + (ms ?? Math.min(30_000, 500 * 2 ** Math.min(job.failures, 6)))
+  }
+
+  const coordinatorAddrs = (job: KnownJob) => job.ann.addrs.map((a) => multiaddr(a))
+
+  const reportError = async (
+    job: KnownJob,
+    lease: Lease,
+    code: TaskErrorMessage['code'],
+    message: string,
+  ) => {
+    const msg: TaskErrorMessage = {
+      type: 'task-error',
+      jobId: lease.jobId,
+      taskIndex: lease.taskIndex,
+      leaseId: lease.leaseId,
+      code,
+      message: message.slice(0, 512),
+    }
+    await request(node, coordinatorAddrs(job), PROTOCOLS.result, msg, resultResponseSchema, {
+      signal: abort.signal,
+    }).catch(() => {})
+  }
+
+  const runLease = async (job: KnownJob, lease: Lease) => {
+    const jobId = lease.jobId as Hex
+    if (lease.taskIndex >= job.ann.taskCount) throw new Error('lease for a task outside the job')
+    let inputs: TensorMap
+    try {
+      inputs = fromWireTensors(lease.inputs)
+    } catch (err) {
+      await reportError(job, lease, 'bad-input-proof', errorMessage(err))
+      throw err
+    }
+    const hash = inputHash(inputs)
+    if (
+      hash !== lease.inputHash ||
+      !verifyInputProof(job.inputsRoot, lease.taskIndex, hash, lease.proof as Hex[])
+    ) {
+      // The coordinator sent inputs the job never committed to: stop working for it.
+      job.check = 'rejected'
+      await reportError(job, lease, 'bad-input-proof', 'inputs do not match the job commitment')
+      problem(
+        `Job ${short(jobId)} sent inputs that do not match its on-chain commitment; leaving it.`,
+      )
+      return
+    }
+    let outputs: TensorMap
+    const started = performance.now()
+    try {
+      await compute.prepare(job.ann.modelHash as Hex, (maxBytes) =>
+        fetchModelFromPeer(
+          node,
+          coordinatorAddrs(job),
+          job.ann.modelHash as Hex,
+          Math.min(maxBytes, init.maxModelBytes ?? 64 * 1024 * 1024),
+          abort.signal,
+        ),
+      )
+      const t0 = performance.now()
+      outputs = await compute.run(job.ann.modelHash as Hex, inputs)
+      lastMs = performance.now() - t0
+    } catch (err) {
+      const name = (err as { name?: string }).name
+      const reason = (err as { reason?: string }).reason
+      const code: TaskErrorMessage['code'] =
+        name === 'ModelError'
+          ? (MODEL_ERROR_CODES[reason ?? ''] ?? 'model-unsupported')
+          : name === 'InputMismatchError'
+            ? 'input-mismatch'
+            : 'inference-failed'
+      const details = (err as { details?: string }).details
+      const message =
+        `${err instanceof BaseError ? err.shortMessage : errorMessage(err)}${details ? ` ${details}` : ''}`.slice(
+          0,
+          500,
+        )
+      await reportError(job, lease, code, message)
+      if (code !== 'inference-failed' && code !== 'model-unavailable') {
+        job.check = 'rejected'
+        problem(`Cannot run job ${short(jobId)}: ${message}`)
+      } else {
+        problem(`Task ${lease.taskIndex} of job ${short(jobId)} failed: ${message}`)
+        backoff(job)
+      }
+      return
+    }
+    const computeMs = lastMs ?? performance.now() - started
+    const hashOut = resultHash(outputs, job.policy)
+    const signature = await signResult(
+      init.identity.account,
+      { chainId: init.chain.chainId, contract: init.chain.contract },
+      { jobId, taskIndex: lease.taskIndex, resultHash: hashOut },
+    )
+    const outbox = {
+      jobId,
+      taskIndex: lease.taskIndex,
+      coordinator: job.ann.coordinator,
+      leaseId: lease.leaseId,
+      resultHash: hashOut,
+      signature,
+      outputs,
+      backend: compute.backend,
+      createdAt: Date.now(),
+    }
+    await init.store.putOutbox(outbox)
+    const ack = await request(
+      node,
+      coordinatorAddrs(job),
+      PROTOCOLS.result,
+      {
+        type: 'result',
+        jobId,
+        taskIndex: lease.taskIndex,
+        leaseId: lease.leaseId,
+        resultHash: hashOut,
+        signature,
+        backend: compute.backend,
+        computeMs,
+        outputs: toWireTensors(outputs),
+      },
+      resultResponseSchema,
+      { signal: abort.signal },
+    )
+    if (ack.type === 'error' || ack.status === 'rejected') {
+      problem(
+        `Result for task ${lease.taskIndex} was rejected: ${ack.type === 'error' ? ack.message : ack.reason}`,
+      )
+      await init.store.deleteOutbox(jobId, lease.taskIndex)
+      return
+    }
+    await init.store.deleteOutbox(jobId, lease.taskIndex)
+    tasksDone++
+    totalMs += computeMs
+    job.failures = 0
+    events.dispatchEvent(
+      new CustomEvent<TaskDoneDetail>('task', {
+        detail: { jobId, taskIndex: lease.taskIndex, computeMs, verdict: ack.verdict },
+      }),
+    )
+    changed()
+  }
+
+  const work = async () => {
+    while (state !== 'stopped') {
+      if (state === 'paused') {
+        await sleep(60_000)
+        continue
+      }
+      const job = nextJob()
+      if (!job) {
+        if (state !== 'idle') {
+          state = 'idle'
+          currentJob = undefined
+          changed()
+        }
+        await sleep(500)
+        continue
+      }
+      currentJob = job.ann.jobId as Hex
+      try {
+        const res = await request(
+          node,
+          coordinatorAddrs(job),
+          PROTOCOLS.work,
+          {
+            type: 'work-request',
+            jobId: job.ann.jobId,
+            backend: compute.backend,
+            runtime: compute.runtime,
+          },
+          workResponseSchema,
+          { signal: abort.signal },
+        )
+        if (res.type === 'lease') {
+          if (state === 'idle') {
+            state = 'working'
+            changed()
+          }
+          await runLease(job, res)
+          job.retryAt = Date.now()
+        } else if (res.type === 'no-work') {
+          if (res.reason === 'job-complete' || res.reason === 'unknown-job')
+            jobs.delete(job.ann.jobId as Hex)
+          else backoff(job, res.retryAfterMs)
+        } else {
+          problem(`Coordinator of job ${short(job.ann.jobId)} said: ${res.message}`)
+          backoff(job)
+        }
+      } catch (err) {
+        if (abort.signal.aborted) break
+        log.debug('work request failed', { jobId: job.ann.jobId, error: errorMessage(err) })
+        backoff(job)
+      }
+    }
+  }
+
+  return {
+    start() {
+      if (loop) return
+      unsubscribe = onGossip<JobAnnouncement | JobClosed>(node, TOPICS.jobs, onAnnouncement)
+      loop = work()
+    },
+    async stop() {
+      state = 'stopped'
+      abort.abort()
+      unsubscribe?.()
+      wake?.()
+      await loop
+      changed()
+    },
+    pause() {
+      if (state === 'stopped') return
+      state = 'paused'
+      changed()
+    },
+    resume() {
+      if (state !== 'paused') return
+      state = 'idle'
+      wake?.()
+      changed()
+    },
+    stats: () => ({
+      state,
+      backend: compute.backend,
+      tasksDone,
+      lastComputeMs: lastMs,
+      avgComputeMs: tasksDone > 0 ? totalMs / tasksDone : undefined,
+      jobsKnown: jobs.size,
+      currentJob,
+      problems: [...problems],
+    }),
+    events,
+  }
+}
+
+function short(h: string) {
+  return `${h.slice(0, 10)}…`
+}

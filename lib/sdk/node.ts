@@ -1,0 +1,148 @@
+/**
+ * Node conveniences for the SDK and CLI: a requester or a volunteer from a key, an RPC URL,
+ * relays and a contract address. Node only (onnxruntime-node, in-memory store).
+ */
+import * as ort from 'onnxruntime-node'
+import { type Address, createWalletClient, type Hex, http } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import { type ChainConfig, chainFor, publicClientFor, validateChainConfig } from '../chain'
+import { createLogger, type Logger } from '../env/log'
+import { type Coordinator, createCoordinator, createWorker, type Worker } from '../jobs'
+import {
+  createMeshNode,
+  generateIdentity,
+  type Identity,
+  identityFromHex,
+  installGossipValidators,
+  type MeshNode,
+  startPresence,
+  waitForReservation,
+} from '../mesh'
+import { createEngineCompute, createOrtEngine } from '../runtime'
+import type { Store } from '../store'
+import { openMemoryStore } from '../store/memory-node'
+import { walletSettler } from './requester'
+
+export interface NodeNetworkOptions extends ChainConfig {
+  relays: string[]
+  /** Allow loopback/private addresses (local networks). Default true. */
+  allowPrivateAddresses?: boolean
+}
+
+export interface NodeRequester {
+  node: MeshNode
+  store: Store
+  coordinator: Coordinator
+  wallet: ReturnType<typeof walletFor>
+  client: ReturnType<typeof publicClientFor>
+  contract: Address
+  stop(): Promise<void>
+}
+
+function walletFor(key: Hex, cfg: ChainConfig) {
+  return createWalletClient({
+    account: privateKeyToAccount(key),
+    chain: chainFor(cfg),
+    transport: http(cfg.rpcUrl),
+  })
+}
+
+async function meshNodeFor(
+  identity: Identity,
+  opts: NodeNetworkOptions,
+  role: 'requester' | 'volunteer',
+  log: Logger,
+) {
+  const node = await createMeshNode({
+    identity,
+    relays: opts.relays,
+    allowPrivateAddresses: opts.allowPrivateAddresses ?? true,
+  })
+  installGossipValidators(node)
+  await waitForReservation(node, 20_000)
+  log.info('joined the mesh', { peerId: node.peerId.toString() })
+  return { node, presence: startPresence({ node, role }) }
+}
+
+/** A requester: `key` pays for jobs; the mesh identity is a fresh key of its own. */
+export async function startNodeRequester(
+  key: Hex,
+  opts: NodeNetworkOptions & { settleBatch?: number },
+): Promise<NodeRequester> {
+  const cfg = validateChainConfig(opts)
+  const log = createLogger('requester')
+  const { node, presence } = await meshNodeFor(await generateIdentity(), opts, 'requester', log)
+  const store = await openMemoryStore()
+  const wallet = walletFor(key, cfg)
+  const client = publicClientFor(cfg)
+  const coordinator = createCoordinator({
+    node,
+    store,
+    settler: walletSettler(wallet, client, cfg.contract),
+    settleBatch: opts.settleBatch ?? 50,
+    log: createLogger('coordinator'),
+  })
+  await coordinator.start()
+  return {
+    node,
+    store,
+    coordinator,
+    wallet,
+    client,
+    contract: cfg.contract,
+    async stop() {
+      presence.stop()
+      await coordinator.stop()
+      await node.stop()
+      store.close()
+    },
+  }
+}
+
+export interface NodeVolunteer {
+  identity: Identity
+  node: MeshNode
+  worker: Worker
+  stop(): Promise<void>
+}
+
+/**
+ * A volunteer in Node with onnxruntime-node: servers can donate too. `key` is its payout key
+ * (its mesh identity is the same key); a fresh one is made when omitted.
+ */
+export async function startNodeVolunteer(
+  opts: NodeNetworkOptions & { key?: Hex; threads?: number },
+): Promise<NodeVolunteer> {
+  const cfg = validateChainConfig(opts)
+  const log = createLogger('volunteer')
+  const identity = opts.key ? identityFromHex(opts.key) : await generateIdentity()
+  const { node, presence } = await meshNodeFor(identity, opts, 'volunteer', log)
+  const store = await openMemoryStore()
+  const engine = createOrtEngine(ort, {
+    backend: 'cpu',
+    executionProviders: ['cpu'],
+    intraOpNumThreads: opts.threads ?? 1,
+  })
+  const compute = createEngineCompute({ engine, runtime: 'onnxruntime-node 1.30.0', store })
+  const worker = createWorker({
+    node,
+    identity,
+    store,
+    compute,
+    chain: { client: publicClientFor(cfg), chainId: cfg.chainId, contract: cfg.contract },
+    log,
+  })
+  worker.start()
+  return {
+    identity,
+    node,
+    worker,
+    async stop() {
+      await worker.stop()
+      presence.stop()
+      await engine.dispose()
+      await node.stop()
+      store.close()
+    },
+  }
+}

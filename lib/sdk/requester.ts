@@ -1,0 +1,139 @@
+/**
+ * The requester API: put a job on chain, store its tasks, and coordinate it. Used by the CLI and
+ * the demo in Node, and shaped to serve the browser's /request page too (it takes clients and a
+ * store, not keys or files).
+ */
+import type { Address, Hex, PublicClient } from 'viem'
+import { createJob, settle, type Wallet } from '../chain'
+import type { Coordinator, JobHandle, TaskResult } from '../jobs'
+import {
+  type AgreementPolicy,
+  commitInputs,
+  formatPolicy,
+  type JobSpec,
+  type TensorMap,
+  tensorMapToJson,
+  validateJobSpec,
+} from '../proofs'
+import { sha256Hex } from '../runtime/model-source'
+import type { Store } from '../store'
+
+export interface JobRequest {
+  model: Uint8Array
+  /** Catalogue file name when the model is in the app's catalogue (lets tabs fetch it from the origin). */
+  modelFile?: string | undefined
+  modelName?: string | undefined
+  tasks: TensorMap[]
+  replicas: number
+  quorum: number
+  policy: AgreementPolicy
+  rewardPerResult: bigint
+  /** Seconds from now (chain time) until the deadline. */
+  durationSeconds: number
+}
+
+export interface SubmitContext {
+  wallet: Wallet
+  client: PublicClient
+  contract: Address
+  store: Store
+  coordinator: Coordinator
+}
+
+export interface SubmittedJob {
+  jobId: Hex
+  txHash: Hex
+  spec: JobSpec
+  handle: JobHandle
+}
+
+/** Checks the request, pays createJob, stores the tasks, and starts coordinating. */
+export async function submitJob(ctx: SubmitContext, req: JobRequest): Promise<SubmittedJob> {
+  const block = await ctx.client.getBlock()
+  const spec = validateJobSpec(
+    {
+      modelHash: await sha256Hex(req.model),
+      inputsRoot: commitInputs(req.tasks).root,
+      taskCount: req.tasks.length,
+      replicas: req.replicas,
+      quorum: req.quorum,
+      policy: req.policy,
+      rewardPerResult: req.rewardPerResult,
+      deadline: Number(block.timestamp) + req.durationSeconds,
+    },
+    Number(block.timestamp),
+  )
+  const { jobId, txHash } = await createJob(ctx.wallet, ctx.client, ctx.contract, spec)
+  const chainId = ctx.wallet.chain?.id ?? (await ctx.client.getChainId())
+  const job = {
+    jobId,
+    spec,
+    chainId,
+    contract: ctx.contract,
+    requester: ctx.wallet.account.address,
+    createdAt: Date.now(),
+    status: 'running' as const,
+    modelName: req.modelName,
+  }
+  const tasks = req.tasks.map((inputs, taskIndex) => ({
+    jobId,
+    taskIndex,
+    status: 'open' as const,
+    inputs,
+    results: [],
+  }))
+  await ctx.store.putModel({
+    hash: spec.modelHash,
+    bytes: req.model,
+    name: req.modelName,
+    storedAt: Date.now(),
+  })
+  await ctx.store.putJob(job)
+  await ctx.store.putTasks(tasks)
+  const handle = ctx.coordinator.run(job, tasks, req.model, req.modelFile)
+  return { jobId, txHash, spec, handle }
+}
+
+/** A settler for the coordinator: lib/chain's settle bound to a wallet and contract. */
+export function walletSettler(wallet: Wallet, client: PublicClient, contract: Address) {
+  return (certs: Parameters<typeof settle>[3]) => settle(wallet, client, contract, certs)
+}
+
+/** The results file: one entry per task with outputs and agreement details. */
+export interface ResultsFile {
+  jobId: Hex
+  modelHash: Hex
+  policy: string
+  replicas: number
+  quorum: number
+  tasks: Array<{
+    task: number
+    status: TaskResult['status']
+    resultHash?: Hex | undefined
+    outputs?: ReturnType<typeof tensorMapToJson> | undefined
+    agreeing: Address[]
+    dissenting: Address[]
+    settleTx?: Hex | undefined
+    failure?: string | undefined
+  }>
+}
+
+export function resultsFile(jobId: Hex, spec: JobSpec, results: TaskResult[]): ResultsFile {
+  return {
+    jobId,
+    modelHash: spec.modelHash,
+    policy: formatPolicy(spec.policy),
+    replicas: spec.replicas,
+    quorum: spec.quorum,
+    tasks: results.map((r) => ({
+      task: r.taskIndex,
+      status: r.status,
+      resultHash: r.resultHash,
+      outputs: r.outputs ? tensorMapToJson(r.outputs) : undefined,
+      agreeing: r.agreeing,
+      dissenting: r.dissenting,
+      settleTx: r.settleTx,
+      failure: r.failure,
+    })),
+  }
+}

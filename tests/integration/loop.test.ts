@@ -1,0 +1,137 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import * as ort from 'onnxruntime-node'
+import { parseEther } from 'viem'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { creditedBalance, DEV_PRIVATE_KEYS, readJob } from '../../lib/chain'
+import { parseInputsJson, parsePolicy, resultHash, type TensorMap } from '../../lib/proofs'
+import { createOrtEngine } from '../../lib/runtime'
+import { resultsFile, submitJob } from '../../lib/sdk'
+import {
+  type NodeRequester,
+  type NodeVolunteer,
+  startNodeRequester,
+  startNodeVolunteer,
+} from '../../lib/sdk/node'
+import { buildMlp, seededInputs } from '../../scripts/lib/onnx-mlp'
+import { ensureModels } from '../../scripts/models'
+import { startTestStack, type TestStack } from '../helpers/stack'
+
+// The whole loop with real parts: anvil + JobEscrow, the relay, an SDK requester coordinating
+// over libp2p, three Node volunteers (onnxruntime-node) pulling work over direct WebRTC links.
+let stack: TestStack
+let requester: NodeRequester
+const volunteers: NodeVolunteer[] = []
+
+beforeAll(async () => {
+  ensureModels()
+  stack = await startTestStack()
+  const net = { ...stack.chain, relays: [stack.relay.multiaddr] }
+  requester = await startNodeRequester(DEV_PRIVATE_KEYS[1]!, { ...net, settleBatch: 10 })
+  for (let i = 0; i < 3; i++) volunteers.push(await startNodeVolunteer(net))
+})
+
+afterAll(async () => {
+  await Promise.all(volunteers.map((v) => v.stop()))
+  await requester?.stop()
+  await stack?.stop()
+})
+
+async function reference(model: Uint8Array, tasks: TensorMap[]) {
+  const engine = createOrtEngine(ort, { backend: 'cpu', executionProviders: ['cpu'] })
+  await engine.load('0x01', model)
+  const out = []
+  for (const t of tasks) out.push(await engine.run('0x01', t))
+  await engine.dispose()
+  return out
+}
+
+describe('one job through the whole loop', () => {
+  it('accepts, settles and pays every task, and the results match a local reference', async () => {
+    const model = new Uint8Array(
+      readFileSync(join(import.meta.dirname, '../../public/models/mlp-16x4.onnx')),
+    )
+    const tasks = parseInputsJson(seededInputs(5, 12, { x: [1, 16] }))
+    const policy = parsePolicy('round:3')
+    const reward = parseEther('0.001')
+    const job = await submitJob(
+      {
+        wallet: requester.wallet,
+        client: requester.client,
+        contract: requester.contract,
+        store: requester.store,
+        coordinator: requester.coordinator,
+      },
+      {
+        model,
+        tasks,
+        replicas: 3,
+        quorum: 2,
+        policy,
+        rewardPerResult: reward,
+        durationSeconds: 3600,
+      },
+    )
+    const final = await job.handle.done
+    expect(final.counts).toEqual({ open: 0, accepted: 0, settled: 12, failed: 0 })
+
+    const onchain = await readJob(requester.client, requester.contract, job.jobId)
+    expect(onchain?.settledCount).toBe(12)
+
+    const results = job.handle.results()
+    const ref = await reference(model, tasks)
+    results.forEach((r, i) => {
+      expect(r.resultHash).toBe(resultHash(ref[i]!, policy))
+      expect(r.agreeing.length).toBeGreaterThanOrEqual(2)
+    })
+
+    // Every agreeing signature was paid once: the credited total equals results in certificates.
+    const certified = results.reduce((n, r) => n + r.agreeing.length, 0)
+    let credited = 0n
+    for (const v of volunteers)
+      credited += await creditedBalance(requester.client, requester.contract, v.identity.address)
+    expect(credited).toBe(BigInt(certified) * reward)
+    expect(onchain?.remaining).toBe(36n * reward - credited)
+
+    const file = resultsFile(job.jobId, job.spec, results)
+    expect(file.tasks[0]!.outputs!.y!.dims).toEqual([1, 4])
+  })
+
+  it('fails a job whose model no worker can run, with the reason, and the volunteers keep working', async () => {
+    // Valid protobuf framing but not a runnable graph: sha256 matches, ONNX Runtime refuses it.
+    const broken = buildMlp({
+      seed: 9,
+      inputSize: 16,
+      hiddenSize: 8,
+      outputSize: 2,
+      name: 'broken',
+    }).slice(0, 200)
+    const tasks = parseInputsJson(seededInputs(1, 2, { x: [1, 16] }))
+    const job = await submitJob(
+      {
+        wallet: requester.wallet,
+        client: requester.client,
+        contract: requester.contract,
+        store: requester.store,
+        coordinator: requester.coordinator,
+      },
+      {
+        model: broken,
+        tasks,
+        replicas: 2,
+        quorum: 2,
+        policy: parsePolicy('exact'),
+        rewardPerResult: 1n,
+        durationSeconds: 3600,
+      },
+    )
+    const final = await job.handle.done
+    expect(final.counts.failed).toBe(2)
+    expect(final.failure).toMatch(/Workers cannot run this job's model/)
+    expect(final.errors.some((e) => e.code === 'model-unsupported')).toBe(true)
+    for (const v of volunteers) {
+      expect(v.worker.stats().state).not.toBe('stopped')
+      expect(v.worker.stats().problems.some((p) => /Cannot run job/.test(p.message))).toBe(true)
+    }
+  })
+})
