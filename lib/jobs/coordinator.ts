@@ -181,7 +181,7 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
       const job = await init.store.getJob(jobId)
       if (!job) return undefined
       const tasks = await init.store.listTasks(jobId)
-      return add(job, tasks, model, modelFile)
+      return add(job, tasks, model, modelFile ?? job.modelFile)
     },
     get: (jobId) => runs.get(jobId)?.handle,
     async stop() {

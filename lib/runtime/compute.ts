@@ -22,7 +22,9 @@ export function createEngineCompute(init: EngineComputeInit) {
   const maxBytes = init.maxModelBytes ?? DEFAULT_MAX_MODEL_BYTES
   const preparing = new Map<Hex, Promise<void>>()
   return {
-    backend: init.engine.backend,
+    get backend() {
+      return init.engine.backend
+    },
     runtime: init.runtime,
     prepare(modelHash: Hex, fromPeer: (maxBytes: number) => Promise<Uint8Array>): Promise<void> {
       const key = modelHash.toLowerCase() as Hex

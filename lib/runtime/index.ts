@@ -6,5 +6,7 @@
 
 export * from './compute'
 export * from './engine'
+export * from './examples'
 export * from './manifest'
 export * from './model-source'
+export * from './worker-api'

@@ -74,6 +74,7 @@ export async function submitJob(ctx: SubmitContext, req: JobRequest): Promise<Su
     createdAt: Date.now(),
     status: 'running' as const,
     modelName: req.modelName,
+    modelFile: req.modelFile,
   }
   const tasks = req.tasks.map((inputs, taskIndex) => ({
     jobId,

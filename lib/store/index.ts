@@ -29,8 +29,10 @@ export interface JobRecord {
   requester: Address
   createdAt: number
   status: 'running' | 'complete' | 'expired'
-  /** Model file name shown to people; the hash is the identity. */
+  /** Model name shown to people; the hash is the identity. */
   modelName?: string | undefined
+  /** Catalogue file name, announced so that tabs can fetch the model from the app origin. */
+  modelFile?: string | undefined
 }
 
 export type TaskStatus = 'open' | 'accepted' | 'settled' | 'failed'

@@ -6,6 +6,9 @@
  *   x [N, inputSize] → Gemm → Relu → Gemm → Softmax → y [N, outputSize]
  */
 import onnxProto from 'onnx-proto'
+import { seededRandom } from '../../lib/runtime/examples'
+
+export { seededInputs } from '../../lib/runtime/examples'
 
 const { onnx } = onnxProto
 
@@ -16,18 +19,6 @@ export interface MlpOptions {
   outputSize: number
   /** Graph name, also the model's doc string. */
   name: string
-}
-
-/** mulberry32: a tiny deterministic PRNG; weights only need to be reproducible, not random. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 function tensor(name: string, dims: number[], rand: () => number, scale: number) {
@@ -109,21 +100,4 @@ export function buildMlp(o: MlpOptions): Uint8Array {
     graph,
   })
   return onnx.ModelProto.encode(model).finish()
-}
-
-/** Seeded inputs for a model: `count` tasks, each `{ [name]: float32 of dims }`, values in [-1, 1). */
-export function seededInputs(seed: number, count: number, inputs: Record<string, number[]>) {
-  const rand = seededRandom(seed)
-  return Array.from({ length: count }, () => {
-    const task: Record<string, { type: 'float32'; dims: number[]; data: number[] }> = {}
-    for (const [name, dims] of Object.entries(inputs)) {
-      const n = dims.reduce((a, b) => a * b, 1)
-      task[name] = {
-        type: 'float32',
-        dims,
-        data: Array.from({ length: n }, () => Math.fround(rand() * 2 - 1)),
-      }
-    }
-    return task
-  })
 }

@@ -19,7 +19,7 @@ export interface StartOptions {
   name: string
   command: string
   args: string[]
-  env?: NodeJS.ProcessEnv
+  env?: Record<string, string>
   cwd?: string
   /** Resolves once the service is ready; receives each output line. */
   ready: (line: string) => boolean
@@ -131,4 +131,32 @@ export async function assertPortFree(
       },
     )
   }
+}
+
+/** Runs a command to completion; rejects with its last output lines when it exits non-zero. */
+export async function run(
+  command: string,
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<void> {
+  const proc = spawn(command, args, {
+    cwd: opts.cwd,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const lines: string[] = []
+  const keep = (chunk: Buffer) => {
+    lines.push(...chunk.toString().split('\n'))
+    if (lines.length > 200) lines.splice(0, lines.length - 200)
+  }
+  proc.stdout?.on('data', keep)
+  proc.stderr?.on('data', keep)
+  const code = await new Promise<number | null>((resolve, reject) => {
+    proc.on('error', reject)
+    proc.on('exit', (c) => resolve(c))
+  })
+  if (code !== 0)
+    throw new Error(
+      `${command} ${args.join(' ')} exited with ${code}:\n${lines.slice(-40).join('\n')}`,
+    )
 }

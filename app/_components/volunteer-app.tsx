@@ -1,0 +1,244 @@
+'use client'
+import { useEffect, useRef, useState } from 'react'
+import { formatEther } from 'viem'
+import { withdraw } from '../../lib/chain'
+import { publicClientFor } from '../../lib/chain/config'
+import type { AppConfig } from '../../lib/env/app-config'
+import { errorMessage } from '../../lib/errors'
+import type { BackendPreference } from '../../lib/runtime'
+import {
+  startVolunteer,
+  type VolunteerSession,
+  type VolunteerSnapshot,
+} from '../../lib/sdk/volunteer-browser'
+import { ConnectWallet, useWallet } from './wallet'
+
+type Phase =
+  | { kind: 'idle' }
+  | { kind: 'starting' }
+  | { kind: 'running' }
+  | { kind: 'failed'; message: string }
+
+export function VolunteerApp({ config }: { config: AppConfig }) {
+  const session = useRef<VolunteerSession | undefined>(undefined)
+  const [phase, setPhase] = useState<Phase>({ kind: 'idle' })
+  const [snap, setSnap] = useState<VolunteerSnapshot>()
+  const [credited, setCredited] = useState<bigint>()
+  const [prefer, setPrefer] = useState<BackendPreference>(() => {
+    const p =
+      typeof location === 'undefined' ? null : new URLSearchParams(location.search).get('backend')
+    return p === 'wasm' || p === 'webgpu' ? p : 'auto'
+  })
+
+  useEffect(() => {
+    if (phase.kind !== 'running') return
+    const s = session.current!
+    const tick = () => setSnap(s.snapshot())
+    const chain = () =>
+      s
+        .credited()
+        .then(setCredited)
+        .catch(() => {})
+    tick()
+    void chain()
+    s.worker.events.addEventListener('stats', tick)
+    const t1 = setInterval(tick, 1000)
+    const t2 = setInterval(chain, 3000)
+    return () => {
+      s.worker.events.removeEventListener('stats', tick)
+      clearInterval(t1)
+      clearInterval(t2)
+    }
+  }, [phase.kind])
+
+  useEffect(() => () => void session.current?.stop(), [])
+
+  const start = async () => {
+    setPhase({ kind: 'starting' })
+    try {
+      session.current = await startVolunteer({ config, prefer })
+      setPhase({ kind: 'running' })
+    } catch (err) {
+      setPhase({ kind: 'failed', message: errorMessage(err) })
+    }
+  }
+
+  const w = snap?.worker
+  return (
+    <>
+      <h1>Volunteer this tab</h1>
+      {phase.kind === 'idle' || phase.kind === 'failed' ? (
+        <div className="card">
+          <p>
+            Pressing Start connects this tab to the Meshwork network and runs other people’s models
+            here, in a background worker. You are paid on chain for every result a quorum agrees
+            with. Nothing runs before you press Start, and Stop ends it.
+          </p>
+          <div className="row">
+            <div>
+              <label htmlFor="backend">Compute with</label>
+              <select
+                id="backend"
+                value={prefer}
+                onChange={(e) => setPrefer(e.target.value as BackendPreference)}
+              >
+                <option value="auto">
+                  Automatic (WebGPU if a real GPU passes its check, else WebAssembly)
+                </option>
+                <option value="wasm">WebAssembly only</option>
+                <option value="webgpu">WebGPU, even a software one (testing)</option>
+              </select>
+            </div>
+            <button type="button" onClick={start} data-testid="start">
+              Start
+            </button>
+          </div>
+          {phase.kind === 'failed' && <div className="error">Could not start: {phase.message}</div>}
+        </div>
+      ) : phase.kind === 'starting' ? (
+        <p className="muted">Starting: loading the inference worker and joining the network…</p>
+      ) : (
+        <>
+          <div className="row">
+            <button
+              type="button"
+              className="secondary"
+              onClick={() =>
+                w?.state === 'paused'
+                  ? session.current?.worker.resume()
+                  : session.current?.worker.pause()
+              }
+            >
+              {w?.state === 'paused' ? 'Resume' : 'Pause'}
+            </button>
+            <button
+              type="button"
+              className="secondary"
+              onClick={async () => {
+                await session.current?.stop()
+                session.current = undefined
+                setSnap(undefined)
+                setPhase({ kind: 'idle' })
+              }}
+            >
+              Stop
+            </button>
+          </div>
+          <div className="grid" style={{ marginTop: '1rem' }} data-testid="volunteer-stats">
+            <Stat label="State" value={w?.state ?? '…'} testid="state" />
+            <Stat label="Tasks done" value={String(w?.tasksDone ?? 0)} testid="tasks-done" />
+            <Stat
+              label="Time per task"
+              value={w?.avgComputeMs !== undefined ? `${w.avgComputeMs.toFixed(1)} ms` : '–'}
+            />
+            <Stat
+              label="Backend"
+              value={`${snap?.backend ?? '…'}${snap ? ` · ${snap.threads} thread${snap.threads > 1 ? 's' : ''}` : ''}`}
+              testid="backend"
+            />
+            <Stat
+              label="Peers seen / direct"
+              value={snap ? `${snap.peers} / ${snap.directPeers}` : '…'}
+              testid="peers"
+            />
+            <Stat
+              label="Relay"
+              value={
+                snap
+                  ? snap.reservation
+                    ? 'reserved'
+                    : snap.relayConnected
+                      ? 'connected'
+                      : 'connecting…'
+                  : '…'
+              }
+            />
+            <Stat
+              label="Earned (credited on chain)"
+              value={credited !== undefined ? `${formatEther(credited)} ETH` : '…'}
+              testid="credited"
+            />
+            <Stat label="Jobs known" value={String(w?.jobsKnown ?? 0)} />
+          </div>
+          <p className="muted">
+            Paid to <span className="mono">{snap?.address}</span> (this tab’s key, kept in this
+            browser). GPU: {snap?.webgpu}.
+          </p>
+          {credited !== undefined && credited > 0n && snap && (
+            <Withdraw
+              config={config}
+              worker={snap.address}
+              onDone={() => session.current?.credited().then(setCredited)}
+            />
+          )}
+          {w && w.problems.length > 0 && (
+            <>
+              <h2>Problems</h2>
+              {w.problems.slice(-5).map((p) => (
+                <div className="notice" key={p.at + p.message}>
+                  {p.message}
+                </div>
+              ))}
+            </>
+          )}
+        </>
+      )}
+    </>
+  )
+}
+
+function Withdraw({
+  config,
+  worker,
+  onDone,
+}: {
+  config: AppConfig
+  worker: `0x${string}`
+  onDone: () => void
+}) {
+  const wallet = useWallet()
+  const [status, setStatus] = useState<string>()
+  return (
+    <div className="card">
+      <h2>Withdraw</h2>
+      <p className="muted">
+        Sends everything credited to <span className="mono">{worker}</span>. Any wallet can pay the
+        gas; the money only ever goes to the worker address.
+      </p>
+      <ConnectWallet purpose="pay the gas for the withdrawal" />
+      <button
+        type="button"
+        disabled={!wallet}
+        data-testid="withdraw"
+        onClick={async () => {
+          if (!wallet) return
+          setStatus('Sending…')
+          try {
+            const { amount } = await withdraw(
+              wallet,
+              publicClientFor(config),
+              config.contract,
+              worker,
+            )
+            setStatus(`Withdrew ${formatEther(amount)} ETH.`)
+            onDone()
+          } catch (err) {
+            setStatus(errorMessage(err))
+          }
+        }}
+      >
+        Withdraw
+      </button>
+      {status && <p>{status}</p>}
+    </div>
+  )
+}
+
+function Stat({ label, value, testid }: { label: string; value: string; testid?: string }) {
+  return (
+    <div className="stat" data-testid={testid}>
+      <b>{value}</b>
+      <span>{label}</span>
+    </div>
+  )
+}

@@ -1,0 +1,48 @@
+/**
+ * Seeded example inputs for a model: what "generate example tasks" produces on the request page
+ * and in the demo. Values are float32 in [-1, 1) from a seeded generator, so the same seed,
+ * count and shapes always give the same inputs (and so the same reference results).
+ */
+import type { JsonTensor } from '../proofs'
+
+/** mulberry32: a tiny deterministic PRNG; reproducible, not cryptographic. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** `count` tasks in the inputs-file format, each `{ [name]: float32 of dims }`. */
+export function seededInputs(
+  seed: number,
+  count: number,
+  inputs: Record<string, number[]>,
+): Array<Record<string, JsonTensor>> {
+  const rand = seededRandom(seed)
+  return Array.from({ length: count }, () => {
+    const task: Record<string, JsonTensor> = {}
+    for (const [name, dims] of Object.entries(inputs)) {
+      const n = dims.reduce((a, b) => a * b, 1)
+      task[name] = {
+        type: 'float32',
+        dims,
+        data: Array.from({ length: n }, () => Math.fround(rand() * 2 - 1)),
+      }
+    }
+    return task
+  })
+}
+
+/** Concrete example shapes for a model's inputs: dynamic dimensions become 1. */
+export function exampleDims(
+  inputs: ReadonlyArray<{ name: string; dims: ReadonlyArray<number | string> }>,
+): Record<string, number[]> {
+  const out: Record<string, number[]> = {}
+  for (const i of inputs) out[i.name] = i.dims.map((d) => (typeof d === 'number' && d > 0 ? d : 1))
+  return out
+}

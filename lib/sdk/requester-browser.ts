@@ -1,0 +1,85 @@
+/**
+ * Browser only: the requester tab's coordinator. One per tab, kept across page navigations, and
+ * rebuilt from IndexedDB after a reload: every running job is resumed with its stored tasks and
+ * results. Settlement uses whatever wallet the page has connected at the time.
+ */
+import type { Hex } from 'viem'
+import { publicClientFor, settle, type Wallet } from '../chain'
+import type { AppConfig } from '../env/app-config'
+import { createLogger } from '../env/log'
+import { ChainError } from '../errors'
+import { type Coordinator, createCoordinator, type JobHandle } from '../jobs'
+import { createMeshNode, installGossipValidators, type MeshNode, startPresence } from '../mesh'
+import { openStore, type Store } from '../store'
+import { loadOrCreateIdentity } from './identity-store'
+import { type JobRequest, type SubmittedJob, submitJob } from './requester'
+
+export interface RequesterSession {
+  node: MeshNode
+  store: Store
+  coordinator: Coordinator
+  setWallet(wallet: Wallet | undefined): void
+  submit(req: JobRequest): Promise<SubmittedJob>
+  /** The running handle for a job, resuming it from the store if needed. */
+  job(jobId: Hex): Promise<JobHandle | undefined>
+}
+
+let session: Promise<RequesterSession> | undefined
+
+export function requesterSession(config: AppConfig): Promise<RequesterSession> {
+  session ??= open(config).catch((err) => {
+    session = undefined
+    throw err
+  })
+  return session
+}
+
+async function open(config: AppConfig): Promise<RequesterSession> {
+  const store = await openStore({ name: 'meshwork-requester' })
+  const identity = await loadOrCreateIdentity(store)
+  const node = await createMeshNode({
+    identity,
+    relays: config.relays,
+    allowPrivateAddresses: config.dev,
+  })
+  installGossipValidators(node)
+  startPresence({ node, role: 'requester' })
+  const client = publicClientFor(config)
+  let wallet: Wallet | undefined
+  const coordinator = createCoordinator({
+    node,
+    store,
+    settler: (certs) => {
+      if (!wallet) throw new ChainError('Connect a wallet to settle accepted tasks.')
+      return settle(wallet, client, config.contract, certs)
+    },
+    log: createLogger('coordinator'),
+  })
+  await coordinator.start()
+
+  const resume = async (jobId: Hex) => {
+    const running = coordinator.get(jobId)
+    if (running) return running
+    const job = await store.getJob(jobId)
+    if (!job) return undefined
+    const model = await store.getModel(job.spec.modelHash)
+    if (!model) return undefined
+    return coordinator.resume(jobId, model.bytes, job.modelFile)
+  }
+  // A reloaded tab picks up every job it was coordinating.
+  for (const job of await store.listJobs()) if (job.status === 'running') await resume(job.jobId)
+
+  return {
+    node,
+    store,
+    coordinator,
+    setWallet: (w) => {
+      wallet = w
+    },
+    submit(req) {
+      if (!wallet) throw new ChainError('Connect a wallet first.')
+      return submitJob({ wallet, client, contract: config.contract, store, coordinator }, req)
+    },
+    job: resume,
+  }
+}

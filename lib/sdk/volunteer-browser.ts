@@ -1,0 +1,136 @@
+/**
+ * Browser only: a volunteer session in a tab. libp2p runs on the page's main thread (WebRTC is
+ * not available in workers); inference runs in a Web Worker. Nothing starts until `start` is
+ * called, which the page does only when the person presses Start.
+ */
+import type { Address } from 'viem'
+import { creditedBalance, publicClientFor } from '../chain'
+import type { AppConfig } from '../env/app-config'
+import { createLogger } from '../env/log'
+import { createWorker, type Worker, type WorkerStats } from '../jobs'
+import {
+  createMeshNode,
+  installGossipValidators,
+  type MeshNode,
+  type PresenceService,
+  startPresence,
+  waitForReservation,
+} from '../mesh'
+import {
+  type BackendPreference,
+  createEngineCompute,
+  originSource,
+  parseManifest,
+} from '../runtime'
+import { createWorkerEngine, type WorkerEngine } from '../runtime/engine-worker-browser'
+import { openStore } from '../store'
+import { loadOrCreateIdentity } from './identity-store'
+
+export interface VolunteerOptions {
+  config: AppConfig
+  prefer?: BackendPreference
+  threads?: number
+}
+
+export interface VolunteerSnapshot {
+  peerId: string
+  address: Address
+  relayConnected: boolean
+  reservation: boolean
+  peers: number
+  directPeers: number
+  backend: string
+  threads: number
+  webgpu: string
+  worker: WorkerStats
+}
+
+export interface VolunteerSession {
+  address: Address
+  node: MeshNode
+  worker: Worker
+  engine: WorkerEngine
+  presence: PresenceService
+  snapshot(): VolunteerSnapshot
+  /** Wei credited on chain and not yet withdrawn. */
+  credited(): Promise<bigint>
+  stop(): Promise<void>
+}
+
+export async function startVolunteer(opts: VolunteerOptions): Promise<VolunteerSession> {
+  const { config } = opts
+  const log = createLogger('volunteer')
+  const store = await openStore({ name: 'meshwork-volunteer' })
+  const identity = await loadOrCreateIdentity(store)
+  const engine = await createWorkerEngine({
+    prefer: opts.prefer ?? 'auto',
+    ...(opts.threads ? { threads: opts.threads } : {}),
+  })
+  const manifest = await fetch(`${config.modelsBase}/manifest.json`)
+    .then((r) => r.json())
+    .then(parseManifest)
+    .catch(() => undefined)
+  const fileFor = (hash: string) =>
+    manifest?.models.find((m) => m.sha256.toLowerCase() === hash.toLowerCase())?.file
+  const compute = createEngineCompute({
+    engine,
+    runtime: 'onnxruntime-web 1.30.0',
+    store,
+    sources: [originSource(config.modelsBase, fileFor)],
+  })
+  const node = await createMeshNode({
+    identity,
+    relays: config.relays,
+    allowPrivateAddresses: config.dev,
+  })
+  installGossipValidators(node)
+  const client = publicClientFor(config)
+  const worker = createWorker({
+    node,
+    identity,
+    store,
+    compute,
+    chain: { client, chainId: config.chainId, contract: config.contract },
+    log,
+  })
+  const presence = startPresence({
+    node,
+    role: 'volunteer',
+    info: () => ({ backend: compute.backend, tasksDone: worker.stats().tasksDone }),
+  })
+  worker.start()
+  waitForReservation(node, 60_000).catch((err) =>
+    log.warn('no reservation yet', { error: String(err) }),
+  )
+  const relayPeers = new Set(config.relays.map((r) => r.split('/p2p/').pop()))
+  const gpu = engine.init.capabilities.webgpu
+  return {
+    address: identity.address,
+    node,
+    worker,
+    engine,
+    presence,
+    snapshot: () => ({
+      peerId: node.peerId.toString(),
+      address: identity.address,
+      relayConnected: node.getConnections().some((c) => relayPeers.has(c.remotePeer.toString())),
+      reservation: node.getMultiaddrs().some((m) => m.toString().includes('/p2p-circuit')),
+      peers: presence.peers().length,
+      directPeers: presence.directPeers().length,
+      backend: compute.backend,
+      threads: engine.init.threads,
+      webgpu: gpu
+        ? `${gpu.vendor || 'unknown'} ${gpu.architecture}${gpu.software ? ' (software)' : ''}`.trim()
+        : 'none',
+      worker: worker.stats(),
+    }),
+    credited: () => creditedBalance(client, config.contract, identity.address),
+    async stop() {
+      await worker.stop()
+      presence.stop()
+      await node.stop()
+      await engine.dispose()
+      store.close()
+    },
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * Cross-origin isolation on every response (page, worker chunks, ONNX Runtime's .mjs and .wasm,
+ * public/models): ONNX Runtime's WASM threads need SharedArrayBuffer, and a worker script served
+ * without these headers makes session creation hang with no error (see ../shared/STACK.md).
+ */
+const isolation = [
+  { key: 'Cross-Origin-Opener-Policy', value: 'same-origin' },
+  { key: 'Cross-Origin-Embedder-Policy', value: 'require-corp' },
+  { key: 'Cross-Origin-Resource-Policy', value: 'same-origin' },
+]
+
+/** @type {import('next').NextConfig} */
+const nextConfig = {
+  reactStrictMode: true,
+  // libp2p's WebRTC transport pulls a native addon into server rendering otherwise.
+  serverExternalPackages: ['node-datachannel', 'onnxruntime-node'],
+  async headers() {
+    return [{ source: '/:path*', headers: isolation }]
+  },
+}
+
+export default nextConfig
