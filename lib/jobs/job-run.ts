@@ -251,7 +251,7 @@ export class JobRun {
   reportError(peer: PeerId, msg: TaskErrorMessage): ResultAck {
     const t = this.tasks[msg.taskIndex]
     const key = addressOfPeer(peer)?.toLowerCase() ?? ''
-    if (!t || !t.workers.has(key))
+    if (!t?.workers.has(key))
       return { type: 'result-ack', status: 'rejected', reason: 'not your lease' }
     for (const [id, l] of t.leases) if (l.worker === key) t.leases.delete(id)
     // The worker may not retry this task; another worker will.
