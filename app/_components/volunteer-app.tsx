@@ -161,13 +161,17 @@ export function VolunteerApp({ config }: { config: AppConfig }) {
             <Stat label="Jobs known" value={String(w?.jobsKnown ?? 0)} />
           </div>
           <p className="muted">
-            Paid to <span className="mono">{snap?.address}</span> (this tab’s key, kept in this
-            browser). GPU: {snap?.webgpu}.
+            Paid to{' '}
+            <span className="mono" data-testid="address">
+              {snap?.address}
+            </span>{' '}
+            (this tab’s key, kept in this browser). GPU: {snap?.webgpu}.
           </p>
-          {credited !== undefined && credited > 0n && snap && (
+          {snap && (
             <Withdraw
               config={config}
               worker={snap.address}
+              credited={credited}
               onDone={() => session.current?.credited().then(setCredited)}
             />
           )}
@@ -190,10 +194,12 @@ export function VolunteerApp({ config }: { config: AppConfig }) {
 function Withdraw({
   config,
   worker,
+  credited,
   onDone,
 }: {
   config: AppConfig
   worker: `0x${string}`
+  credited: bigint | undefined
   onDone: () => void
 }) {
   const wallet = useWallet()
@@ -205,10 +211,10 @@ function Withdraw({
         Sends everything credited to <span className="mono">{worker}</span>. Any wallet can pay the
         gas; the money only ever goes to the worker address.
       </p>
-      <ConnectWallet purpose="pay the gas for the withdrawal" />
+      {!wallet && <ConnectWallet purpose="pay the gas for the withdrawal" />}
       <button
         type="button"
-        disabled={!wallet}
+        disabled={!wallet || !credited}
         data-testid="withdraw"
         onClick={async () => {
           if (!wallet) return
@@ -227,9 +233,9 @@ function Withdraw({
           }
         }}
       >
-        Withdraw
+        {credited ? `Withdraw ${formatEther(credited)} ETH` : 'Nothing to withdraw yet'}
       </button>
-      {status && <p>{status}</p>}
+      {status && <p data-testid="withdraw-status">{status}</p>}
     </div>
   )
 }

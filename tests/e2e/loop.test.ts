@@ -1,0 +1,105 @@
+import type { Browser, Page } from 'playwright-core'
+import { type Address, type Hex, parseEventLogs } from 'viem'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { creditedBalance, jobEscrowAbi, publicClientFor, readJob } from '../../lib/chain'
+import { type Stack, startStack } from '../../scripts/lib/stack'
+import { launchChromium, openVolunteer, watchPage } from '../helpers/browser'
+
+// The acceptance path of the whole-loop issue, in real browsers: three volunteer tabs and a
+// requester tab whose dev wallet pays, a real relay and WebRTC between the tabs, the real
+// contract on anvil. Then a worker withdraws from its volunteer page.
+let stack: Stack
+let browser: Browser
+const volunteers: Page[] = []
+
+beforeAll(async () => {
+  stack = await startStack({ ports: 'free', log: (l) => process.stderr.write(`[stack] ${l}\n`) })
+  browser = await launchChromium()
+  for (let i = 0; i < 3; i++)
+    volunteers.push(await openVolunteer(browser, stack.appUrl!, `volunteer-${i}`))
+})
+
+afterAll(async () => {
+  await browser?.close()
+  await stack?.stop()
+})
+
+describe('three volunteer tabs and a requester tab', () => {
+  let jobId: Hex
+
+  it('complete a job paid from the dev wallet: every task settled, every agreeing worker credited', async () => {
+    const requester = watchPage(await (await browser.newContext()).newPage(), 'requester')
+    await requester.goto(`${stack.appUrl}/request`)
+    await requester.locator('[data-connector=mock]').click()
+    await requester.locator('#count').fill('6')
+    await requester.getByTestId('submit').click()
+    await requester.waitForURL(/\/jobs\/0x[0-9a-f]{64}$/, { timeout: 90_000 })
+    jobId = requester.url().split('/').pop() as Hex
+    const progress = requester.getByTestId('job-progress')
+    await expect
+      .poll(() => progress.getAttribute('data-status'), { timeout: 120_000, interval: 1000 })
+      .toBe('complete')
+    expect(await progress.getAttribute('data-settled')).toBe('6')
+
+    const client = publicClientFor(stack.chain)
+    const job = await readJob(client, stack.chain.contract, jobId)
+    expect(job?.settledCount).toBe(6)
+    // Every signer in every TaskSettled event is one of the tabs, and was credited exactly its share.
+    const logs = await client.getContractEvents({
+      address: stack.chain.contract,
+      abi: jobEscrowAbi,
+      eventName: 'TaskSettled',
+      args: { jobId },
+      fromBlock: 0n,
+    })
+    expect(logs).toHaveLength(6)
+    const owed = new Map<string, bigint>()
+    for (const l of parseEventLogs({ abi: jobEscrowAbi, logs, eventName: 'TaskSettled' })) {
+      expect(l.args.signers.length).toBeGreaterThanOrEqual(2)
+      for (const s of l.args.signers) owed.set(s, (owed.get(s) ?? 0n) + job!.rewardPerResult)
+    }
+    const tabAddresses = await Promise.all(
+      volunteers.map((p) => p.getByTestId('address').innerText()),
+    )
+    for (const [signer, amount] of owed) {
+      expect(tabAddresses).toContain(signer)
+      expect(await creditedBalance(client, stack.chain.contract, signer as Address)).toBe(amount)
+    }
+  })
+
+  it('connected the tabs to each other over WebRTC', async () => {
+    for (const page of volunteers) {
+      const [, direct] = (await page.getByTestId('peers').locator('b').innerText()).split(' / ')
+      expect(Number(direct)).toBeGreaterThanOrEqual(1)
+    }
+  })
+
+  it('lets a worker withdraw its earnings from the volunteer page, and its balance rises', async () => {
+    const client = publicClientFor(stack.chain)
+    let page: Page | undefined
+    let worker: Address | undefined
+    for (const p of volunteers) {
+      const address = (await p.getByTestId('address').innerText()) as Address
+      if ((await creditedBalance(client, stack.chain.contract, address)) > 0n) {
+        page = p
+        worker = address
+        break
+      }
+    }
+    expect(worker).toBeDefined()
+    const credited = await creditedBalance(client, stack.chain.contract, worker!)
+    const before = await client.getBalance({ address: worker! })
+    await page!.locator('[data-connector=mock]').click()
+    await page!.getByTestId('withdraw').click()
+    await page!
+      .getByText(/^Withdrew /)
+      .waitFor({ timeout: 30_000 })
+      .catch(async (err) => {
+        throw new Error(
+          `${err.message}\nThe page said:\n${await page!.locator('main').innerText()}`,
+        )
+      })
+    expect(await client.getBalance({ address: worker! })).toBe(before + credited)
+    expect(await creditedBalance(client, stack.chain.contract, worker!)).toBe(0n)
+  })
+})
