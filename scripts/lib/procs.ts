@@ -33,7 +33,9 @@ export async function startService(opts: StartOptions): Promise<Service> {
     env: { ...process.env, ...opts.env },
     cwd: opts.cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
-    detached: false,
+    // Its own process group, so that stopping it also stops what it started (npm's anvil and
+    // next shims are Node wrappers around the real process).
+    detached: true,
   })
   let buffer = ''
   const lines: string[] = []
@@ -57,6 +59,8 @@ export async function startService(opts: StartOptions): Promise<Service> {
   }
   proc.stdout?.on('data', onData)
   proc.stderr?.on('data', onData)
+  running.add(proc)
+  proc.once('exit', () => running.delete(proc))
   proc.on('error', (err) => reject(err))
   proc.on('exit', (code, signal) => {
     if (!isReady)
@@ -92,15 +96,32 @@ export async function startService(opts: StartOptions): Promise<Service> {
   return service
 }
 
-/** SIGTERM, then SIGKILL after 5 s. Resolves when the process has exited. */
+/** SIGTERM to the process group, then SIGKILL after 5 s. Resolves when the process has exited. */
 export async function stopProcess(proc: ChildProcess): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()))
-  proc.kill('SIGTERM')
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 5000)
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      if (proc.pid) process.kill(-proc.pid, sig)
+    } catch {
+      proc.kill(sig)
+    }
+  }
+  signal('SIGTERM')
+  const timer = setTimeout(() => signal('SIGKILL'), 5000)
   await exited
   clearTimeout(timer)
 }
+
+/** Stops the service process groups if this process exits without stopping them itself. */
+const running = new Set<ChildProcess>()
+process.once('exit', () => {
+  for (const p of running) {
+    try {
+      if (p.pid) process.kill(-p.pid, 'SIGKILL')
+    } catch {}
+  }
+})
 
 /** A port that was free a moment ago on 127.0.0.1. */
 export async function freePort(): Promise<number> {

@@ -1,0 +1,49 @@
+/**
+ * The `meshwork` command line. Run it with `npm run meshwork -- <command>`.
+ */
+import '../lib/env/polyfills-node'
+import { BaseError, errorMessage } from '../lib/errors'
+import { submitCommand } from './submit'
+import { volunteerCommand } from './volunteer'
+
+const HELP = `Usage: meshwork <command> [options]
+
+Commands:
+  submit      pay for a job, coordinate it, print the results JSON
+  volunteer   donate this machine's compute (onnxruntime-node)
+  relay       run a relay (same as npm run relay)
+
+Run \`meshwork <command> --help\` for a command's options.`
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  switch (command) {
+    case 'submit':
+      return submitCommand(rest)
+    case 'volunteer':
+      return volunteerCommand(rest)
+    case 'relay':
+      process.argv = [process.argv[0]!, process.argv[1]!, ...rest]
+      await import('../relay/main')
+      return new Promise<number>(() => {})
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(`${HELP}\n`)
+      return 0
+    default:
+      process.stderr.write(`Unknown command "${command}".\n\n${HELP}\n`)
+      return 2
+  }
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2))
+} catch (err) {
+  const e = err instanceof BaseError ? err : undefined
+  process.stderr.write(`Error: ${e ? e.message : errorMessage(err)}\n`)
+  process.exitCode = 1
+}
+// libp2p and ONNX Runtime keep handles open after stopping; the command is done.
+if (process.argv[2] !== 'relay') setTimeout(() => process.exit(process.exitCode ?? 0), 100).unref()

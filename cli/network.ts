@@ -1,0 +1,67 @@
+/**
+ * Where the CLI finds its network: flags, then MESHWORK_* variables, then the file that
+ * `npm start` writes (.meshwork/network.json) describing the local network it runs.
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Address, Hex } from 'viem'
+import { DEV_PRIVATE_KEYS, LOCAL_CHAIN_ID, validateChainConfig } from '../lib/chain'
+import { ConfigError } from '../lib/errors'
+
+export const NETWORK_FILE = join(process.cwd(), '.meshwork/network.json')
+
+export interface NetworkFile {
+  relays: string[]
+  relayHealth?: string[]
+  rpcUrl: string
+  chainId: number
+  contract: Address
+  appUrl?: string
+}
+
+export interface NetworkFlags {
+  relay?: string[] | undefined
+  rpc?: string | undefined
+  'chain-id'?: string | undefined
+  contract?: string | undefined
+}
+
+export function resolveNetwork(flags: NetworkFlags) {
+  const file: Partial<NetworkFile> = existsSync(NETWORK_FILE)
+    ? JSON.parse(readFileSync(NETWORK_FILE, 'utf8'))
+    : {}
+  const relays =
+    flags.relay ?? process.env.MESHWORK_RELAYS?.split(',').filter(Boolean) ?? file.relays ?? []
+  if (relays.length === 0) {
+    throw new ConfigError('No relay configured.', {
+      hint: 'Pass --relay MULTIADDR, set MESHWORK_RELAYS, or run `npm start` first.',
+    })
+  }
+  const chain = validateChainConfig({
+    rpcUrl: flags.rpc ?? process.env.MESHWORK_RPC_URL ?? file.rpcUrl,
+    chainId: Number(flags['chain-id'] ?? process.env.MESHWORK_CHAIN_ID ?? file.chainId),
+    contract: (flags.contract ?? process.env.MESHWORK_CONTRACT ?? file.contract) as Address,
+  })
+  return { ...chain, relays }
+}
+
+/** The paying key: --key, MESHWORK_KEY, or on the local chain only anvil's dev account 1. */
+export function resolveKey(
+  flag: string | undefined,
+  chainId: number,
+  say: (s: string) => void,
+): Hex {
+  const key = flag ?? process.env.MESHWORK_KEY
+  if (key) {
+    if (!/^0x[0-9a-fA-F]{64}$/.test(key))
+      throw new ConfigError('The key must be 0x followed by 64 hex digits.')
+    return key as Hex
+  }
+  if (chainId === LOCAL_CHAIN_ID) {
+    say('No key given: using anvil dev account 1 (public test key, local chain only).')
+    return DEV_PRIVATE_KEYS[1]!
+  }
+  throw new ConfigError('No key given.', {
+    hint: 'Pass --key 0x… or set MESHWORK_KEY (the account that pays the escrow).',
+  })
+}

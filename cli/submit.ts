@@ -1,0 +1,180 @@
+/**
+ * `meshwork submit`: pay for a job, coordinate it until every task is settled (or failed), and
+ * print the results JSON on stdout. Progress goes to stderr.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import * as ort from 'onnxruntime-node'
+import { parseEther } from 'viem'
+import { InvalidInputError } from '../lib/errors'
+import { parseInputsJson, parsePolicy, type TensorMap } from '../lib/proofs'
+import {
+  checkInputs,
+  createOrtEngine,
+  exampleDims,
+  findModel,
+  type ManifestEntry,
+  parseManifest,
+  seededInputs,
+} from '../lib/runtime'
+import { sha256Hex } from '../lib/runtime/model-source'
+import { resultsFile, submitJob } from '../lib/sdk'
+import { startNodeRequester } from '../lib/sdk/node'
+import { resolveKey, resolveNetwork } from './network'
+
+export const SUBMIT_HELP = `Usage: meshwork submit --model NAME|FILE.onnx [--inputs FILE.json | --tasks N] [options]
+
+Pays createJob from your key, coordinates the job over the mesh until every task is settled
+or failed, and prints the results JSON on stdout (progress on stderr).
+
+  --model NAME|FILE    a catalogue model (mlp-16x4, ppocr-cls) or any .onnx file
+  --inputs FILE        inputs file: JSON array, one {name: {type, dims, data}} per task
+  --tasks N            instead of --inputs: N seeded example tasks (default 10)
+  --replicas R         results paid per task (default 3)
+  --quorum K           agreeing results to accept a task (default 2)
+  --policy P           exact | argmax | topk:K | round:D (default: the model's, or round:3)
+  --reward ETH         per agreeing result (default 0.0001)
+  --duration SECONDS   deadline from now (default 3600)
+  --out FILE           also write the results JSON here
+  --key 0x…            paying key (or MESHWORK_KEY; on the local chain, anvil dev account 1)
+  --relay MA           relay multiaddr (repeatable; or MESHWORK_RELAYS)
+  --rpc URL --chain-id N --contract 0x…   chain (or MESHWORK_RPC_URL, _CHAIN_ID, _CONTRACT)
+Without network flags, the network that \`npm start\` runs is used (.meshwork/network.json).`
+
+const ROOT = join(import.meta.dirname, '..')
+
+export async function submitCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      inputs: { type: 'string' },
+      tasks: { type: 'string', default: '10' },
+      replicas: { type: 'string', default: '3' },
+      quorum: { type: 'string', default: '2' },
+      policy: { type: 'string' },
+      reward: { type: 'string', default: '0.0001' },
+      duration: { type: 'string', default: '3600' },
+      out: { type: 'string' },
+      key: { type: 'string' },
+      relay: { type: 'string', multiple: true },
+      rpc: { type: 'string' },
+      'chain-id': { type: 'string' },
+      contract: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
+  if (values.help) {
+    process.stdout.write(`${SUBMIT_HELP}\n`)
+    return 0
+  }
+  const say = (s: string) => process.stderr.write(`${s}\n`)
+  if (!values.model) throw new InvalidInputError('--model is required.', { hint: SUBMIT_HELP })
+  const { model, entry } = loadModel(values.model)
+  const tasks = await loadTasks(model, entry, values.inputs, Number(values.tasks))
+  const policy = parsePolicy(values.policy ?? entry?.defaultPolicy ?? 'round:3')
+  const net = resolveNetwork(values)
+  const key = resolveKey(values.key, net.chainId, say)
+  const requester = await startNodeRequester(key, net)
+  try {
+    say(`Paying the escrow for ${tasks.length} tasks…`)
+    const job = await submitJob(
+      {
+        wallet: requester.wallet,
+        client: requester.client,
+        contract: requester.contract,
+        store: requester.store,
+        coordinator: requester.coordinator,
+      },
+      {
+        model,
+        modelFile: entry?.file,
+        modelName: entry?.name ?? values.model,
+        tasks,
+        replicas: Number(values.replicas),
+        quorum: Number(values.quorum),
+        policy,
+        rewardPerResult: parseEther(values.reward),
+        durationSeconds: Number(values.duration),
+      },
+    )
+    say(`Job ${job.jobId} created (tx ${job.txHash}). Waiting for volunteers…`)
+    let last = ''
+    job.handle.events.addEventListener('progress', () => {
+      const p = job.handle.progress()
+      const line = `settled ${p.counts.settled}/${p.total} · accepted ${p.counts.accepted} · failed ${p.counts.failed} · ${p.resultsReceived} results from ${p.workers.length} workers`
+      if (line !== last) say((last = line))
+    })
+    const final = await job.handle.done
+    const file = resultsFile(job.jobId, job.spec, job.handle.results())
+    const text = JSON.stringify(file, null, 2)
+    if (values.out) writeFileSync(values.out, text)
+    process.stdout.write(`${text}\n`)
+    if (final.failure) say(`Job failed: ${final.failure}`)
+    return final.counts.failed === 0 ? 0 : 1
+  } finally {
+    await requester.stop()
+  }
+}
+
+function loadModel(spec: string): { model: Uint8Array; entry: ManifestEntry | undefined } {
+  if (spec.endsWith('.onnx') || existsSync(spec)) {
+    if (!existsSync(spec)) throw new InvalidInputError(`Model file ${spec} does not exist.`)
+    return { model: new Uint8Array(readFileSync(spec)), entry: undefined }
+  }
+  const manifest = parseManifest(
+    JSON.parse(readFileSync(join(ROOT, 'public/models/manifest.json'), 'utf8')),
+  )
+  const entry = findModel(manifest, spec)
+  if (!entry) {
+    throw new InvalidInputError(`No catalogue model named "${spec}".`, {
+      hint: `Catalogue: ${manifest.models.map((m) => m.name).join(', ')}; or pass a .onnx file.`,
+    })
+  }
+  return { model: new Uint8Array(readFileSync(join(ROOT, 'public/models', entry.file))), entry }
+}
+
+/** Reads or generates the tasks, and checks every task against the model before anyone pays. */
+export async function loadTasks(
+  model: Uint8Array,
+  entry: ManifestEntry | undefined,
+  inputsPath: string | undefined,
+  count: number,
+): Promise<TensorMap[]> {
+  const engine = createOrtEngine(ort, { backend: 'cpu', executionProviders: ['cpu'] })
+  try {
+    const hash = await sha256Hex(model)
+    const info = await engine.load(hash, model)
+    let tasks: TensorMap[]
+    if (inputsPath) {
+      let json: unknown
+      try {
+        json = JSON.parse(readFileSync(inputsPath, 'utf8'))
+      } catch (err) {
+        throw new InvalidInputError(`Cannot read the inputs file ${inputsPath}.`, {
+          details: (err as Error).message,
+        })
+      }
+      tasks = parseInputsJson(json)
+    } else {
+      tasks = parseInputsJson(
+        seededInputs(42, count, entry?.exampleDims ?? exampleDims(info.inputs)),
+      )
+    }
+    tasks.forEach((t, i) => {
+      try {
+        checkInputs(info, t)
+      } catch (err) {
+        const e = err as InvalidInputError
+        throw new InvalidInputError(`Task ${i}: ${e.shortMessage ?? String(err)}`, {
+          details: e.details,
+          cause: err,
+        })
+      }
+    })
+    return tasks
+  } finally {
+    await engine.dispose()
+  }
+}

@@ -1,0 +1,62 @@
+/** `meshwork volunteer`: donate a server's compute with onnxruntime-node, same protocol as a tab. */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { parseArgs } from 'node:util'
+import type { Hex } from 'viem'
+import { generatePrivateKey } from 'viem/accounts'
+import { startNodeVolunteer } from '../lib/sdk/node'
+import { resolveNetwork } from './network'
+
+export const VOLUNTEER_HELP = `Usage: meshwork volunteer [options]
+
+Runs a volunteer in this process (onnxruntime-node, CPU) until Ctrl-C. Earnings are credited to
+the address of its key.
+
+  --key-file F     the volunteer's key (created if missing; default .meshwork/volunteer.key)
+  --threads N      inference threads (default 1)
+  --relay MA --rpc URL --chain-id N --contract 0x…   network (default: what npm start runs)`
+
+export async function volunteerCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      'key-file': { type: 'string', default: '.meshwork/volunteer.key' },
+      threads: { type: 'string', default: '1' },
+      relay: { type: 'string', multiple: true },
+      rpc: { type: 'string' },
+      'chain-id': { type: 'string' },
+      contract: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
+  if (values.help) {
+    process.stdout.write(`${VOLUNTEER_HELP}\n`)
+    return 0
+  }
+  const file = values['key-file']
+  if (!existsSync(file)) {
+    mkdirSync(dirname(file), { recursive: true })
+    writeFileSync(file, `${generatePrivateKey()}\n`, { mode: 0o600 })
+  }
+  const key = readFileSync(file, 'utf8').trim() as Hex
+  const v = await startNodeVolunteer({
+    ...resolveNetwork(values),
+    key,
+    threads: Number(values.threads),
+  })
+  process.stderr.write(
+    `Volunteering as ${v.identity.address} (peer ${v.node.peerId}). Ctrl-C to stop.\n`,
+  )
+  v.worker.events.addEventListener('task', (e) => {
+    const d = (e as CustomEvent<{ jobId: string; taskIndex: number; computeMs: number }>).detail
+    process.stderr.write(
+      `task ${d.taskIndex} of ${d.jobId.slice(0, 10)}… in ${d.computeMs.toFixed(1)} ms\n`,
+    )
+  })
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve)
+    process.once('SIGTERM', resolve)
+  })
+  await v.stop()
+  return 0
+}
