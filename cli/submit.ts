@@ -104,7 +104,9 @@ export async function submitCommand(argv: string[]): Promise<number> {
     job.handle.events.addEventListener('progress', () => {
       const p = job.handle.progress()
       const line = `settled ${p.counts.settled}/${p.total} · accepted ${p.counts.accepted} · failed ${p.counts.failed} · ${p.resultsReceived} results from ${p.workers.length} workers`
-      if (line !== last) say((last = line))
+      if (line === last) return
+      last = line
+      say(line)
     })
     const final = await job.handle.done
     const file = resultsFile(job.jobId, job.spec, job.handle.results())
