@@ -120,7 +120,7 @@ export async function submitCommand(argv: string[]): Promise<number> {
   }
 }
 
-function loadModel(spec: string): { model: Uint8Array; entry: ManifestEntry | undefined } {
+export function loadModel(spec: string): { model: Uint8Array; entry: ManifestEntry | undefined } {
   if (spec.endsWith('.onnx') || existsSync(spec)) {
     if (!existsSync(spec)) throw new InvalidInputError(`Model file ${spec} does not exist.`)
     return { model: new Uint8Array(readFileSync(spec)), entry: undefined }

@@ -124,7 +124,13 @@ export function VolunteerApp({ config }: { config: AppConfig }) {
               Stop
             </button>
           </div>
-          <div className="grid" style={{ marginTop: '1rem' }} data-testid="volunteer-stats">
+          <div
+            className="grid"
+            style={{ marginTop: '1rem' }}
+            data-testid="volunteer-stats"
+            data-peer-id={snap?.peerId}
+            data-direct-peers={snap?.directPeerIds.join(',')}
+          >
             <Stat label="State" value={w?.state ?? '…'} testid="state" />
             <Stat label="Tasks done" value={String(w?.tasksDone ?? 0)} testid="tasks-done" />
             <Stat

@@ -22,7 +22,9 @@ export interface ChainConfig {
 
 export const LOCAL_CHAIN_ID = 31337
 
-export function validateChainConfig(c: { [K in keyof ChainConfig]?: ChainConfig[K] | undefined }): ChainConfig {
+export function validateChainConfig(
+  c: { [K in keyof ChainConfig]?: ChainConfig[K] | undefined },
+): ChainConfig {
   if (!c.rpcUrl || !/^https?:\/\//.test(c.rpcUrl)) {
     throw new ConfigError(`Invalid RPC URL ${JSON.stringify(c.rpcUrl)}.`, {
       hint: 'Set MESHWORK_RPC_URL or --rpc.',

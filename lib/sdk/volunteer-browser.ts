@@ -39,6 +39,8 @@ export interface VolunteerSnapshot {
   reservation: boolean
   peers: number
   directPeers: number
+  /** Peer ids this tab has a direct (WebRTC) connection to. */
+  directPeerIds: string[]
   backend: string
   threads: number
   webgpu: string
@@ -117,6 +119,7 @@ export async function startVolunteer(opts: VolunteerOptions): Promise<VolunteerS
       reservation: node.getMultiaddrs().some((m) => m.toString().includes('/p2p-circuit')),
       peers: presence.peers().length,
       directPeers: presence.directPeers().length,
+      directPeerIds: presence.directPeers(),
       backend: compute.backend,
       threads: engine.init.threads,
       webgpu: gpu

@@ -1,0 +1,196 @@
+/**
+ * `npm run demo`: the network of `npm start`, plus headless Chromium volunteer tabs, plus a
+ * requester that submits a job through the SDK (the CLI's path), waits for quorum and settlement,
+ * checks every accepted result against onnxruntime-node run here on the same inputs, and prints a
+ * summary. Exits 0 only if every task was accepted, settled, and matches the reference.
+ *
+ *   --volunteers N   browser tabs (default 3)
+ *   --tasks N        tasks when inputs are generated (default 30)
+ *   --replicas R     (default 3)        --quorum K   (default 2)
+ *   --model NAME|FILE.onnx   catalogue model or any ONNX file (default ppocr-cls)
+ *   --inputs FILE.json       inputs file (default: seeded example inputs)
+ *   --policy exact|argmax|topk:K|round:D   (default: the model's)
+ *   --json           last line of stdout is the result object
+ *
+ * Runs inside a private network namespace (scripts/in-netns.sh) so that Chromium has WebRTC.
+ */
+import '../lib/env/polyfills-node'
+import { parseArgs } from 'node:util'
+import * as ort from 'onnxruntime-node'
+import { parseEther } from 'viem'
+import { loadModel, loadTasks } from '../cli/submit'
+import { DEV_PRIVATE_KEYS } from '../lib/chain'
+import { setLogLevel } from '../lib/env/log'
+import { errorMessage } from '../lib/errors'
+import { formatPolicy, parsePolicy, resultHash } from '../lib/proofs'
+import { createOrtEngine } from '../lib/runtime'
+import { sha256Hex } from '../lib/runtime/model-source'
+import { submitJob } from '../lib/sdk'
+import { startNodeRequester } from '../lib/sdk/node'
+import { launchChromium, openVolunteer } from '../tests/helpers/browser'
+import { startStack } from './lib/stack'
+
+const { values } = parseArgs({
+  options: {
+    volunteers: { type: 'string', default: '3' },
+    tasks: { type: 'string', default: '30' },
+    replicas: { type: 'string', default: '3' },
+    quorum: { type: 'string', default: '2' },
+    model: { type: 'string', default: 'ppocr-cls' },
+    inputs: { type: 'string' },
+    policy: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    timeout: { type: 'string', default: '600' },
+  },
+})
+
+const say = (s: string) => process.stderr.write(`${s}\n`)
+if (!process.env.MESHWORK_LOG) setLogLevel('error')
+const started = Date.now()
+const stack = await startStack({ ports: 'free', log: say })
+const cleanup: Array<() => Promise<unknown>> = [() => stack.stop()]
+let exitCode = 1
+try {
+  const { model, entry } = loadModel(values.model)
+  const tasks = await loadTasks(model, entry, values.inputs, Number(values.tasks))
+  const policy = parsePolicy(values.policy ?? entry?.defaultPolicy ?? 'round:3')
+  const replicas = Number(values.replicas)
+  const quorum = Number(values.quorum)
+  const count = Number(values.volunteers)
+  if (count < replicas)
+    say(
+      `Note: ${count} volunteers for ${replicas} replicas: each task can get at most ${count} results.`,
+    )
+
+  say(`Opening ${count} volunteer tabs in headless Chromium…`)
+  const browser = await launchChromium()
+  cleanup.unshift(() => browser.close())
+  const tabs = []
+  for (let i = 0; i < count; i++) tabs.push(await openVolunteer(browser, stack.appUrl!, `tab-${i}`))
+
+  const requester = await startNodeRequester(DEV_PRIVATE_KEYS[1]!, {
+    ...stack.chain,
+    relays: [stack.relay.multiaddr],
+  })
+  cleanup.unshift(() => requester.stop())
+  say(
+    `Submitting ${tasks.length} tasks of ${entry?.name ?? values.model} (${formatPolicy(policy)}, ${replicas} replicas, quorum ${quorum})…`,
+  )
+  const job = await submitJob(
+    {
+      wallet: requester.wallet,
+      client: requester.client,
+      contract: requester.contract,
+      store: requester.store,
+      coordinator: requester.coordinator,
+    },
+    {
+      model,
+      modelFile: entry?.file,
+      modelName: entry?.name ?? values.model,
+      tasks,
+      replicas,
+      quorum,
+      policy,
+      rewardPerResult: parseEther('0.0001'),
+      durationSeconds: 3600,
+    },
+  )
+  let last = ''
+  job.handle.events.addEventListener('progress', () => {
+    const p = job.handle.progress()
+    const line = `  settled ${p.counts.settled}/${p.total}, accepted ${p.counts.accepted}, failed ${p.counts.failed}, ${p.resultsReceived} results`
+    if (line === last) return
+    last = line
+    say(line)
+  })
+  const timeout = new Promise<never>((_, reject) =>
+    setTimeout(
+      () => reject(new Error(`the job did not finish within ${values.timeout} s`)),
+      Number(values.timeout) * 1000,
+    ).unref(),
+  )
+  const final = await Promise.race([job.handle.done, timeout])
+  const results = job.handle.results()
+
+  // Reference: onnxruntime-node on the same model and inputs, hashed under the job's policy.
+  const reference = createOrtEngine(ort, { backend: 'cpu', executionProviders: ['cpu'] })
+  const hash = await sha256Hex(model)
+  await reference.load(hash, model)
+  let matching = 0
+  for (const r of results) {
+    if (
+      r.resultHash &&
+      r.resultHash === resultHash(await reference.run(hash, tasks[r.taskIndex]!), policy)
+    )
+      matching++
+  }
+  await reference.dispose()
+
+  // Browser-to-browser WebRTC links: pairs of tabs directly connected to each other.
+  const ids = await Promise.all(
+    tabs.map((t) => t.getByTestId('volunteer-stats').getAttribute('data-peer-id')),
+  )
+  const links = new Set<string>()
+  for (const t of tabs) {
+    const self = await t.getByTestId('volunteer-stats').getAttribute('data-peer-id')
+    const direct = (
+      (await t.getByTestId('volunteer-stats').getAttribute('data-direct-peers')) ?? ''
+    )
+      .split(',')
+      .filter(Boolean)
+    for (const d of direct) if (ids.includes(d) && self) links.add([self, d].sort().join('|'))
+  }
+  const backends: Record<string, number> = {}
+  for (const w of final.workers) backends[w.backend] = (backends[w.backend] ?? 0) + 1
+  const accepted = final.counts.settled + final.counts.accepted
+  const summary = {
+    ok:
+      accepted === tasks.length &&
+      final.counts.settled === tasks.length &&
+      matching === tasks.length,
+    tasks: tasks.length,
+    accepted,
+    settled: final.counts.settled,
+    failed: final.counts.failed,
+    replicas,
+    quorum,
+    policy: formatPolicy(policy),
+    model: entry?.name ?? values.model,
+    workers: final.workers.length,
+    webrtcConnections: links.size,
+    backends,
+    resultsMatchReference: matching === tasks.length,
+    resultsMatching: matching,
+    resultsReceived: final.resultsReceived,
+    settleTransactions: final.settleTxs,
+    settleGasPerTask:
+      final.counts.settled > 0 ? Number(final.settleGasUsed / BigInt(final.counts.settled)) : 0,
+    jobId: job.jobId,
+    wallMs: Date.now() - started,
+  }
+  process.stdout.write(`
+Meshwork demo: ${summary.ok ? 'OK' : 'FAILED'}
+  job            ${summary.jobId}
+  model          ${summary.model}, policy ${summary.policy}, ${replicas} replicas, quorum ${quorum}
+  tasks          ${summary.tasks}: ${summary.accepted} accepted, ${summary.settled} settled on chain, ${summary.failed} failed
+  workers        ${summary.workers} (${Object.entries(backends)
+    .map(([b, n]) => `${n} on ${b}`)
+    .join(', ')}), ${summary.resultsReceived} results
+  WebRTC         ${summary.webrtcConnections} browser-to-browser connections
+  reference      ${matching}/${tasks.length} accepted results equal onnxruntime-node's under ${summary.policy}
+  settlement     ${summary.settleTransactions} transactions, ${summary.settleGasPerTask} gas per task
+  wall time      ${(summary.wallMs / 1000).toFixed(1)} s
+`)
+  if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`)
+  exitCode = summary.ok ? 0 : 1
+} catch (err) {
+  say(`Demo failed: ${errorMessage(err)}`)
+  if (values.json)
+    process.stdout.write(
+      `${JSON.stringify({ ok: false, error: errorMessage(err), wallMs: Date.now() - started })}\n`,
+    )
+} finally {
+  for (const c of cleanup) await c().catch(() => {})
+}
+process.exit(exitCode)
