@@ -302,7 +302,7 @@ export function createWorker(init: WorkerInit): Worker {
           0,
           500,
         )
-      await reportError(job, lease, code, message)
+      // Local state first, then tell the coordinator (which may close the job at once).
       if (code !== 'inference-failed' && code !== 'model-unavailable') {
         job.check = 'rejected'
         problem(`Cannot run job ${short(jobId)}: ${message}`)
@@ -310,6 +310,7 @@ export function createWorker(init: WorkerInit): Worker {
         problem(`Task ${lease.taskIndex} of job ${short(jobId)} failed: ${message}`)
         backoff(job)
       }
+      await reportError(job, lease, code, message)
       return
     }
     const computeMs = lastMs ?? performance.now() - started

@@ -129,9 +129,34 @@ describe('one job through the whole loop', () => {
     expect(final.counts.failed).toBe(2)
     expect(final.failure).toMatch(/Workers cannot run this job's model/)
     expect(final.errors.some((e) => e.code === 'model-unsupported')).toBe(true)
-    for (const v of volunteers) {
-      expect(v.worker.stats().state).not.toBe('stopped')
-      expect(v.worker.stats().problems.some((p) => /Cannot run job/.test(p.message))).toBe(true)
-    }
+    // The job fails after two distinct reports; a third volunteer may never have been leased a task.
+    const reported = volunteers.filter((v) =>
+      v.worker.stats().problems.some((p) => /Cannot run job/.test(p.message)),
+    )
+    expect(reported.length).toBeGreaterThanOrEqual(2)
+    for (const v of volunteers) expect(v.worker.stats().state).not.toBe('stopped')
+    // And they still compute: a valid job right after completes.
+    const model = new Uint8Array(
+      readFileSync(join(import.meta.dirname, '../../public/models/mlp-16x4.onnx')),
+    )
+    const next = await submitJob(
+      {
+        wallet: requester.wallet,
+        client: requester.client,
+        contract: requester.contract,
+        store: requester.store,
+        coordinator: requester.coordinator,
+      },
+      {
+        model,
+        tasks: parseInputsJson(seededInputs(2, 2, { x: [1, 16] })),
+        replicas: 2,
+        quorum: 2,
+        policy: parsePolicy('round:3'),
+        rewardPerResult: 1n,
+        durationSeconds: 3600,
+      },
+    )
+    expect((await next.handle.done).counts.settled).toBe(2)
   })
 })
