@@ -183,6 +183,7 @@ export class JobRun {
 
   /** Verifies and records a signed result. Invalid results are rejected with the reason. */
   async submit(peer: PeerId, msg: ResultMessage): Promise<ResultAck> {
+    const t = this.tasks[msg.taskIndex]
     const reject = (reason: string): ResultAck => {
       this.init.log.info('result rejected', {
         jobId: this.job.jobId,
@@ -190,9 +191,12 @@ export class JobRun {
         peer: peer.toString(),
         reason,
       })
+      // A worker whose result was refused will not deliver this task: free its slot now rather
+      // than at lease expiry. It stays in `workers`, so it is never leased this task again.
+      const who = addressOfPeer(peer)?.toLowerCase()
+      if (t && who) for (const [id, l] of t.leases) if (l.worker === who) t.leases.delete(id)
       return { type: 'result-ack', status: 'rejected', reason }
     }
-    const t = this.tasks[msg.taskIndex]
     if (!t) return reject(`task ${msg.taskIndex} does not exist`)
     const address = addressOfPeer(peer)
     if (!address) return reject('peer id is not a secp256k1 key')

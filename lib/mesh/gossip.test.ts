@@ -1,0 +1,104 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { encodeCbor } from '../proofs'
+import { validateGossip } from './gossip'
+import { generateIdentity } from './identity'
+import { TOPICS } from './protocol'
+
+const me = await generateIdentity()
+const other = await generateIdentity()
+const presence = {
+  type: 'presence',
+  peerId: me.peerId.toString(),
+  addrs: [],
+  role: 'volunteer',
+  tasksDone: 1,
+}
+const announcement = {
+  type: 'job',
+  jobId: `0x${'ab'.repeat(32)}`,
+  chainId: 31337,
+  contract: `0x${'cd'.repeat(20)}`,
+  coordinator: me.peerId.toString(),
+  addrs: [],
+  modelHash: `0x${'ef'.repeat(32)}`,
+  policy: 'argmax',
+  taskCount: 3,
+  replicas: 3,
+  quorum: 2,
+  rewardPerResult: '1000',
+  deadline: 2_000_000_000,
+  open: 3,
+}
+
+describe('validateGossip', () => {
+  it('accepts well-formed messages from the peer they name', () => {
+    expect(validateGossip(TOPICS.presence, encodeCbor(presence), me.peerId).verdict).toBe('accept')
+    expect(validateGossip(TOPICS.jobs, encodeCbor(announcement), me.peerId).verdict).toBe('accept')
+  })
+
+  // Without this, any peer could announce jobs in a coordinator's name and send workers to it.
+  it('rejects a message naming a peer other than its signer', () => {
+    const v = validateGossip(TOPICS.jobs, encodeCbor(announcement), other.peerId)
+    expect(v).toEqual({ verdict: 'reject', reason: expect.stringMatching(/was signed by/) })
+  })
+
+  // Unsigned messages cannot be attributed or scored.
+  it('rejects unsigned messages', () => {
+    expect(validateGossip(TOPICS.presence, encodeCbor(presence), undefined)).toEqual({
+      verdict: 'reject',
+      reason: 'unsigned message',
+    })
+  })
+
+  it('rejects messages that break their schema, saying which field', () => {
+    const v = validateGossip(
+      TOPICS.jobs,
+      encodeCbor({ ...announcement, rewardPerResult: -1 }),
+      me.peerId,
+    )
+    expect(v).toEqual({ verdict: 'reject', reason: expect.stringMatching(/rewardPerResult/) })
+  })
+
+  // Gossip is forwarded to everyone: an oversized message must die at the first hop.
+  it('rejects oversized messages before decoding', () => {
+    const big = encodeCbor({
+      ...presence,
+      addrs: Array(16).fill('x'.repeat(512)),
+      pad: 'y'.repeat(20_000),
+    })
+    expect(validateGossip(TOPICS.presence, big, me.peerId)).toEqual({
+      verdict: 'reject',
+      reason: expect.stringMatching(/too large/),
+    })
+  })
+
+  it('rejects messages on unknown topics', () => {
+    expect(validateGossip('meshwork/9/x', encodeCbor(presence), me.peerId).verdict).toBe('reject')
+  })
+
+  it('rejects random and mutated bytes with a reason and never throws', () => {
+    const valid = encodeCbor(announcement)
+    const mutated = fc
+      .tuple(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 255 }))
+      .map(([i, b]) => {
+        const m = valid.slice()
+        m[i] = b
+        return m
+      })
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 512 }), mutated), (bytes) => {
+        const v = validateGossip(TOPICS.jobs, bytes, me.peerId)
+        if (v.verdict === 'reject') expect(v.reason.length).toBeGreaterThan(0)
+      }),
+      { numRuns: 3000 },
+    )
+  })
+})
+
+describe('peer ids in messages', () => {
+  it('round-trip as strings', () => {
+    expect(peerIdFromString(me.peerId.toString()).equals(me.peerId)).toBe(true)
+  })
+})

@@ -1,0 +1,53 @@
+import { execFile } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { describe, expect, it } from 'vitest'
+import { seededInputs } from '../../lib/runtime'
+import { buildMlp } from '../../scripts/lib/onnx-mlp'
+
+const ROOT = join(import.meta.dirname, '../..')
+
+// `npm run demo` with a model that is not in the catalogue: the tabs must fetch it from the
+// coordinator over the mesh, and every accepted result must equal onnxruntime-node's.
+describe('npm run demo', () => {
+  it('runs a non-catalogue model and inputs file end to end with --json', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mw-demo-'))
+    const model = join(dir, 'custom.onnx')
+    const inputs = join(dir, 'inputs.json')
+    writeFileSync(
+      model,
+      buildMlp({ seed: 1234, inputSize: 6, hiddenSize: 10, outputSize: 3, name: 'custom' }),
+    )
+    writeFileSync(inputs, JSON.stringify(seededInputs(5, 8, { x: [1, 6] })))
+    const { stdout } = await promisify(execFile)(
+      join(ROOT, 'node_modules/.bin/tsx'),
+      [
+        join(ROOT, 'scripts/demo.ts'),
+        '--json',
+        '--model',
+        model,
+        '--inputs',
+        inputs,
+        '--policy',
+        'round:3',
+      ],
+      { cwd: ROOT, timeout: 240_000, maxBuffer: 16 << 20 },
+    )
+    const summary = JSON.parse(stdout.trim().split('\n').pop()!)
+    expect(summary).toMatchObject({
+      ok: true,
+      tasks: 8,
+      accepted: 8,
+      settled: 8,
+      replicas: 3,
+      quorum: 2,
+      resultsMatchReference: true,
+      workers: 3,
+    })
+    expect(summary.webrtcConnections).toBeGreaterThanOrEqual(1)
+    expect(summary.backends).toEqual({ wasm: 3 })
+    expect(summary.settleGasPerTask).toBeGreaterThan(0)
+  })
+})

@@ -1,0 +1,112 @@
+import { execFile } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type NodeVolunteer, startNodeVolunteer } from '../../lib/sdk/node'
+import { startTestStack, type TestStack } from '../helpers/stack'
+
+const exec = promisify(execFile)
+const ROOT = join(import.meta.dirname, '../..')
+const meshwork = (args: string[]) =>
+  exec(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'cli/meshwork.ts'), ...args], {
+    cwd: ROOT,
+    timeout: 120_000,
+  }).then(
+    (r) => ({ code: 0, ...r }),
+    (e: { code: number; stdout: string; stderr: string }) => ({
+      code: e.code,
+      stdout: e.stdout,
+      stderr: e.stderr,
+    }),
+  )
+
+let stack: TestStack
+const volunteers: NodeVolunteer[] = []
+let net: string[]
+
+beforeAll(async () => {
+  stack = await startTestStack()
+  const cfg = { ...stack.chain, relays: [stack.relay.multiaddr] }
+  for (let i = 0; i < 2; i++) volunteers.push(await startNodeVolunteer(cfg))
+  net = [
+    '--relay',
+    stack.relay.multiaddr,
+    '--rpc',
+    stack.chain.rpcUrl,
+    '--chain-id',
+    String(stack.chain.chainId),
+    '--contract',
+    stack.chain.contract,
+  ]
+})
+
+afterAll(async () => {
+  await Promise.all(volunteers.map((v) => v.stop()))
+  await stack?.stop()
+})
+
+describe('meshwork CLI', () => {
+  it('submit: pays, waits for settlement and prints the results JSON', async () => {
+    const r = await meshwork([
+      'submit',
+      '--model',
+      'mlp-16x4',
+      '--tasks',
+      '3',
+      '--replicas',
+      '2',
+      '--quorum',
+      '2',
+      ...net,
+    ])
+    expect(r.code).toBe(0)
+    const out = JSON.parse(r.stdout)
+    expect(out.tasks).toHaveLength(3)
+    for (const t of out.tasks) {
+      expect(t.status).toBe('settled')
+      expect(t.agreeing).toHaveLength(2)
+      expect(t.outputs.y.dims).toEqual([1, 4])
+    }
+    expect(r.stderr).toMatch(/anvil dev account 1/)
+  })
+
+  it('submit: refuses an inputs file that does not fit the model before paying', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mw-cli-'))
+    const file = join(dir, 'inputs.json')
+    writeFileSync(file, JSON.stringify([{ x: { type: 'float32', dims: [1, 3], data: [1, 2, 3] } }]))
+    const r = await meshwork(['submit', '--model', 'mlp-16x4', '--inputs', file, ...net])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/Task 0: Input "x" dimension 1 must be 16, got 3/)
+  })
+
+  it('submit: names the problem with a missing model file or a malformed inputs file', async () => {
+    expect((await meshwork(['submit', '--model', '/nope.onnx', ...net])).stderr).toMatch(
+      /Model file \/nope.onnx does not exist/,
+    )
+    const dir = mkdtempSync(join(tmpdir(), 'mw-cli-'))
+    writeFileSync(join(dir, 'bad.json'), '{not json')
+    const r = await meshwork([
+      'submit',
+      '--model',
+      'mlp-16x4',
+      '--inputs',
+      join(dir, 'bad.json'),
+      ...net,
+    ])
+    expect(r.stderr).toMatch(/Cannot read the inputs file/)
+  })
+
+  it.each([['submit'], ['volunteer']])('%s --help prints its options', async (cmd) => {
+    const r = await meshwork([cmd, '--help'])
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(new RegExp(`Usage: meshwork ${cmd}`))
+  })
+
+  it('rejects an unknown command with the usage', async () => {
+    const r = await meshwork(['frobnicate'])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/Unknown command "frobnicate"/)
+  })
+})
