@@ -1,7 +1,18 @@
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { type Address, type Hex, parseEventLogs } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { creditedBalance, jobEscrowAbi, publicClientFor, readJob } from '../../lib/chain'
+import {
+  creditedBalance,
+  DEV_ADDRESSES,
+  jobEscrowAbi,
+  publicClientFor,
+  readJob,
+} from '../../lib/chain'
+import { seededInputs } from '../../lib/runtime'
+import { buildMlp } from '../../scripts/lib/onnx-mlp'
 import { type Stack, startStack } from '../../scripts/lib/stack'
 import { launchChromium, openVolunteer, watchPage } from '../helpers/browser'
 
@@ -72,6 +83,64 @@ describe('three volunteer tabs and a requester tab', () => {
       const [, direct] = (await page.getByTestId('peers').locator('b').innerText()).split(' / ')
       expect(Number(direct)).toBeGreaterThanOrEqual(1)
     }
+  })
+
+  it('run any uploaded ONNX file with an uploaded inputs file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mw-upload-'))
+    writeFileSync(
+      join(dir, 'custom.onnx'),
+      buildMlp({ seed: 5, inputSize: 8, hiddenSize: 12, outputSize: 3, name: 'custom' }),
+    )
+    writeFileSync(join(dir, 'inputs.json'), JSON.stringify(seededInputs(8, 3, { x: [1, 8] })))
+    const requester = watchPage(await (await browser.newContext()).newPage(), 'uploader')
+    await requester.goto(`${stack.appUrl}/request`)
+    await requester.locator('[data-connector=mock]').click()
+    await requester.locator('#model').selectOption('upload')
+    await requester.locator('#model-file').setInputFiles(join(dir, 'custom.onnx'))
+    await requester.locator('#inputs').selectOption('file')
+    await requester.locator('#inputs-file').setInputFiles(join(dir, 'inputs.json'))
+    await requester.getByTestId('submit').click()
+    await requester.waitForURL(/\/jobs\/0x[0-9a-f]{64}$/, { timeout: 90_000 })
+    const progress = requester.getByTestId('job-progress')
+    await expect
+      .poll(() => progress.getAttribute('data-status'), { timeout: 120_000, interval: 1000 })
+      .toBe('complete')
+    expect(await progress.getAttribute('data-settled')).toBe('3')
+  })
+
+  it('refuses an inputs file that does not fit the model, before paying', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mw-upload-'))
+    writeFileSync(
+      join(dir, 'bad.json'),
+      JSON.stringify([{ x: { type: 'float32', dims: [1, 3], data: [1, 2, 3] } }]),
+    )
+    const client = publicClientFor(stack.chain)
+    const nonce = () =>
+      client.readContract({
+        address: stack.chain.contract,
+        abi: jobEscrowAbi,
+        functionName: 'jobNonce',
+        args: [DEV_ADDRESSES[1]],
+      })
+    const before = await nonce()
+    const requester = watchPage(await (await browser.newContext()).newPage(), 'bad-inputs')
+    await requester.goto(`${stack.appUrl}/request`)
+    await requester.locator('[data-connector=mock]').click()
+    await requester.locator('#inputs').selectOption('file')
+    await requester.locator('#inputs-file').setInputFiles(join(dir, 'bad.json'))
+    await requester.getByTestId('submit').click()
+    await expect
+      .poll(
+        () =>
+          requester
+            .getByTestId('error')
+            .innerText()
+            .catch(() => ''),
+        { timeout: 30_000 },
+      )
+      .toMatch(/Task 0: .*dimension 1 must be 16, got 3/)
+    expect(await nonce()).toBe(before)
+    expect(requester.url()).toMatch(/\/request$/)
   })
 
   it('lets a worker withdraw its earnings from the volunteer page, and its balance rises', async () => {
