@@ -10,11 +10,10 @@
  *   --announce MA       public address to announce (repeatable)
  */
 import '../lib/env/polyfills-node'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { errorMessage } from '../lib/errors'
+import { loadOrCreateRelayKey } from './key'
 import { startRelay } from './relay'
 
 const { values } = parseArgs({
@@ -41,21 +40,13 @@ if (values.help) {
   process.exit(0)
 }
 
-async function loadKey(file: string) {
-  if (existsSync(file)) return privateKeyFromProtobuf(readFileSync(file))
-  const key = await generateKeyPair('Ed25519')
-  mkdirSync(dirname(file), { recursive: true })
-  writeFileSync(file, privateKeyToProtobuf(key), { mode: 0o600 })
-  return key
-}
-
 try {
   const port = Number(values.port)
   const relay = await startRelay({
     host: values.host,
     port,
     healthPort: values['health-port'] ? Number(values['health-port']) : port + 1,
-    privateKey: await loadKey(values['key-file']),
+    privateKey: await loadOrCreateRelayKey(values['key-file']),
     maxReservations: Number(values['max-reservations']),
     ...(values.announce ? { announce: values.announce } : {}),
   })

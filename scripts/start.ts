@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { NETWORK_FILE, type NetworkFile } from '../cli/network'
 import { BaseError, errorMessage } from '../lib/errors'
-import { DEFAULT_PORTS, type Stack, startStack } from './lib/stack'
+import { DEFAULT_PORTS, ROOT, type Stack, startStack } from './lib/stack'
 
 const env = process.env
 const { values } = parseArgs({
@@ -62,7 +62,11 @@ process.on('SIGINT', () => void shutdown(0))
 process.on('SIGTERM', () => void shutdown(0))
 
 try {
-  stack = await startStack({ ports, log: (l) => process.stderr.write(`${l}\n`) })
+  stack = await startStack({
+    ports,
+    relayKeyFile: join(ROOT, '.meshwork/relay.key'),
+    log: (l) => process.stderr.write(`${l}\n`),
+  })
   const network: NetworkFile = {
     relays: [stack.relay.multiaddr],
     relayHealth: [stack.relay.healthUrl],

@@ -13,6 +13,7 @@ import {
   deployEscrow,
   publicClientFor,
 } from '../../lib/chain'
+import { loadOrCreateRelayKey } from '../../relay/key'
 import { type Relay, startRelay } from '../../relay/relay'
 import { ensureModels } from '../models'
 import { type Anvil, startAnvil } from './anvil'
@@ -50,6 +51,8 @@ export interface Stack {
 export interface StackOptions {
   /** Fixed ports (npm start) or 'free' to pick unused ones (tests, demo). */
   ports: StackPorts | 'free'
+  /** Relay identity file (npm start keeps its address across restarts); default a fresh key. */
+  relayKeyFile?: string
   /** Start the web app too. Default true. */
   app?: boolean
   echo?: boolean
@@ -98,6 +101,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       host: '127.0.0.1',
       port: ports.relay,
       healthPort: ports.relayHealth,
+      privateKey: opts.relayKeyFile ? await loadOrCreateRelayKey(opts.relayKeyFile) : undefined,
     })
     stops.push(() => relay.stop())
     const chain = { ...cfg, contract }
