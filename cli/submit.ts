@@ -19,7 +19,7 @@ import {
   seededInputs,
 } from '../lib/runtime'
 import { sha256Hex } from '../lib/runtime/model-source'
-import { resultsFile, submitJob } from '../lib/sdk'
+import { resultsFile } from '../lib/sdk'
 import { startNodeRequester } from '../lib/sdk/node'
 import { resolveKey, resolveNetwork } from './network'
 
@@ -79,26 +79,17 @@ export async function submitCommand(argv: string[]): Promise<number> {
   const requester = await startNodeRequester(key, net)
   try {
     say(`Paying the escrow for ${tasks.length} tasks…`)
-    const job = await submitJob(
-      {
-        wallet: requester.wallet,
-        client: requester.client,
-        contract: requester.contract,
-        store: requester.store,
-        coordinator: requester.coordinator,
-      },
-      {
-        model,
-        modelFile: entry?.file,
-        modelName: entry?.name ?? values.model,
-        tasks,
-        replicas: Number(values.replicas),
-        quorum: Number(values.quorum),
-        policy,
-        rewardPerResult: parseEther(values.reward),
-        durationSeconds: Number(values.duration),
-      },
-    )
+    const job = await requester.submit({
+      model,
+      modelFile: entry?.file,
+      modelName: entry?.name ?? values.model,
+      tasks,
+      replicas: Number(values.replicas),
+      quorum: Number(values.quorum),
+      policy,
+      rewardPerResult: parseEther(values.reward),
+      durationSeconds: Number(values.duration),
+    })
     say(`Job ${job.jobId} created (tx ${job.txHash}). Waiting for volunteers…`)
     let last = ''
     job.handle.events.addEventListener('progress', () => {

@@ -25,7 +25,6 @@ import { errorMessage } from '../lib/errors'
 import { formatPolicy, parsePolicy, resultHash } from '../lib/proofs'
 import { createOrtEngine } from '../lib/runtime'
 import { sha256Hex } from '../lib/runtime/model-source'
-import { submitJob } from '../lib/sdk'
 import { startNodeRequester } from '../lib/sdk/node'
 import { launchChromium, openVolunteer } from '../tests/helpers/browser'
 import { startStack } from './lib/stack'
@@ -76,26 +75,17 @@ try {
   say(
     `Submitting ${tasks.length} tasks of ${entry?.name ?? values.model} (${formatPolicy(policy)}, ${replicas} replicas, quorum ${quorum})…`,
   )
-  const job = await submitJob(
-    {
-      wallet: requester.wallet,
-      client: requester.client,
-      contract: requester.contract,
-      store: requester.store,
-      coordinator: requester.coordinator,
-    },
-    {
-      model,
-      modelFile: entry?.file,
-      modelName: entry?.name ?? values.model,
-      tasks,
-      replicas,
-      quorum,
-      policy,
-      rewardPerResult: parseEther('0.0001'),
-      durationSeconds: 3600,
-    },
-  )
+  const job = await requester.submit({
+    model,
+    modelFile: entry?.file,
+    modelName: entry?.name ?? values.model,
+    tasks,
+    replicas,
+    quorum,
+    policy,
+    rewardPerResult: parseEther('0.0001'),
+    durationSeconds: 3600,
+  })
   let last = ''
   job.handle.events.addEventListener('progress', () => {
     const p = job.handle.progress()

@@ -50,6 +50,22 @@ export function chainError(what: string, cause: unknown): ChainError {
   return new ChainError(`${what} failed.`, { cause, details: String(cause) })
 }
 
+/**
+ * Sends a transaction and waits for its receipt, turning a revert (at simulation or on chain)
+ * into a ChainError that names the custom error.
+ */
+async function send(what: string, client: PublicClient, write: () => Promise<Hex>) {
+  let receipt: Awaited<ReturnType<PublicClient['waitForTransactionReceipt']>>
+  try {
+    receipt = await client.waitForTransactionReceipt({ hash: await write() })
+  } catch (err) {
+    throw chainError(what, err)
+  }
+  if (receipt.status !== 'success')
+    throw new ChainError(`${what} reverted on chain.`, { details: receipt.transactionHash })
+  return receipt
+}
+
 export async function deployEscrow(wallet: Wallet, client: PublicClient): Promise<Address> {
   try {
     const hash = await wallet.deployContract({
@@ -78,8 +94,8 @@ export async function createJob(
   spec: JobSpec,
 ): Promise<CreateJobResult> {
   const escrow = escrowFor(spec)
-  try {
-    const hash = await wallet.writeContract({
+  const receipt = await send('createJob', client, () =>
+    wallet.writeContract({
       address: contract,
       abi: jobEscrowAbi,
       functionName: 'createJob',
@@ -97,19 +113,18 @@ export async function createJob(
         },
       ],
       value: escrow,
+    }),
+  )
+  const [created] = parseEventLogs({
+    abi: jobEscrowAbi,
+    eventName: 'JobCreated',
+    logs: receipt.logs,
+  })
+  if (!created)
+    throw new ChainError('createJob emitted no JobCreated event.', {
+      details: receipt.transactionHash,
     })
-    const receipt = await client.waitForTransactionReceipt({ hash })
-    if (receipt.status !== 'success') throw new ChainError('createJob reverted.', { details: hash })
-    const [created] = parseEventLogs({
-      abi: jobEscrowAbi,
-      eventName: 'JobCreated',
-      logs: receipt.logs,
-    })
-    if (!created) throw new ChainError('createJob emitted no JobCreated event.', { details: hash })
-    return { jobId: created.args.jobId, txHash: hash, escrow }
-  } catch (err) {
-    throw err instanceof ChainError ? err : chainError('createJob', err)
-  }
+  return { jobId: created.args.jobId, txHash: receipt.transactionHash, escrow }
 }
 
 /** The job, or undefined when the contract has no job with this id. */
@@ -166,8 +181,8 @@ export async function settle(
   contract: Address,
   certs: readonly Certificate[],
 ): Promise<SettleResult> {
-  try {
-    const hash = await wallet.writeContract({
+  const receipt = await send('settle', client, () =>
+    wallet.writeContract({
       address: contract,
       abi: jobEscrowAbi,
       functionName: 'settle',
@@ -180,58 +195,50 @@ export async function settle(
           signatures: c.signatures,
         })),
       ],
-    })
-    const receipt = await client.waitForTransactionReceipt({ hash })
-    if (receipt.status !== 'success') throw new ChainError('settle reverted.', { details: hash })
-    const logs = parseEventLogs({ abi: jobEscrowAbi, eventName: 'TaskSettled', logs: receipt.logs })
-    return {
-      txHash: hash,
-      settled: logs.length,
-      settledTasks: logs.map((l) => ({ jobId: l.args.jobId, taskIndex: l.args.taskIndex })),
-      gasUsed: receipt.gasUsed,
-    }
-  } catch (err) {
-    throw err instanceof ChainError ? err : chainError('settle', err)
+    }),
+  )
+  const logs = parseEventLogs({ abi: jobEscrowAbi, eventName: 'TaskSettled', logs: receipt.logs })
+  return {
+    txHash: receipt.transactionHash,
+    settled: logs.length,
+    settledTasks: logs.map((l) => ({ jobId: l.args.jobId, taskIndex: l.args.taskIndex })),
+    gasUsed: receipt.gasUsed,
   }
 }
 
+/** Pays everything credited to `worker`, to `worker`; any wallet may send it. */
 export async function withdraw(
   wallet: Wallet,
   client: PublicClient,
   contract: Address,
   worker: Address,
 ) {
-  try {
-    const hash = await wallet.writeContract({
+  const receipt = await send('withdraw', client, () =>
+    wallet.writeContract({
       address: contract,
       abi: jobEscrowAbi,
       functionName: 'withdraw',
       chain: wallet.chain,
       args: [worker],
-    })
-    const receipt = await client.waitForTransactionReceipt({ hash })
-    const [log] = parseEventLogs({ abi: jobEscrowAbi, eventName: 'Withdrawn', logs: receipt.logs })
-    return { txHash: hash, amount: log?.args.amount ?? 0n }
-  } catch (err) {
-    throw chainError('withdraw', err)
-  }
+    }),
+  )
+  const [log] = parseEventLogs({ abi: jobEscrowAbi, eventName: 'Withdrawn', logs: receipt.logs })
+  return { txHash: receipt.transactionHash, amount: log?.args.amount ?? 0n }
 }
 
+/** After the deadline: returns the unspent escrow to the requester. */
 export async function refund(wallet: Wallet, client: PublicClient, contract: Address, jobId: Hex) {
-  try {
-    const hash = await wallet.writeContract({
+  const receipt = await send('refund', client, () =>
+    wallet.writeContract({
       address: contract,
       abi: jobEscrowAbi,
       functionName: 'refund',
       chain: wallet.chain,
       args: [jobId],
-    })
-    const receipt = await client.waitForTransactionReceipt({ hash })
-    const [log] = parseEventLogs({ abi: jobEscrowAbi, eventName: 'Refunded', logs: receipt.logs })
-    return { txHash: hash, amount: log?.args.amount ?? 0n }
-  } catch (err) {
-    throw chainError('refund', err)
-  }
+    }),
+  )
+  const [log] = parseEventLogs({ abi: jobEscrowAbi, eventName: 'Refunded', logs: receipt.logs })
+  return { txHash: receipt.transactionHash, amount: log?.args.amount ?? 0n }
 }
 
 export async function creditedBalance(

@@ -73,7 +73,14 @@ export async function createMeshNode(init: MeshNodeInit): Promise<MeshNode> {
     ],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionManager: { maxConnections: init.maxConnections ?? 64 },
+    connectionManager: {
+      maxConnections: init.maxConnections ?? 64,
+      // A WebRTC dial is a relayed dial, SDP signalling, ICE, DTLS, SCTP and Noise in a row;
+      // libp2p's 6 s per address is too short for a busy or slow device (measured here: dials
+      // of 60 ms or ~1 s idle, past 6 s with two cores loaded).
+      addressDialTimeout: 20_000,
+      dialTimeout: 30_000,
+    },
     ...(init.allowPrivateAddresses
       ? { connectionGater: { denyDialMultiaddr: async () => false } }
       : {}),

@@ -21,7 +21,7 @@ import {
 import { createEngineCompute, createOrtEngine } from '../runtime'
 import type { Store } from '../store'
 import { openMemoryStore } from '../store/memory-node'
-import { walletSettler } from './requester'
+import { type JobRequest, type SubmittedJob, submitJob, walletSettler } from './requester'
 
 export interface NodeNetworkOptions extends ChainConfig {
   relays: string[]
@@ -36,6 +36,8 @@ export interface NodeRequester {
   wallet: ReturnType<typeof walletFor>
   client: ReturnType<typeof publicClientFor>
   contract: Address
+  /** Pays createJob, stores the tasks and starts coordinating (see `submitJob`). */
+  submit(req: JobRequest): Promise<SubmittedJob>
   stop(): Promise<void>
 }
 
@@ -90,6 +92,7 @@ export async function startNodeRequester(
     wallet,
     client,
     contract: cfg.contract,
+    submit: (req) => submitJob({ wallet, client, contract: cfg.contract, store, coordinator }, req),
     async stop() {
       presence.stop()
       await coordinator.stop()

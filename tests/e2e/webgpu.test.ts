@@ -7,7 +7,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEV_PRIVATE_KEYS } from '../../lib/chain'
 import { parseInputsJson, parsePolicy, resultHash } from '../../lib/proofs'
 import { createOrtEngine, seededInputs } from '../../lib/runtime'
-import { submitJob } from '../../lib/sdk'
 import { type NodeRequester, startNodeRequester } from '../../lib/sdk/node'
 import { type Stack, startStack } from '../../scripts/lib/stack'
 import { readManifest } from '../../scripts/models'
@@ -45,25 +44,16 @@ describe('a volunteer tab asked to use WebGPU', () => {
     const model = new Uint8Array(
       readFileSync(join(import.meta.dirname, '../../public/models', m.file)),
     )
-    const job = await submitJob(
-      {
-        wallet: requester.wallet,
-        client: requester.client,
-        contract: requester.contract,
-        store: requester.store,
-        coordinator: requester.coordinator,
-      },
-      {
-        model,
-        modelFile: m.file,
-        tasks,
-        replicas: 1,
-        quorum: 1,
-        policy: parsePolicy('round:3'),
-        rewardPerResult: parseEther('0.0001'),
-        durationSeconds: 3600,
-      },
-    )
+    const job = await requester.submit({
+      model,
+      modelFile: m.file,
+      tasks,
+      replicas: 1,
+      quorum: 1,
+      policy: parsePolicy('round:3'),
+      rewardPerResult: parseEther('0.0001'),
+      durationSeconds: 3600,
+    })
     const final = await job.handle.done
     expect(final.counts.settled).toBe(3)
     expect(final.workers.map((w) => w.backend)).toEqual(['webgpu'])

@@ -22,7 +22,6 @@ import {
 } from '../../lib/mesh'
 import { parseInputsJson, parsePolicy, resultHash, signResult } from '../../lib/proofs'
 import { seededInputs } from '../../lib/runtime'
-import { submitJob } from '../../lib/sdk'
 import {
   type NodeRequester,
   type NodeVolunteer,
@@ -58,24 +57,15 @@ beforeAll(async () => {
   const model = new Uint8Array(
     readFileSync(join(import.meta.dirname, '../../public/models/mlp-16x4.onnx')),
   )
-  const job = await submitJob(
-    {
-      wallet: requester.wallet,
-      client: requester.client,
-      contract: requester.contract,
-      store: requester.store,
-      coordinator: requester.coordinator,
-    },
-    {
-      model,
-      tasks: parseInputsJson(seededInputs(4, 4, { x: [1, 16] })),
-      replicas: 2,
-      quorum: 2,
-      policy,
-      rewardPerResult: parseEther('0.001'),
-      durationSeconds: 3600,
-    },
-  )
+  const job = await requester.submit({
+    model,
+    tasks: parseInputsJson(seededInputs(4, 4, { x: [1, 16] })),
+    replicas: 2,
+    quorum: 2,
+    policy,
+    rewardPerResult: parseEther('0.001'),
+    durationSeconds: 3600,
+  })
   handle = job.handle
   jobId = job.jobId
   coordinatorAddrs = [await waitForReservation(requester.node)].map((a) => multiaddr(a.toString()))

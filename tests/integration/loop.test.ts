@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { creditedBalance, DEV_PRIVATE_KEYS, readJob } from '../../lib/chain'
 import { parseInputsJson, parsePolicy, resultHash, type TensorMap } from '../../lib/proofs'
 import { createOrtEngine } from '../../lib/runtime'
-import { resultsFile, submitJob } from '../../lib/sdk'
+import { resultsFile } from '../../lib/sdk'
 import {
   type NodeRequester,
   type NodeVolunteer,
@@ -54,24 +54,15 @@ describe('one job through the whole loop', () => {
     const tasks = parseInputsJson(seededInputs(5, 12, { x: [1, 16] }))
     const policy = parsePolicy('round:3')
     const reward = parseEther('0.001')
-    const job = await submitJob(
-      {
-        wallet: requester.wallet,
-        client: requester.client,
-        contract: requester.contract,
-        store: requester.store,
-        coordinator: requester.coordinator,
-      },
-      {
-        model,
-        tasks,
-        replicas: 3,
-        quorum: 2,
-        policy,
-        rewardPerResult: reward,
-        durationSeconds: 3600,
-      },
-    )
+    const job = await requester.submit({
+      model,
+      tasks,
+      replicas: 3,
+      quorum: 2,
+      policy,
+      rewardPerResult: reward,
+      durationSeconds: 3600,
+    })
     const final = await job.handle.done
     expect(final.counts).toEqual({ open: 0, accepted: 0, settled: 12, failed: 0 })
 
@@ -107,24 +98,15 @@ describe('one job through the whole loop', () => {
       name: 'broken',
     }).slice(0, 200)
     const tasks = parseInputsJson(seededInputs(1, 2, { x: [1, 16] }))
-    const job = await submitJob(
-      {
-        wallet: requester.wallet,
-        client: requester.client,
-        contract: requester.contract,
-        store: requester.store,
-        coordinator: requester.coordinator,
-      },
-      {
-        model: broken,
-        tasks,
-        replicas: 2,
-        quorum: 2,
-        policy: parsePolicy('exact'),
-        rewardPerResult: 1n,
-        durationSeconds: 3600,
-      },
-    )
+    const job = await requester.submit({
+      model: broken,
+      tasks,
+      replicas: 2,
+      quorum: 2,
+      policy: parsePolicy('exact'),
+      rewardPerResult: 1n,
+      durationSeconds: 3600,
+    })
     const final = await job.handle.done
     expect(final.counts.failed).toBe(2)
     expect(final.failure).toMatch(/Workers cannot run this job's model/)
@@ -139,24 +121,15 @@ describe('one job through the whole loop', () => {
     const model = new Uint8Array(
       readFileSync(join(import.meta.dirname, '../../public/models/mlp-16x4.onnx')),
     )
-    const next = await submitJob(
-      {
-        wallet: requester.wallet,
-        client: requester.client,
-        contract: requester.contract,
-        store: requester.store,
-        coordinator: requester.coordinator,
-      },
-      {
-        model,
-        tasks: parseInputsJson(seededInputs(2, 2, { x: [1, 16] })),
-        replicas: 2,
-        quorum: 2,
-        policy: parsePolicy('round:3'),
-        rewardPerResult: 1n,
-        durationSeconds: 3600,
-      },
-    )
+    const next = await requester.submit({
+      model,
+      tasks: parseInputsJson(seededInputs(2, 2, { x: [1, 16] })),
+      replicas: 2,
+      quorum: 2,
+      policy: parsePolicy('round:3'),
+      rewardPerResult: 1n,
+      durationSeconds: 3600,
+    })
     expect((await next.handle.done).counts.settled).toBe(2)
   })
 })
