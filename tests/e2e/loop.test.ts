@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
@@ -68,6 +68,19 @@ describe('three volunteer tabs and a requester tab', () => {
     for (const l of parseEventLogs({ abi: jobEscrowAbi, logs, eventName: 'TaskSettled' })) {
       expect(l.args.signers.length).toBeGreaterThanOrEqual(2)
       for (const s of l.args.signers) owed.set(s, (owed.get(s) ?? 0n) + job!.rewardPerResult)
+    }
+    // The results download: one entry per task with outputs and the agreeing workers.
+    const [download] = await Promise.all([
+      requester.waitForEvent('download'),
+      requester.getByTestId('download').click(),
+    ])
+    const file = JSON.parse(readFileSync(await download.path(), 'utf8'))
+    expect(file.jobId).toBe(jobId)
+    expect(file.tasks).toHaveLength(6)
+    for (const t of file.tasks) {
+      expect(t.status).toBe('settled')
+      expect(t.outputs.y.dims).toEqual([1, 4])
+      expect(t.agreeing.length).toBeGreaterThanOrEqual(2)
     }
     const tabAddresses = await Promise.all(
       volunteers.map((p) => p.getByTestId('address').innerText()),
@@ -140,6 +153,28 @@ describe('three volunteer tabs and a requester tab', () => {
       )
       .toMatch(/Task 0: .*dimension 1 must be 16, got 3/)
     expect(await nonce()).toBe(before)
+    expect(requester.url()).toMatch(/\/request$/)
+  })
+
+  it('refuses a corrupt model file with a clear error, before paying', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mw-upload-'))
+    writeFileSync(join(dir, 'corrupt.onnx'), new Uint8Array(4096).fill(42))
+    const requester = watchPage(await (await browser.newContext()).newPage(), 'corrupt-model')
+    await requester.goto(`${stack.appUrl}/request`)
+    await requester.locator('[data-connector=mock]').click()
+    await requester.locator('#model').selectOption('upload')
+    await requester.locator('#model-file').setInputFiles(join(dir, 'corrupt.onnx'))
+    await requester.getByTestId('submit').click()
+    await expect
+      .poll(
+        () =>
+          requester
+            .getByTestId('error')
+            .innerText()
+            .catch(() => ''),
+        { timeout: 30_000 },
+      )
+      .toMatch(/This model cannot run on wasm/)
     expect(requester.url()).toMatch(/\/request$/)
   })
 
