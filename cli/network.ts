@@ -19,6 +19,14 @@ export interface NetworkFile {
   appUrl?: string
 }
 
+/** parseArgs options shared by every command that joins a network. */
+export const NETWORK_OPTIONS = {
+  relay: { type: 'string', multiple: true },
+  rpc: { type: 'string' },
+  'chain-id': { type: 'string' },
+  contract: { type: 'string' },
+} as const
+
 export interface NetworkFlags {
   relay?: string[] | undefined
   rpc?: string | undefined

@@ -21,7 +21,7 @@ import {
 import { sha256Hex } from '../lib/runtime/model-source'
 import { resultsFile } from '../lib/sdk'
 import { startNodeRequester } from '../lib/sdk/node'
-import { resolveKey, resolveNetwork } from './network'
+import { NETWORK_OPTIONS, resolveKey, resolveNetwork } from './network'
 
 export const SUBMIT_HELP = `Usage: meshwork submit --model NAME|FILE.onnx [--inputs FILE.json | --tasks N] [options]
 
@@ -58,10 +58,7 @@ export async function submitCommand(argv: string[]): Promise<number> {
       duration: { type: 'string', default: '3600' },
       out: { type: 'string' },
       key: { type: 'string' },
-      relay: { type: 'string', multiple: true },
-      rpc: { type: 'string' },
-      'chain-id': { type: 'string' },
-      contract: { type: 'string' },
+      ...NETWORK_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
   })

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util'
 import type { Hex } from 'viem'
 import { generatePrivateKey } from 'viem/accounts'
 import { startNodeVolunteer } from '../lib/sdk/node'
-import { resolveNetwork } from './network'
+import { NETWORK_OPTIONS, resolveNetwork } from './network'
 
 export const VOLUNTEER_HELP = `Usage: meshwork volunteer [options]
 
@@ -22,10 +22,7 @@ export async function volunteerCommand(argv: string[]): Promise<number> {
     options: {
       'key-file': { type: 'string', default: '.meshwork/volunteer.key' },
       threads: { type: 'string', default: '1' },
-      relay: { type: 'string', multiple: true },
-      rpc: { type: 'string' },
-      'chain-id': { type: 'string' },
-      contract: { type: 'string' },
+      ...NETWORK_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
   })

@@ -14,7 +14,7 @@ import {
 import { seededInputs } from '../../lib/runtime'
 import { buildMlp } from '../../scripts/lib/onnx-mlp'
 import { type Stack, startStack } from '../../scripts/lib/stack'
-import { launchChromium, openVolunteer, watchPage } from '../helpers/browser'
+import { launchChromium, openRequester, openVolunteer } from '../helpers/browser'
 
 // The acceptance path of the whole-loop issue, in real browsers: three volunteer tabs and a
 // requester tab whose dev wallet pays, a real relay and WebRTC between the tabs, the real
@@ -39,9 +39,7 @@ describe('three volunteer tabs and a requester tab', () => {
   let jobId: Hex
 
   it('complete a job paid from the dev wallet: every task settled, every agreeing worker credited', async () => {
-    const requester = watchPage(await (await browser.newContext()).newPage(), 'requester')
-    await requester.goto(`${stack.appUrl}/request`)
-    await requester.locator('[data-connector=mock]').click()
+    const requester = await openRequester(browser, stack.appUrl!, 'requester')
     await requester.locator('#count').fill('6')
     await requester.getByTestId('submit').click()
     await requester.waitForURL(/\/jobs\/0x[0-9a-f]{64}$/, { timeout: 90_000 })
@@ -105,9 +103,7 @@ describe('three volunteer tabs and a requester tab', () => {
       buildMlp({ seed: 5, inputSize: 8, hiddenSize: 12, outputSize: 3, name: 'custom' }),
     )
     writeFileSync(join(dir, 'inputs.json'), JSON.stringify(seededInputs(8, 3, { x: [1, 8] })))
-    const requester = watchPage(await (await browser.newContext()).newPage(), 'uploader')
-    await requester.goto(`${stack.appUrl}/request`)
-    await requester.locator('[data-connector=mock]').click()
+    const requester = await openRequester(browser, stack.appUrl!, 'uploader')
     await requester.locator('#model').selectOption('upload')
     await requester.locator('#model-file').setInputFiles(join(dir, 'custom.onnx'))
     await requester.locator('#inputs').selectOption('file')
@@ -136,9 +132,7 @@ describe('three volunteer tabs and a requester tab', () => {
         args: [DEV_ADDRESSES[1]],
       })
     const before = await nonce()
-    const requester = watchPage(await (await browser.newContext()).newPage(), 'bad-inputs')
-    await requester.goto(`${stack.appUrl}/request`)
-    await requester.locator('[data-connector=mock]').click()
+    const requester = await openRequester(browser, stack.appUrl!, 'bad-inputs')
     await requester.locator('#inputs').selectOption('file')
     await requester.locator('#inputs-file').setInputFiles(join(dir, 'bad.json'))
     await requester.getByTestId('submit').click()
@@ -159,9 +153,7 @@ describe('three volunteer tabs and a requester tab', () => {
   it('refuses a corrupt model file with a clear error, before paying', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mw-upload-'))
     writeFileSync(join(dir, 'corrupt.onnx'), new Uint8Array(4096).fill(42))
-    const requester = watchPage(await (await browser.newContext()).newPage(), 'corrupt-model')
-    await requester.goto(`${stack.appUrl}/request`)
-    await requester.locator('[data-connector=mock]').click()
+    const requester = await openRequester(browser, stack.appUrl!, 'corrupt-model')
     await requester.locator('#model').selectOption('upload')
     await requester.locator('#model-file').setInputFiles(join(dir, 'corrupt.onnx'))
     await requester.getByTestId('submit').click()

@@ -49,3 +49,11 @@ export async function openVolunteer(
   await page.getByTestId('state').waitFor({ timeout: 60_000 })
   return page
 }
+
+/** Opens /request in a fresh profile and connects the labelled dev account. */
+export async function openRequester(browser: Browser, appUrl: string, name: string): Promise<Page> {
+  const page = watchPage(await (await browser.newContext()).newPage(), name)
+  await page.goto(`${appUrl}/request`)
+  await page.locator('[data-connector=mock]').click()
+  return page
+}
