@@ -36,12 +36,17 @@ function initialLevel(): LogLevel {
   return raw && raw in ORDER ? (raw as LogLevel) : 'info'
 }
 
+const IS_NODE = typeof process !== 'undefined' && !!process.versions?.node
+
 const consoleSink: LogSink = (r) => {
   const extra = r.fields && Object.keys(r.fields).length > 0 ? ` ${safeJson(r.fields)}` : ''
   const line = `[${r.scope}] ${r.message}${extra}`
-  // stderr for everything: stdout is reserved for program output (results JSON, --json lines).
   if (r.level === 'error') console.error(line)
-  else console.warn(line)
+  else if (r.level === 'warn' || IS_NODE) console.warn(line)
+  // In Node everything goes to stderr (stdout is program output: results JSON, --json lines);
+  // in a browser, info and debug go to the console's own levels.
+  else if (r.level === 'info') console.info(line)
+  else console.debug(line)
 }
 
 function safeJson(v: unknown): string {
