@@ -228,7 +228,7 @@ contract JobEscrowSettleTest is JobEscrowBase {
         escrow.settle(one(c));
     }
 
-    function test_settle_revertsOnSignatureFromOtherDeployment() public {
+    function test_settle_signatureFromOtherDeploymentDoesNotPaySigners() public {
         JobEscrow other = new JobEscrow();
         JobEscrow.Certificate memory c = cert(id, 0, RESULT, 2);
         // Re-sign under the other contract's domain: recovers to unrelated addresses here.

@@ -64,7 +64,6 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
     Hex,
     { run: JobRun; handle: JobHandle; model: Uint8Array; modelFile?: string | undefined }
   >()
-  const models = new Map<Hex, Uint8Array>()
   const workerStats = new Map<string, WorkerTiming>()
   const timers: Array<ReturnType<typeof setInterval>> = []
   const { node } = init
@@ -132,7 +131,6 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
       settleBatch: init.settleBatch ?? 50,
       onChange: () => events.dispatchEvent(new Event('progress')),
     })
-    models.set(job.spec.modelHash.toLowerCase() as Hex, model)
     const handle: JobHandle = {
       jobId: job.jobId,
       progress: () => run.progress(),
@@ -172,7 +170,12 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
         },
         { log, maxInboundStreams: 16 },
       )
-      await serveModels(node, (hash) => models.get(hash), log)
+      await serveModels(
+        node,
+        (hash) =>
+          [...runs.values()].find((r) => r.run.job.spec.modelHash.toLowerCase() === hash)?.model,
+        log,
+      )
       timers.push(setInterval(() => void announce(), init.announceIntervalMs ?? 2000))
       timers.push(setInterval(() => void settleAll(), init.settleIntervalMs ?? 2000))
     },

@@ -7,7 +7,7 @@
  * Leases live in memory only: after a reload, outstanding leases are simply re-issued.
  */
 import type { PeerId } from '@libp2p/interface'
-import type { Address, Hex } from 'viem'
+import { getAddress, type Hex } from 'viem'
 import { createSettlementBatcher, type SettlementBatcher } from '../chain/settlement'
 import type { Logger } from '../env/log'
 import { errorMessage } from '../errors'
@@ -245,7 +245,6 @@ export class JobRun {
       }
     }
     await this.init.store.putTask(t.record)
-    this.recountWorkers()
     this.init.onChange?.()
     this.checkComplete()
     return { type: 'result-ack', status: 'recorded', verdict: verdict.status }
@@ -455,55 +454,33 @@ export class JobRun {
     this.init.workerStats.set(worker, s)
   }
 
-  private recountWorkers() {
-    const agreed = new Map<string, number>()
-    const dissented = new Map<string, number>()
+  private readonly peerIds = new Map<string, string>()
+
+  /** Per-worker counts, derived in one pass over the tasks when progress is asked for. */
+  private workerSummaries(): WorkerSummary[] {
+    const counts = new Map<string, { results: number; agreed: number; dissented: number }>()
+    const entry = (key: string) => {
+      const c = counts.get(key) ?? { results: 0, agreed: 0, dissented: 0 }
+      counts.set(key, c)
+      return c
+    }
     for (const t of this.tasks) {
+      for (const w of t.workers) entry(w)
+      for (const r of t.record.results) entry(r.worker.toLowerCase()).results++
       const v = this.verdictOf(t)
       if (v.status !== 'accepted') continue
-      for (const r of v.agreeing)
-        agreed.set(r.worker.toLowerCase(), (agreed.get(r.worker.toLowerCase()) ?? 0) + 1)
-      for (const r of v.dissenting)
-        dissented.set(r.worker.toLowerCase(), (dissented.get(r.worker.toLowerCase()) ?? 0) + 1)
+      for (const r of v.agreeing) entry(r.worker.toLowerCase()).agreed++
+      for (const r of v.dissenting) entry(r.worker.toLowerCase()).dissented++
     }
-    this.agreedByAddress = agreed
-    this.dissentedByAddress = dissented
-  }
-
-  private readonly peerIds = new Map<string, string>()
-  private agreedByAddress = new Map<string, number>()
-  private dissentedByAddress = new Map<string, number>()
-
-  private workerSummaries(): WorkerSummary[] {
-    const out: WorkerSummary[] = []
-    const seen = new Set<string>()
-    for (const t of this.tasks) for (const w of t.workers) seen.add(w)
-    for (const key of seen) {
+    return [...counts].map(([key, c]) => {
       const s = this.init.workerStats.get(key)
-      const mine = this.tasks.reduce(
-        (n, t) => n + t.record.results.filter((r) => r.worker.toLowerCase() === key).length,
-        0,
-      )
-      const address = (t0Address(this.tasks, key) ?? key) as Address
-      out.push({
+      return {
         peerId: this.peerIds.get(key) ?? '',
-        address,
+        address: getAddress(key),
         backend: s?.backend ?? 'unknown',
-        results: mine,
-        agreed: this.agreedByAddress.get(key) ?? 0,
-        dissented: this.dissentedByAddress.get(key) ?? 0,
+        ...c,
         avgComputeMs: s && s.results > 0 ? Math.round(s.computeMs / s.results) : 0,
-      })
-    }
-    return out
+      }
+    })
   }
-}
-
-/** The checksummed address of a worker as its results record it. */
-function t0Address(tasks: readonly TaskState[], key: string): Address | undefined {
-  for (const t of tasks) {
-    const r = t.record.results.find((x) => x.worker.toLowerCase() === key)
-    if (r) return r.worker
-  }
-  return undefined
 }

@@ -1,4 +1,3 @@
-import { peerIdFromString } from '@libp2p/peer-id'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { encodeCbor } from '../proofs'
@@ -94,11 +93,5 @@ describe('validateGossip', () => {
       }),
       { numRuns: 3000 },
     )
-  })
-})
-
-describe('peer ids in messages', () => {
-  it('round-trip as strings', () => {
-    expect(peerIdFromString(me.peerId.toString()).equals(me.peerId)).toBe(true)
   })
 })

@@ -56,8 +56,8 @@ export function startPresence(init: PresenceInit): PresenceService {
   const unsubscribe = onGossip<Presence>(node, TOPICS.presence, (p) => {
     if (p.peerId === self) return
     known.set(p.peerId, { ...p, lastSeen: Date.now() })
-    if (p.role === 'relay' || directPeers().includes(p.peerId) || directPeers().length >= maxDirect)
-      return
+    const direct = directPeers()
+    if (p.role === 'relay' || direct.includes(p.peerId) || direct.length >= maxDirect) return
     const last = lastDial.get(p.peerId) ?? 0
     if (Date.now() - last < 30_000 || p.addrs.length === 0) return
     lastDial.set(p.peerId, Date.now())
