@@ -281,8 +281,15 @@ export class JobRun {
     return { type: 'result-ack', status: 'recorded' }
   }
 
-  /** Queues accepted tasks for settlement and sends what is queued. */
+  /**
+   * The coordinator's periodic step (every 2 s): closes the job once its deadline passed, even if
+   * no worker asks for work any more, then queues accepted tasks for settlement and sends them.
+   */
   async settleReady(): Promise<void> {
+    if (this.job.status === 'running' && this.now() / 1000 > this.job.spec.deadline) {
+      this.expire()
+      return
+    }
     const certs: Certificate[] = []
     for (const t of this.tasks) {
       if (t.record.status !== 'accepted' || t.settling) continue
