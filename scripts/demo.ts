@@ -72,6 +72,13 @@ try {
     relays: [stack.relay.multiaddr],
   })
   cleanup.unshift(() => requester.stop())
+  // Submit once every tab has been heard on the mesh, so that all of them take part.
+  say(`Waiting for ${count} volunteers to be seen on the mesh…`)
+  const seen = () => requester.presence.peers().filter((p) => p.role === 'volunteer').length
+  const waitUntil = Date.now() + 60_000
+  while (seen() < count && Date.now() < waitUntil) await new Promise((r) => setTimeout(r, 250))
+  if (seen() < count)
+    say(`Only ${seen()} of ${count} volunteers seen after 60 s; submitting anyway.`)
   say(
     `Submitting ${tasks.length} tasks of ${entry?.name ?? values.model} (${formatPolicy(policy)}, ${replicas} replicas, quorum ${quorum})…`,
   )

@@ -15,6 +15,7 @@ import {
   identityFromHex,
   installGossipValidators,
   type MeshNode,
+  type PresenceService,
   startPresence,
   waitForReservation,
 } from '../mesh'
@@ -36,6 +37,8 @@ export interface NodeRequester {
   wallet: ReturnType<typeof walletFor>
   client: ReturnType<typeof publicClientFor>
   contract: Address
+  /** What this requester hears on the presence topic (volunteers online, their backends). */
+  presence: PresenceService
   /** Pays createJob, stores the tasks and starts coordinating (see `submitJob`). */
   submit(req: JobRequest): Promise<SubmittedJob>
   stop(): Promise<void>
@@ -92,6 +95,7 @@ export async function startNodeRequester(
     wallet,
     client,
     contract: cfg.contract,
+    presence,
     submit: (req) => submitJob({ wallet, client, contract: cfg.contract, store, coordinator }, req),
     async stop() {
       presence.stop()
