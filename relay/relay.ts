@@ -16,7 +16,7 @@ import { ping } from '@libp2p/ping'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { createLogger } from '../lib/env/log'
-import { type GossipStats, installGossipValidators } from '../lib/mesh/gossip'
+import { type GossipStats, gossipScoreParams, installGossipValidators } from '../lib/mesh/gossip'
 import type { MeshNode } from '../lib/mesh/node'
 import { LIMITS, TOPICS } from '../lib/mesh/protocol'
 
@@ -101,6 +101,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       pubsub: gossipsub({
         allowPublishToZeroTopicPeers: true,
         maxInboundDataLength: LIMITS.gossipMessageBytes * 4,
+        scoreParams: gossipScoreParams(),
       }),
     },
   })

@@ -111,7 +111,19 @@ export function serializeError(err: unknown): SerializedError {
 /** Short human text for any thrown value, for logs and UIs. */
 export function errorMessage(err: unknown): string {
   if (err instanceof BaseError) return err.shortMessage
-  if (err instanceof Error) return err.message
+  if (err instanceof AggregateError && err.errors.length > 0)
+    return `${err.message || err.name}: ${err.errors.map(errorMessage).join('; ')}`
+  if (err instanceof Error) return err.message || err.name
+  // Errors from other realms, events and plain objects: their message, else their name/type.
+  if (typeof err === 'object' && err !== null) {
+    const o = err as { message?: unknown; name?: unknown; type?: unknown }
+    if (typeof o.message === 'string' && o.message) return o.message
+    if (typeof o.name === 'string' && o.name) return o.name
+    if (typeof o.type === 'string' && o.type) return o.type
+    try {
+      return JSON.stringify(err).slice(0, 200)
+    } catch {}
+  }
   return String(err)
 }
 

@@ -11,6 +11,7 @@ import {
   dialableAddrs,
   errorResponse,
   type JobAnnouncement,
+  LIMITS,
   type MeshNode,
   PROTOCOLS,
   publishGossip,
@@ -168,7 +169,8 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
             ? entry.run.submit(ctx.remotePeer, req)
             : entry.run.reportError(ctx.remotePeer, req)
         },
-        { log, maxInboundStreams: 16 },
+        // A result carries the model's outputs: allow a full frame, not a control frame.
+        { log, maxInboundStreams: 16, maxRequestBytes: LIMITS.frameBytes },
       )
       await serveModels(
         node,

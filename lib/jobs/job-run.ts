@@ -4,7 +4,14 @@
  * reloaded coordinator resumes from the store.
  *
  * Task state machine (TaskRecord.status): open → accepted → settled, or open → failed.
- * Leases live in memory only: after a reload, outstanding leases are simply re-issued.
+ *
+ * Leases: a worker holds at most MAX_LEASES_PER_WORKER at once; a lease lasts about five times
+ * the worker's measured compute time; an expired lease frees the replica for another worker, and
+ * a worker whose leases expire MAX_CONSECUTIVE_TIMEOUTS times in a row gets no more work. Which
+ * workers were ever leased a task is persisted (TaskRecord.leasedTo), so a reloaded coordinator
+ * still accepts results that were computed while it was away; the lease timers themselves live
+ * in memory and restart at a reload. When no task is left to hand out, a task whose replicas run
+ * long is duplicated speculatively on an idle worker (never beyond 2r results).
  */
 import type { PeerId } from '@libp2p/interface'
 import { getAddress, type Hex } from 'viem'
@@ -30,6 +37,7 @@ import type { JobProgress, Settler, TaskErrorSummary, TaskResult, WorkerSummary 
 interface Lease {
   id: string
   worker: string
+  issuedAt: number
   expiresAt: number
 }
 
@@ -49,6 +57,9 @@ export interface WorkerTiming {
   computeMs: number
   /** Exponentially weighted mean compute time (ms), for lease lengths. */
   ewmaMs: number | undefined
+  /** Leases that expired without a result, in all, and since its last result. */
+  timeouts: number
+  consecutiveTimeouts: number
 }
 
 export interface JobRunInit {
@@ -64,10 +75,16 @@ export interface JobRunInit {
   onChange?: () => void
 }
 
-/** Lease for a worker we have not timed yet: model download included. */
+/** Lease for a worker we have not timed yet when no worker is timed either: model download included. */
 const FIRST_LEASE_MS = 60_000
 const MIN_LEASE_MS = 10_000
 const MAX_LEASE_MS = 120_000
+/** Leases one worker may hold at once in a job: enough to overlap a fetch with a compute. */
+export const MAX_LEASES_PER_WORKER = 2
+/** Expired leases in a row after which a worker gets no more work from this coordinator. */
+export const MAX_CONSECUTIVE_TIMEOUTS = 3
+/** A replica running this many times the typical compute time (and ≥ 2 s) may be duplicated. */
+const STRAGGLER_FACTOR = 3
 /** Model errors that mean no worker will run this job; enough distinct reports fail it. */
 const FATAL_CODES = new Set([
   'model-unsupported',
@@ -98,7 +115,10 @@ export class JobRun {
       .map((record) => ({
         record,
         leases: new Map(),
-        workers: new Set(record.results.map((r) => r.worker.toLowerCase())),
+        workers: new Set([
+          ...record.results.map((r) => r.worker.toLowerCase()),
+          ...(record.leasedTo ?? []),
+        ]),
         settling: false,
       }))
     this.commitment = commitInputHashes(this.tasks.map((t) => inputHash(t.record.inputs)))
@@ -147,9 +167,19 @@ export class JobRun {
       return { type: 'no-work', reason: 'job-complete', retryAfterMs: 0 }
     }
     this.expireLeases(now)
+    const stats = this.init.workerStats.get(key)
+    if ((stats?.consecutiveTimeouts ?? 0) >= MAX_CONSECUTIVE_TIMEOUTS)
+      return { type: 'no-work', reason: 'not-eligible', retryAfterMs: 60_000 }
+    let held = 0
+    for (const t of this.tasks) for (const l of t.leases.values()) if (l.worker === key) held++
+    if (held >= MAX_LEASES_PER_WORKER)
+      return { type: 'no-work', reason: 'busy', retryAfterMs: 1000 }
     const { replicas } = this.job.spec
     const maxResults = replicas * 2
     let soonest = Number.POSITIVE_INFINITY
+    let straggler: TaskState | undefined
+    let stragglerSince = Number.POSITIVE_INFINITY
+    const slowAfter = Math.max(2000, STRAGGLER_FACTOR * (this.typicalComputeMs() ?? 10_000))
     for (const t of this.tasks) {
       if (t.record.status !== 'open') continue
       for (const l of t.leases.values()) soonest = Math.min(soonest, l.expiresAt)
@@ -157,28 +187,46 @@ export class JobRun {
       const received = t.record.results.length
       // r replicas at first; after r results without quorum, one more at a time up to 2r.
       const allowed = received >= replicas ? Math.min(maxResults, received + 1) : replicas
-      if (t.leases.size + received >= allowed) continue
-      const lease: Lease = {
-        id: `${this.leaseCounter++}-${Math.random().toString(36).slice(2, 10)}`,
-        worker: key,
-        expiresAt: now + this.leaseMs(key),
-      }
-      t.leases.set(lease.id, lease)
-      t.workers.add(key)
-      this.init.onChange?.()
-      return {
-        type: 'lease',
-        jobId: this.job.jobId,
-        taskIndex: t.record.taskIndex,
-        leaseId: lease.id,
-        expiresInMs: lease.expiresAt - now,
-        inputHash: this.commitment.hashes[t.record.taskIndex]!,
-        proof: this.commitment.proof(t.record.taskIndex),
-        inputs: toWireTensors(t.record.inputs),
+      if (t.leases.size + received < allowed) return this.lease(t, key, now)
+      // Fully leased: remember the task whose oldest replica has run longest, if it runs long.
+      if (t.leases.size + received >= maxResults || t.leases.size + received > allowed) continue
+      const oldest = Math.min(...[...t.leases.values()].map((l) => l.issuedAt))
+      if (now - oldest >= slowAfter && oldest < stragglerSince) {
+        straggler = t
+        stragglerSince = oldest
       }
     }
-    const retry = Number.isFinite(soonest) ? Math.min(5000, Math.max(250, soonest - now)) : 1000
+    // Nothing left to hand out: duplicate a straggler rather than leave this worker idle.
+    if (straggler) return this.lease(straggler, key, now)
+    // Ask again soon: a lease may expire, or a replica may start to run long (a straggler).
+    const retry = Number.isFinite(soonest) ? Math.min(2000, Math.max(250, soonest - now)) : 1000
     return { type: 'no-work', reason: 'all-leased', retryAfterMs: Math.round(retry) }
+  }
+
+  private lease(t: TaskState, key: string, now: number): WorkResponse {
+    const lease: Lease = {
+      id: `${this.leaseCounter++}-${Math.random().toString(36).slice(2, 10)}`,
+      worker: key,
+      issuedAt: now,
+      expiresAt: now + this.leaseMs(key),
+    }
+    t.leases.set(lease.id, lease)
+    if (!t.workers.has(key)) {
+      t.workers.add(key)
+      t.record.leasedTo = [...t.workers]
+      void this.init.store.putTask(t.record)
+    }
+    this.init.onChange?.()
+    return {
+      type: 'lease',
+      jobId: this.job.jobId,
+      taskIndex: t.record.taskIndex,
+      leaseId: lease.id,
+      expiresInMs: lease.expiresAt - now,
+      inputHash: this.commitment.hashes[t.record.taskIndex]!,
+      proof: this.commitment.proof(t.record.taskIndex),
+      inputs: toWireTensors(t.record.inputs),
+    }
   }
 
   /** Verifies and records a signed result. Invalid results are rejected with the reason. */
@@ -235,13 +283,13 @@ export class JobRun {
     this.recordTiming(key, msg.backend, msg.computeMs)
     const verdict = this.verdictOf(t)
     if (t.record.status === 'open') {
+      // Outstanding leases stay until answered or expired: a worker that never answers one
+      // still counts a timeout, even when other replicas completed the task meanwhile.
       if (verdict.status === 'accepted') {
         t.record.status = 'accepted'
-        t.leases.clear()
       } else if (verdict.status === 'no-quorum') {
         t.record.status = 'failed'
         t.record.failure = `no ${this.job.spec.quorum} of ${verdict.received} results agreed`
-        t.leases.clear()
       }
     }
     await this.init.store.putTask(t.record)
@@ -310,7 +358,8 @@ export class JobRun {
     for (const t of this.tasks) {
       counts[t.record.status]++
       results += t.record.results.length
-      if ([...t.leases.values()].some((l) => l.expiresAt > now)) leased++
+      if (t.record.status === 'open' && [...t.leases.values()].some((l) => l.expiresAt > now))
+        leased++
     }
     const errors: TaskErrorSummary[] = [...this.errorReports].map(([code, e]) => ({
       code,
@@ -429,6 +478,9 @@ export class JobRun {
       for (const [id, l] of t.leases) {
         if (l.expiresAt <= now) {
           t.leases.delete(id)
+          const s = this.statsOf(l.worker)
+          s.timeouts++
+          s.consecutiveTimeouts++
           this.init.log.info('lease expired', {
             jobId: this.job.jobId,
             task: t.record.taskIndex,
@@ -439,26 +491,56 @@ export class JobRun {
     }
   }
 
+  /**
+   * A timed worker gets five times its mean compute time plus 5 s; an untimed one gets time for a
+   * model download plus ten times the typical worker's compute time, or 60 s when nobody is timed.
+   */
   private leaseMs(worker: string): number {
+    return Math.round(this.leaseMsExact(worker))
+  }
+
+  private leaseMsExact(worker: string): number {
     const ewma = this.init.workerStats.get(worker)?.ewmaMs
-    if (ewma === undefined) return FIRST_LEASE_MS
-    return Math.min(MAX_LEASE_MS, Math.max(MIN_LEASE_MS, 5 * ewma + 5000))
+    if (ewma !== undefined) return Math.min(MAX_LEASE_MS, Math.max(MIN_LEASE_MS, 5 * ewma + 5000))
+    const typical = this.typicalComputeMs()
+    if (typical === undefined) return FIRST_LEASE_MS
+    return Math.min(FIRST_LEASE_MS, Math.max(20_000, 10 * typical + 20_000))
+  }
+
+  /** Median of the timed workers' mean compute times, if any worker is timed. */
+  private typicalComputeMs(): number | undefined {
+    const times = [...this.init.workerStats.values()]
+      .map((s) => s.ewmaMs)
+      .filter((m): m is number => m !== undefined)
+      .sort((a, b) => a - b)
+    return times.length > 0 ? times[times.length >> 1] : undefined
+  }
+
+  private statsOf(worker: string): WorkerTiming {
+    let s = this.init.workerStats.get(worker)
+    if (!s) {
+      s = {
+        backend: 'unknown',
+        results: 0,
+        agreed: 0,
+        dissented: 0,
+        computeMs: 0,
+        ewmaMs: undefined,
+        timeouts: 0,
+        consecutiveTimeouts: 0,
+      }
+      this.init.workerStats.set(worker, s)
+    }
+    return s
   }
 
   private recordTiming(worker: string, backend: string, ms: number) {
-    const s = this.init.workerStats.get(worker) ?? {
-      backend,
-      results: 0,
-      agreed: 0,
-      dissented: 0,
-      computeMs: 0,
-      ewmaMs: undefined,
-    }
+    const s = this.statsOf(worker)
     s.backend = backend
     s.results++
     s.computeMs += ms
+    s.consecutiveTimeouts = 0
     s.ewmaMs = s.ewmaMs === undefined ? ms : 0.8 * s.ewmaMs + 0.2 * ms
-    this.init.workerStats.set(worker, s)
   }
 
   private readonly peerIds = new Map<string, string>()
@@ -486,6 +568,7 @@ export class JobRun {
         address: getAddress(key),
         backend: s?.backend ?? 'unknown',
         ...c,
+        timeouts: s?.timeouts ?? 0,
         avgComputeMs: s && s.results > 0 ? Math.round(s.computeMs / s.results) : 0,
       }
     })

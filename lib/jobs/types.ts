@@ -13,6 +13,8 @@ export interface WorkerSummary {
   dissented: number
   /** Mean compute time of its results (ms). */
   avgComputeMs: number
+  /** Its leases that expired without a result (with this coordinator, all jobs). */
+  timeouts: number
 }
 
 export interface TaskErrorSummary {

@@ -2,7 +2,9 @@
  * The volunteer's side: hear job announcements, check each job on chain (escrow exists and
  * matches the announcement), pull one task at a time from its coordinator, verify the input
  * against the job's Merkle root, compute, hash under the job's policy, sign, and deliver the
- * result. Signed results wait in the store's outbox until the coordinator acknowledges them.
+ * result. Signed results wait in the store's outbox until the coordinator acknowledges them:
+ * a result that cannot be delivered (the worker or the coordinator is offline, a tab reloaded)
+ * is retried with backoff, from the store, until it is acknowledged or its job's deadline passes.
  *
  * Pulling means a faster volunteer simply asks more often. Nothing here can be crashed by a
  * coordinator: every response is schema-checked, and every failure backs off that job only.
@@ -11,7 +13,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { Address, Hex, PublicClient } from 'viem'
 import { readJob } from '../chain'
 import { createLogger, type Logger } from '../env/log'
-import { BaseError, errorMessage } from '../errors'
+import { BaseError, errorMessage, InvalidMessageError } from '../errors'
 import {
   fetchModelFromPeer,
   fromWireTensors,
@@ -39,7 +41,7 @@ import {
   type TensorMap,
   verifyInputProof,
 } from '../proofs'
-import type { Store } from '../store'
+import type { OutboxRecord, Store } from '../store'
 import type { Compute } from './types'
 
 export interface WorkerChain {
@@ -57,6 +59,8 @@ export interface WorkerInit {
   log?: Logger
   /** Largest model this volunteer downloads (bytes). Default 64 MiB. */
   maxModelBytes?: number
+  /** How often undelivered results are retried (ms). Default 3000. */
+  outboxIntervalMs?: number
 }
 
 export type WorkerState = 'idle' | 'working' | 'paused' | 'stopped'
@@ -69,6 +73,8 @@ export interface WorkerStats {
   avgComputeMs: number | undefined
   jobsKnown: number
   currentJob: Hex | undefined
+  /** Signed results waiting in the outbox for their coordinator's acknowledgement. */
+  pendingResults: number
   /** Recent problems, newest last (at most 10), for the volunteer's page. */
   problems: Array<{ at: number; message: string }>
 }
@@ -121,6 +127,10 @@ export function createWorker(init: WorkerInit): Worker {
   let wake: (() => void) | undefined
   let loop: Promise<void> | undefined
   let unsubscribe: (() => void) | undefined
+  let outboxTimer: ReturnType<typeof setInterval> | undefined
+  let pendingResults = 0
+  const delivering = new Set<string>()
+  const retries = new Map<string, { at: number; delayMs: number }>()
   const abort = new AbortController()
 
   const changed = () => events.dispatchEvent(new Event('stats'))
@@ -171,6 +181,9 @@ export function createWorker(init: WorkerInit): Worker {
     }
     jobs.set(jobId, job)
     void checkOnChain(job)
+    // Results held for this job can go to its coordinator's announced addresses now.
+    for (const key of retries.keys()) if (key.startsWith(`${jobId}:`)) retries.delete(key)
+    if (pendingResults > 0) void flushOutbox()
     changed()
   }
 
@@ -320,53 +333,129 @@ export function createWorker(init: WorkerInit): Worker {
       { chainId: init.chain.chainId, contract: init.chain.contract },
       { jobId, taskIndex: lease.taskIndex, resultHash: hashOut },
     )
-    const outbox = {
+    const record: OutboxRecord = {
       jobId,
       taskIndex: lease.taskIndex,
       coordinator: job.ann.coordinator,
+      coordinatorAddrs: job.ann.addrs,
+      deadline: job.ann.deadline,
       leaseId: lease.leaseId,
       resultHash: hashOut,
       signature,
       outputs,
       backend: compute.backend,
+      computeMs,
       createdAt: Date.now(),
     }
-    await init.store.putOutbox(outbox)
-    const ack = await request(
-      node,
-      coordinatorAddrs(job),
-      PROTOCOLS.result,
-      {
-        type: 'result',
-        jobId,
-        taskIndex: lease.taskIndex,
-        leaseId: lease.leaseId,
-        resultHash: hashOut,
-        signature,
-        backend: compute.backend,
-        computeMs,
-        outputs: toWireTensors(outputs),
-      },
-      resultResponseSchema,
-      { signal: abort.signal },
-    )
-    if (ack.type === 'error' || ack.status === 'rejected') {
+    await init.store.putOutbox(record)
+    pendingResults++
+    job.failures = 0
+    if ((await deliver(record)) === 'retry') {
       problem(
-        `Result for task ${lease.taskIndex} was rejected: ${ack.type === 'error' ? ack.message : ack.reason}`,
+        `Could not deliver the result of task ${lease.taskIndex} of job ${short(jobId)}; it is kept and sent when its coordinator is reachable.`,
       )
-      await init.store.deleteOutbox(jobId, lease.taskIndex)
+      backoff(job)
+    }
+  }
+
+  /**
+   * Sends one outbox entry to the job's coordinator (its latest announced addresses, else those
+   * stored with the result). The entry is deleted once the coordinator recorded it, already had
+   * it, or refused it for good; on a network failure it stays for the next try.
+   */
+  const deliver = async (o: OutboxRecord): Promise<'delivered' | 'refused' | 'retry'> => {
+    const key = `${o.jobId}:${o.taskIndex}`
+    if (delivering.has(key)) return 'retry'
+    delivering.add(key)
+    const drop = async () => {
+      await init.store.deleteOutbox(o.jobId, o.taskIndex)
+      retries.delete(key)
+      pendingResults = Math.max(0, pendingResults - 1)
+    }
+    try {
+      const addrs = jobs.get(o.jobId)?.ann.addrs ?? o.coordinatorAddrs ?? []
+      if (addrs.length === 0) return 'retry'
+      const ack = await request(
+        node,
+        addrs.map((a) => multiaddr(a)),
+        PROTOCOLS.result,
+        {
+          type: 'result',
+          jobId: o.jobId,
+          taskIndex: o.taskIndex,
+          leaseId: o.leaseId,
+          resultHash: o.resultHash,
+          signature: o.signature,
+          backend: o.backend,
+          computeMs: Math.round(o.computeMs ?? 0),
+          outputs: toWireTensors(o.outputs),
+        },
+        resultResponseSchema,
+        { signal: abort.signal },
+      )
+      // A coordinator that does not run the job (yet: a tab that is reloading) may later.
+      if (ack.type === 'error' && ack.code === 'unknown-job') return 'retry'
+      if (ack.type === 'error' || ack.status === 'rejected') {
+        await drop()
+        problem(
+          `Result for task ${o.taskIndex} was rejected: ${ack.type === 'error' ? ack.message : ack.reason}`,
+        )
+        return 'refused'
+      }
+      await drop()
+      tasksDone++
+      totalMs += o.computeMs ?? 0
+      events.dispatchEvent(
+        new CustomEvent<TaskDoneDetail>('task', {
+          detail: {
+            jobId: o.jobId,
+            taskIndex: o.taskIndex,
+            computeMs: o.computeMs ?? 0,
+            verdict: ack.verdict,
+          },
+        }),
+      )
+      changed()
+      return 'delivered'
+    } catch (err) {
+      log.debug('result delivery failed', { jobId: o.jobId, error: errorMessage(err) })
+      return 'retry'
+    } finally {
+      delivering.delete(key)
+    }
+  }
+
+  /** Retries undelivered results (backoff 1 s doubling to 10 s); drops those past their deadline. */
+  const flushOutbox = async () => {
+    let entries: OutboxRecord[]
+    try {
+      entries = await init.store.listOutbox()
+    } catch (err) {
+      log.debug('outbox read failed', { error: errorMessage(err) })
       return
     }
-    await init.store.deleteOutbox(jobId, lease.taskIndex)
-    tasksDone++
-    totalMs += computeMs
-    job.failures = 0
-    events.dispatchEvent(
-      new CustomEvent<TaskDoneDetail>('task', {
-        detail: { jobId, taskIndex: lease.taskIndex, computeMs, verdict: ack.verdict },
-      }),
-    )
-    changed()
+    if (entries.length !== pendingResults) {
+      pendingResults = entries.length
+      changed()
+    }
+    const now = Date.now()
+    for (const o of entries) {
+      if (state === 'stopped') return
+      const key = `${o.jobId}:${o.taskIndex}`
+      if (o.deadline !== undefined && now / 1000 > o.deadline) {
+        await init.store.deleteOutbox(o.jobId, o.taskIndex)
+        retries.delete(key)
+        pendingResults = Math.max(0, pendingResults - 1)
+        problem(`Dropped the undelivered result of task ${o.taskIndex}: its job's deadline passed.`)
+        continue
+      }
+      const r = retries.get(key)
+      if (delivering.has(key) || (r && r.at > now)) continue
+      if ((await deliver(o)) === 'retry') {
+        const delayMs = Math.min(10_000, (r?.delayMs ?? 500) * 2)
+        retries.set(key, { at: Date.now() + delayMs, delayMs })
+      }
+    }
   }
 
   const work = async () => {
@@ -417,7 +506,12 @@ export function createWorker(init: WorkerInit): Worker {
         }
       } catch (err) {
         if (abort.signal.aborted) break
-        log.debug('work request failed', { jobId: job.ann.jobId, error: errorMessage(err) })
+        // A coordinator that answers with something invalid is worth showing; a network hiccup is not.
+        if (err instanceof InvalidMessageError)
+          problem(
+            `Coordinator of job ${short(job.ann.jobId)} sent an invalid answer: ${err.details ?? err.shortMessage}`,
+          )
+        else log.debug('work request failed', { jobId: job.ann.jobId, error: errorMessage(err) })
         backoff(job)
       }
     }
@@ -428,9 +522,12 @@ export function createWorker(init: WorkerInit): Worker {
       if (loop) return
       unsubscribe = onGossip<JobAnnouncement | JobClosed>(node, TOPICS.jobs, onAnnouncement)
       loop = work()
+      void flushOutbox()
+      outboxTimer = setInterval(() => void flushOutbox(), init.outboxIntervalMs ?? 3000)
     },
     async stop() {
       state = 'stopped'
+      if (outboxTimer) clearInterval(outboxTimer)
       abort.abort()
       unsubscribe?.()
       wake?.()
@@ -456,6 +553,7 @@ export function createWorker(init: WorkerInit): Worker {
       avgComputeMs: tasksDone > 0 ? totalMs / tasksDone : undefined,
       jobsKnown: jobs.size,
       currentJob,
+      pendingResults,
       problems: [...problems],
     }),
     events,

@@ -5,6 +5,7 @@
  * it through gossipsub's scoring. Verdicts are values, as gossipsub expects.
  */
 import { TopicValidatorResult } from '@libp2p/gossipsub'
+import type { PeerScoreParams, TopicScoreParams } from '@libp2p/gossipsub/score'
 import type { PeerId } from '@libp2p/interface'
 import type { z } from 'zod'
 import { createLogger } from '../env/log'
@@ -61,6 +62,32 @@ export function validateGossip(
     }
   }
   return { verdict: 'accept', message }
+}
+
+/**
+ * Gossipsub peer scoring for Meshwork's topics: every message a validator rejects costs its
+ * sender (counter² × −10, the counter decaying by 10 % a second), so three invalid messages put
+ * a peer below the graylist threshold (−80) and gossipsub ignores it until the penalty decays.
+ * Mesh-delivery penalties are off (the topics are quiet by design: a penalty for not forwarding
+ * enough would punish honest peers) and so is the IP colocation penalty (volunteers behind one
+ * NAT are normal; sybil resistance comes from quorum and stake, not from IP addresses).
+ */
+export function gossipScoreParams(): Partial<PeerScoreParams> {
+  const topic: Partial<TopicScoreParams> = {
+    topicWeight: 1,
+    timeInMeshWeight: 0,
+    firstMessageDeliveriesWeight: 0,
+    meshMessageDeliveriesWeight: 0,
+    meshFailurePenaltyWeight: 0,
+    invalidMessageDeliveriesWeight: -10,
+    invalidMessageDeliveriesDecay: 0.9,
+  }
+  return {
+    IPColocationFactorWeight: 0,
+    topics: Object.fromEntries(
+      Object.values(TOPICS).map((t) => [t, topic]),
+    ) as PeerScoreParams['topics'],
+  }
 }
 
 export interface GossipStats {

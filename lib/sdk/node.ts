@@ -7,7 +7,13 @@ import { type Address, createWalletClient, type Hex, http } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { type ChainConfig, chainFor, publicClientFor, validateChainConfig } from '../chain'
 import { createLogger, type Logger } from '../env/log'
-import { type Coordinator, createCoordinator, createWorker, type Worker } from '../jobs'
+import {
+  type Compute,
+  type Coordinator,
+  createCoordinator,
+  createWorker,
+  type Worker,
+} from '../jobs'
 import {
   createMeshNode,
   generateIdentity,
@@ -28,6 +34,8 @@ export interface NodeNetworkOptions extends ChainConfig {
   relays: string[]
   /** Allow loopback/private addresses (local networks). Default true. */
   allowPrivateAddresses?: boolean
+  /** How long to wait for a relay reservation at start (ms). Default 20000. */
+  joinTimeoutMs?: number
 }
 
 export interface NodeRequester {
@@ -64,7 +72,12 @@ async function meshNodeFor(
     allowPrivateAddresses: opts.allowPrivateAddresses ?? true,
   })
   installGossipValidators(node)
-  await waitForReservation(node, 20_000)
+  try {
+    await waitForReservation(node, opts.joinTimeoutMs ?? 20_000)
+  } catch (err) {
+    await node.stop()
+    throw err
+  }
   log.info('joined the mesh', { peerId: node.peerId.toString() })
   return { node, presence: startPresence({ node, role }) }
 }
@@ -117,20 +130,32 @@ export interface NodeVolunteer {
  * A volunteer in Node with onnxruntime-node: servers can donate too. `key` is its payout key
  * (its mesh identity is the same key); a fresh one is made when omitted.
  */
-export async function startNodeVolunteer(
-  opts: NodeNetworkOptions & { key?: Hex; threads?: number },
-): Promise<NodeVolunteer> {
+export interface NodeVolunteerOptions extends NodeNetworkOptions {
+  /** Payout and mesh key; a fresh one when omitted. */
+  key?: Hex
+  threads?: number
+  /**
+   * The volunteer's store (its outbox of undelivered results). Default: a fresh in-memory one,
+   * closed on stop; one passed in stays open, so a restarted volunteer can deliver its outbox.
+   */
+  store?: Store
+  /** Wraps the compute port: test harnesses make slow, faulty or adversarial volunteers. */
+  wrapCompute?: (compute: Compute) => Compute
+}
+
+export async function startNodeVolunteer(opts: NodeVolunteerOptions): Promise<NodeVolunteer> {
   const cfg = validateChainConfig(opts)
   const log = createLogger('volunteer')
   const identity = opts.key ? identityFromHex(opts.key) : await generateIdentity()
   const { node, presence } = await meshNodeFor(identity, opts, 'volunteer', log)
-  const store = await openMemoryStore()
+  const store = opts.store ?? (await openMemoryStore())
   const engine = createOrtEngine(ort, {
     backend: 'cpu',
     executionProviders: ['cpu'],
     intraOpNumThreads: opts.threads ?? 1,
   })
-  const compute = createEngineCompute({ engine, runtime: 'onnxruntime-node 1.30.0', store })
+  const base = createEngineCompute({ engine, runtime: 'onnxruntime-node 1.30.0', store })
+  const compute = opts.wrapCompute ? opts.wrapCompute(base) : base
   const worker = createWorker({
     node,
     identity,
@@ -149,7 +174,7 @@ export async function startNodeVolunteer(
       presence.stop()
       await engine.dispose()
       await node.stop()
-      store.close()
+      if (!opts.store) store.close()
     },
   }
 }

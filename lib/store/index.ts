@@ -48,6 +48,8 @@ export interface TaskRecord {
   certificate?: Certificate | undefined
   settleTx?: Hex | undefined
   failure?: string | undefined
+  /** Addresses (lowercase) of every worker ever leased this task; results only from these. */
+  leasedTo?: string[] | undefined
 }
 
 /** A worker's signed result kept until the coordinator acknowledges it. */
@@ -61,6 +63,12 @@ export interface OutboxRecord {
   outputs: TensorMap
   backend: string
   createdAt: number
+  /** The coordinator's addresses when the result was made (newer announcements win). */
+  coordinatorAddrs?: string[] | undefined
+  /** How long the compute took (ms), reported to the coordinator with the result. */
+  computeMs?: number | undefined
+  /** The job's deadline (unix seconds): past it the result can no longer be paid. */
+  deadline?: number | undefined
 }
 
 interface MeshworkSchema extends DBSchema {
