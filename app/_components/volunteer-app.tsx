@@ -24,6 +24,8 @@ export function VolunteerApp({ config }: { config: AppConfig }) {
   const [phase, setPhase] = useState<Phase>({ kind: 'idle' })
   const [snap, setSnap] = useState<VolunteerSnapshot>()
   const [credited, setCredited] = useState<bigint>()
+  const [share, setShare] = useState(1)
+  const [hiddenShare, setHiddenShare] = useState(0.5)
   const [prefer, setPrefer] = useState<BackendPreference>(() => {
     const p =
       typeof location === 'undefined' ? null : new URLSearchParams(location.search).get('backend')
@@ -56,7 +58,11 @@ export function VolunteerApp({ config }: { config: AppConfig }) {
   const start = async () => {
     setPhase({ kind: 'starting' })
     try {
-      session.current = await startVolunteer({ config, prefer })
+      session.current = await startVolunteer({
+        config,
+        prefer,
+        throttle: { dutyCycle: share, hiddenDutyCycle: hiddenShare },
+      })
       setPhase({ kind: 'running' })
     } catch (err) {
       setPhase({ kind: 'failed', message: errorMessage(err) })
@@ -87,6 +93,26 @@ export function VolunteerApp({ config }: { config: AppConfig }) {
                 </option>
                 <option value="wasm">WebAssembly only</option>
                 <option value="webgpu">WebGPU, even a software one (testing)</option>
+              </select>
+            </div>
+            <div>
+              <label htmlFor="share">Share of this machine</label>
+              <select id="share" value={share} onChange={(e) => setShare(Number(e.target.value))}>
+                <option value={1}>All it can (100 %)</option>
+                <option value={0.5}>Half (50 %)</option>
+                <option value={0.25}>A quarter (25 %)</option>
+              </select>
+            </div>
+            <div>
+              <label htmlFor="hidden-share">While this tab is hidden</label>
+              <select
+                id="hidden-share"
+                value={hiddenShare}
+                onChange={(e) => setHiddenShare(Number(e.target.value))}
+              >
+                <option value={0.5}>Slow down to 50 %</option>
+                <option value={1}>Keep going</option>
+                <option value={0}>Pause</option>
               </select>
             </div>
             <button type="button" onClick={start} data-testid="start">
@@ -131,8 +157,19 @@ export function VolunteerApp({ config }: { config: AppConfig }) {
             data-peer-id={snap?.peerId}
             data-direct-peers={snap?.directPeerIds.join(',')}
           >
-            <Stat label="State" value={w?.state ?? '…'} testid="state" />
+            <Stat
+              label="State"
+              value={`${w?.state ?? '…'}${w && w.duty < 1 ? ` · computing ${Math.round(w.duty * 100)} % of the time` : ''}`}
+              testid="state"
+            />
             <Stat label="Tasks done" value={String(w?.tasksDone ?? 0)} testid="tasks-done" />
+            {w && w.pendingResults > 0 && (
+              <Stat
+                label="Results waiting to be delivered"
+                value={String(w.pendingResults)}
+                testid="pending-results"
+              />
+            )}
             <Stat
               label="Time per task"
               value={w?.avgComputeMs !== undefined ? `${w.avgComputeMs.toFixed(1)} ms` : '–'}

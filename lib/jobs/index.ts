@@ -6,5 +6,6 @@
  */
 export * from './coordinator'
 export * from './job-run'
+export * from './throttle'
 export * from './types'
 export * from './worker'

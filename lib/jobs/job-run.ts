@@ -330,10 +330,14 @@ export class JobRun {
   }
 
   /**
-   * The coordinator's periodic step (every 2 s): closes the job once its deadline passed, even if
-   * no worker asks for work any more, then queues accepted tasks for settlement and sends them.
+   * The coordinator's periodic step (every 2 s): expires leases, closes the job once its deadline
+   * passed, even if no worker asks for work any more, then queues accepted tasks for settlement
+   * and sends them.
    */
   async settleReady(): Promise<void> {
+    // Leases outlive their task's acceptance: count the ones that expired unanswered, even once
+    // the job is over, so a worker that never answers is known for it.
+    this.expireLeases(this.now())
     if (this.job.status === 'running' && this.now() / 1000 > this.job.spec.deadline) {
       this.expire()
       return

@@ -42,6 +42,7 @@ import {
   verifyInputProof,
 } from '../proofs'
 import type { OutboxRecord, Store } from '../store'
+import { effectiveDuty, restAfter, type ThrottleSettings } from './throttle'
 import type { Compute } from './types'
 
 export interface WorkerChain {
@@ -61,6 +62,8 @@ export interface WorkerInit {
   maxModelBytes?: number
   /** How often undelivered results are retried (ms). Default 3000. */
   outboxIntervalMs?: number
+  /** Share of the machine to give, read before each task (see throttle.ts). Default: all of it. */
+  throttle?: () => { settings: ThrottleSettings; hidden: boolean }
 }
 
 export type WorkerState = 'idle' | 'working' | 'paused' | 'stopped'
@@ -75,6 +78,8 @@ export interface WorkerStats {
   currentJob: Hex | undefined
   /** Signed results waiting in the outbox for their coordinator's acknowledgement. */
   pendingResults: number
+  /** Share of time this worker currently computes (throttle: duty cycle, hidden tab, slowdown). */
+  duty: number
   /** Recent problems, newest last (at most 10), for the volunteer's page. */
   problems: Array<{ at: number; message: string }>
 }
@@ -129,6 +134,8 @@ export function createWorker(init: WorkerInit): Worker {
   let unsubscribe: (() => void) | undefined
   let outboxTimer: ReturnType<typeof setInterval> | undefined
   let pendingResults = 0
+  let duty = 1
+  const recentMs: number[] = []
   const delivering = new Set<string>()
   const retries = new Map<string, { at: number; delayMs: number }>()
   const abort = new AbortController()
@@ -300,6 +307,8 @@ export function createWorker(init: WorkerInit): Worker {
       const t0 = performance.now()
       outputs = await compute.run(job.ann.modelHash as Hex, inputs)
       lastMs = performance.now() - t0
+      recentMs.push(lastMs)
+      if (recentMs.length > 20) recentMs.shift()
     } catch (err) {
       const name = (err as { name?: string }).name
       const reason = (err as { reason?: string }).reason
@@ -464,6 +473,17 @@ export function createWorker(init: WorkerInit): Worker {
         await sleep(60_000)
         continue
       }
+      const t = init.throttle?.()
+      const nowDuty = t ? effectiveDuty(t.settings, t.hidden, recentMs) : 1
+      if (nowDuty !== duty) {
+        duty = nowDuty
+        changed()
+      }
+      if (duty <= 0) {
+        // e.g. a hidden tab set to give nothing while hidden: check again in a second.
+        await sleep(1000)
+        continue
+      }
       const job = nextJob()
       if (!job) {
         if (state !== 'idle') {
@@ -496,6 +516,8 @@ export function createWorker(init: WorkerInit): Worker {
           }
           await runLease(job, res)
           job.retryAt = Date.now()
+          const rest = restAfter(lastMs ?? 0, duty)
+          if (rest > 0 && Number.isFinite(rest)) await sleep(rest)
         } else if (res.type === 'no-work') {
           if (res.reason === 'job-complete' || res.reason === 'unknown-job')
             jobs.delete(job.ann.jobId as Hex)
@@ -554,6 +576,7 @@ export function createWorker(init: WorkerInit): Worker {
       jobsKnown: jobs.size,
       currentJob,
       pendingResults,
+      duty,
       problems: [...problems],
     }),
     events,

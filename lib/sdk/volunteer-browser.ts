@@ -7,7 +7,13 @@ import type { Address } from 'viem'
 import { creditedBalance, publicClientFor } from '../chain'
 import type { AppConfig } from '../env/app-config'
 import { createLogger } from '../env/log'
-import { createWorker, type Worker, type WorkerStats } from '../jobs'
+import {
+  createWorker,
+  type ThrottleSettings,
+  validateThrottle,
+  type Worker,
+  type WorkerStats,
+} from '../jobs'
 import {
   createMeshNode,
   installGossipValidators,
@@ -30,6 +36,8 @@ export interface VolunteerOptions {
   config: AppConfig
   prefer?: BackendPreference
   threads?: number
+  /** Share of time to compute, visible and hidden (default: all of it visible, half hidden). */
+  throttle?: Partial<ThrottleSettings>
 }
 
 export interface VolunteerSnapshot {
@@ -54,6 +62,8 @@ export interface VolunteerSession {
   engine: WorkerEngine
   presence: PresenceService
   snapshot(): VolunteerSnapshot
+  /** Changes the share of the machine given, from the next task on. */
+  setThrottle(t: Partial<ThrottleSettings>): void
   /** Wei credited on chain and not yet withdrawn. */
   credited(): Promise<bigint>
   stop(): Promise<void>
@@ -87,7 +97,12 @@ export async function startVolunteer(opts: VolunteerOptions): Promise<VolunteerS
   })
   installGossipValidators(node)
   const client = publicClientFor(config)
+  let throttle = validateThrottle(opts.throttle ?? {})
   const worker = createWorker({
+    throttle: () => ({
+      settings: throttle,
+      hidden: typeof document !== 'undefined' && document.visibilityState === 'hidden',
+    }),
     node,
     identity,
     store,
@@ -127,6 +142,9 @@ export async function startVolunteer(opts: VolunteerOptions): Promise<VolunteerS
         : 'none',
       worker: worker.stats(),
     }),
+    setThrottle(t) {
+      throttle = validateThrottle({ ...throttle, ...t })
+    },
     credited: () => creditedBalance(client, config.contract, identity.address),
     async stop() {
       await worker.stop()

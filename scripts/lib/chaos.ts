@@ -24,8 +24,10 @@ import {
   publicClientFor,
 } from '../../lib/chain'
 import { jobEscrowAbi } from '../../lib/chain/generated'
+import { errorMessage } from '../../lib/errors'
 import type { Compute, JobProgress } from '../../lib/jobs'
 import type { JobHandle } from '../../lib/jobs/coordinator'
+import { MAX_CONSECUTIVE_TIMEOUTS, MAX_LEASES_PER_WORKER } from '../../lib/jobs/job-run'
 import {
   createMeshNode,
   decodeMessage,
@@ -380,7 +382,12 @@ async function startFreeRider(net: ChaosNet) {
     allowPrivateAddresses: true,
   })
   await waitForReservation(node, 60_000)
-  const stats = { leases: 0, excludedAt: undefined as number | undefined, requests: 0 }
+  const stats = {
+    leases: 0,
+    excludedAt: undefined as number | undefined,
+    requests: 0,
+    lastError: undefined as string | undefined,
+  }
   const jobs = new Map<string, JobAnnouncement>()
   const unsubscribe = onGossip<JobAnnouncement>(node, TOPICS.jobs, (m) => {
     if (m.type === 'job') jobs.set(m.jobId, m)
@@ -401,7 +408,9 @@ async function startFreeRider(net: ChaosNet) {
           if (res.type === 'lease') stats.leases++
           else if (res.type === 'no-work' && res.reason === 'not-eligible')
             stats.excludedAt ??= Date.now()
-        } catch {}
+        } catch (err) {
+          stats.lastError = errorMessage(err)
+        }
       }
       await sleep(300)
     }
@@ -421,45 +430,46 @@ async function startFreeRider(net: ChaosNet) {
 const freeRiders: Scenario = {
   name: 'free-riders',
   description:
-    'Some peers take leases and never answer. Their leases expire (or their tasks are duplicated when nothing else is left); after 3 expired leases in a row they get no more work; no task is lost.',
+    'Peers join mid-job, take leases and never answer. Their leases expire (or their tasks are duplicated when nothing else is left) and go to others; after 3 expired leases in a row a free rider gets no more work (full size: checked); no task is lost.',
   async run(size) {
     const started = Date.now()
     const honest = size === 'full' ? 6 : 3
     const riders = size === 'full' ? 3 : 2
-    const tasks = size === 'full' ? 40 : 12
+    // Full size: a job long enough (about a minute) for every free rider to be excluded.
+    const tasks = size === 'full' ? 400 : 12
+    const taskMs = size === 'full' ? 500 : 100
     return onNet({}, async (net, cleanup) => {
       const requester = await startNodeRequester(DEV_PRIVATE_KEYS[1]!, networkOf(net))
       cleanup.push(() => requester.stop())
-      const fr = await Promise.all(Array.from({ length: riders }, () => startFreeRider(net)))
-      cleanup.push(() => Promise.all(fr.map((f) => f.stop())))
-      const volunteers = await startVolunteers(net, honest, 100)
+      const volunteers = await startVolunteers(net, honest, taskMs)
       cleanup.push(() => Promise.all(volunteers.map((v) => v.stop())))
       const job = await submitMlpJob(requester, { tasks, replicas: 2, quorum: 2 })
       const jobStart = Date.now()
-      const { final, settled, doublePaid } = await finishJob(net, job, 240_000)
-      const jobMs = Date.now() - jobStart
-      // Full size: keep the free riders asking (a second job) until each is excluded.
-      let excludedWithin: number | null = null
-      if (size === 'full') {
-        const second = await submitMlpJob(requester, { tasks, replicas: 2, quorum: 2, seed: 8 })
-        await withTimeout(
-          (async () => {
-            while (fr.some((f) => f.stats.excludedAt === undefined)) await sleep(500)
-          })(),
-          200_000,
-          'exclusion of every free rider',
-        ).catch(() => undefined)
-        await withTimeout(second.handle.done, 120_000, 'second job').catch(() => undefined)
-      }
-      const excluded = fr.filter((f) => f.stats.excludedAt !== undefined).length
-      if (excluded === riders)
-        excludedWithin = Math.max(...fr.map((f) => f.stats.excludedAt! - jobStart))
-      const timeouts = fr.map(
-        (f) => final?.workers.find((w) => w.address.toLowerCase() === f.address)?.timeouts ?? 0,
+      // Free riders arrive once honest workers are timed (so their leases are sized from that).
+      await withTimeout(
+        when(job.handle, (p) => p.resultsReceived >= honest),
+        60_000,
+        'first results',
       )
+      const fr = await Promise.all(Array.from({ length: riders }, () => startFreeRider(net)))
+      const ridersAt = Date.now()
+      cleanup.push(() => Promise.all(fr.map((f) => f.stop())))
+      const { final, settled, doublePaid } = await finishJob(net, job, 300_000)
+      const jobMs = Date.now() - jobStart
+      const excluded = fr.filter((f) => f.stats.excludedAt !== undefined).length
+      const excludedWithinMs =
+        excluded === riders ? Math.max(...fr.map((f) => f.stats.excludedAt! - ridersAt)) : null
+      const summary = (f: (typeof fr)[number]) =>
+        final?.workers.find((w) => w.address.toLowerCase() === f.address)
+      // Excluded after at most 3 timeouts: at most 3 expired leases plus the one it still held.
+      const maxLeases = Math.max(...fr.map((f) => f.stats.leases))
       const checks: Array<[boolean, string]> = [
         [settled === tasks, `${tasks - settled} tasks not settled`],
         [doublePaid === 0, `${doublePaid} double payments`],
+        [
+          maxLeases <= MAX_CONSECUTIVE_TIMEOUTS + MAX_LEASES_PER_WORKER - 1,
+          `a free rider got ${maxLeases} leases`,
+        ],
       ]
       if (size === 'full')
         checks.push([excluded === riders, `${riders - excluded} free riders never excluded`])
@@ -471,14 +481,16 @@ const freeRiders: Scenario = {
           completed: settled,
           lost: tasks - settled,
           doublePaid,
-          recoverMs: jobMs,
+          recoverMs: excludedWithinMs,
           details: {
             honest,
             freeRiders: riders,
-            leasesTakenByFreeRiders: fr.reduce((n, f) => n + f.stats.leases, 0),
-            freeRiderTimeoutsDuringJob: timeouts,
+            leasesPerFreeRider: fr.map((f) => f.stats.leases),
+            timeoutsPerFreeRider: fr.map((f) => summary(f)?.timeouts ?? 0),
+            freeRiderRequests: fr.reduce((n, f) => n + f.stats.requests, 0),
+            freeRiderLastError: fr.find((f) => f.stats.lastError)?.stats.lastError,
             freeRidersExcluded: excluded,
-            excludedWithinMs: excludedWithin,
+            excludedWithinMs,
             jobMs,
           },
         },
