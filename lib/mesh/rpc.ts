@@ -28,8 +28,8 @@ export async function request<S extends z.ZodType>(
   responseSchema: S,
   opts: RequestOptions = {},
 ): Promise<z.infer<S>> {
+  const stream = await dialWithRetry(node, target, protocol, opts.signal)
   const signal = withTimeout(opts.signal)
-  const stream = await node.dialProtocol(target, protocol, { signal })
   try {
     const maxBytes = opts.maxResponseBytes ?? LIMITS.frameBytes
     const lp = lpStream(stream, { maxDataLength: maxBytes, maxBufferSize: maxBytes + 16 })
@@ -41,6 +41,32 @@ export async function request<S extends z.ZodType>(
   } catch (err) {
     stream.abort(err instanceof Error ? err : new Error(String(err)))
     throw err
+  }
+}
+
+/** Per-attempt limit of a dial (ms); a WebRTC dial takes ~0.1–1 s, several seconds under load. */
+const DIAL_ATTEMPT_MS = 15_000
+
+/**
+ * Dials with one retry: a WebRTC dial (relayed signalling, ICE, DTLS, SCTP, Noise) now and then
+ * stalls where a second attempt succeeds at once, and a caller should not lose a whole backoff
+ * period to that.
+ */
+async function dialWithRetry(
+  node: Libp2p,
+  target: PeerId | Multiaddr | Multiaddr[],
+  protocol: string,
+  signal: AbortSignal | undefined,
+): Promise<Stream> {
+  for (let attempt = 1; ; attempt++) {
+    const limit = AbortSignal.timeout(DIAL_ATTEMPT_MS)
+    try {
+      return await node.dialProtocol(target, protocol, {
+        signal: signal ? AbortSignal.any([signal, limit]) : limit,
+      })
+    } catch (err) {
+      if (attempt >= 2 || signal?.aborted) throw err
+    }
   }
 }
 
