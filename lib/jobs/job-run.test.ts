@@ -16,7 +16,13 @@ import {
 const CONTRACT = `0x${'cc'.repeat(20)}` as const
 
 /** A job of `n` tasks (r replicas, quorum q) on a simulated clock. */
-async function setup(n: number, replicas: number, quorum: number, store?: Store) {
+async function setup(
+  n: number,
+  replicas: number,
+  quorum: number,
+  store?: Store,
+  deadlineSeconds = 3600,
+) {
   const st = store ?? (await openMemoryStore())
   const inputs = parseInputsJson(seededInputs(1, n, { x: [1, 4] }))
   const jobId = `0x${'ab'.repeat(32)}` as const
@@ -31,7 +37,7 @@ async function setup(n: number, replicas: number, quorum: number, store?: Store)
       quorum,
       policy: { kind: 'exact' as const },
       rewardPerResult: 1n,
-      deadline: clock.now / 1000 + 3600,
+      deadline: clock.now / 1000 + deadlineSeconds,
     },
     chainId: 31337,
     contract: CONTRACT,
@@ -97,49 +103,10 @@ describe('JobRun', () => {
   // A requester waiting on `done` (the CLI, the job page) must learn the job is over at the
   // deadline even when no volunteer ever asks for work again.
   it('expires at the deadline without any worker asking, failing unfinished tasks', async () => {
-    const store = await openMemoryStore()
-    const inputs = parseInputsJson(seededInputs(1, 2, { x: [1, 4] }))
-    const jobId = `0x${'aa'.repeat(32)}` as const
-    let now = 1_000_000
-    const job = {
-      jobId,
-      spec: {
-        modelHash: `0x${'bb'.repeat(32)}` as const,
-        inputsRoot: commitInputs(inputs).root,
-        taskCount: 2,
-        replicas: 2,
-        quorum: 2,
-        policy: { kind: 'exact' as const },
-        rewardPerResult: 1n,
-        deadline: now / 1000 + 60,
-      },
-      chainId: 31337,
-      contract: `0x${'cc'.repeat(20)}` as const,
-      requester: `0x${'dd'.repeat(20)}` as const,
-      createdAt: now,
-      status: 'running' as const,
-    }
-    const tasks = inputs.map((t, taskIndex) => ({
-      jobId,
-      taskIndex,
-      status: 'open' as const,
-      inputs: t,
-      results: [],
-    }))
-    const run = new JobRun({
-      job,
-      tasks,
-      store,
-      settler: async () => {
-        throw new Error('nothing to settle')
-      },
-      log: createLogger('test'),
-      workerStats: new Map(),
-      now: () => now,
-    })
+    const { run, store, clock, jobId } = await setup(2, 2, 2, undefined, 60)
     await run.settleReady()
     expect(run.status).toBe('running')
-    now += 61_000
+    clock.now += 61_000
     await run.settleReady()
     const final = await run.done
     expect(final.status).toBe('expired')

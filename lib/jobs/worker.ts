@@ -435,10 +435,14 @@ export function createWorker(init: WorkerInit): Worker {
   }
 
   /** Retries undelivered results (backoff 1 s doubling to 10 s); drops those past their deadline. */
+  let outboxRead = false
   const flushOutbox = async () => {
+    // After the first read the count is kept in step with the store: skip the read when empty.
+    if (outboxRead && pendingResults === 0) return
     let entries: OutboxRecord[]
     try {
       entries = await init.store.listOutbox()
+      outboxRead = true
     } catch (err) {
       log.debug('outbox read failed', { error: errorMessage(err) })
       return

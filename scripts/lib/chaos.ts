@@ -290,6 +290,23 @@ async function finishJob(
   return { final, settled: audit.settled, doublePaid: audit.doublePaid }
 }
 
+/** `count` padded volunteers and an SDK requester on `net`, both stopped by `cleanup`. */
+async function startPeers(
+  net: ChaosNet,
+  cleanup: Array<() => Promise<unknown>>,
+  count: number,
+  taskMs: number,
+) {
+  const volunteers = await startVolunteers(net, count, taskMs)
+  cleanup.push(() => Promise.all(volunteers.map((v) => v.stop())))
+  const requester = await startNodeRequester(DEV_PRIVATE_KEYS[1]!, networkOf(net))
+  cleanup.push(() => requester.stop())
+  return { volunteers, requester }
+}
+
+/** Tasks accepted so far (settled ones included). */
+const doneCount = (p: JobProgress) => p.counts.accepted + p.counts.settled
+
 const killHalfWorkers: Scenario = {
   name: 'kill-half-workers',
   description:
@@ -299,14 +316,10 @@ const killHalfWorkers: Scenario = {
     const n = size === 'full' ? 8 : 4
     const tasks = size === 'full' ? 60 : 16
     return onNet({}, async (net, cleanup) => {
-      const volunteers = await startVolunteers(net, n, 150)
-      cleanup.push(() => Promise.all(volunteers.map((v) => v.stop())))
-      const requester = await startNodeRequester(DEV_PRIVATE_KEYS[1]!, networkOf(net))
-      cleanup.push(() => requester.stop())
+      const { volunteers, requester } = await startPeers(net, cleanup, n, 150)
       const job = await submitMlpJob(requester, { tasks, replicas: 2, quorum: 2 })
-      const done = (p: JobProgress) => p.counts.accepted + p.counts.settled
       await withTimeout(
-        when(job.handle, (p) => done(p) >= Math.ceil(tasks / 4)),
+        when(job.handle, (p) => doneCount(p) >= Math.ceil(tasks / 4)),
         60_000,
         'a quarter of the tasks',
       ).catch((err) => {
@@ -314,12 +327,12 @@ const killHalfWorkers: Scenario = {
         throw err
       })
       const killed = volunteers.splice(0, n / 2)
-      const before = done(job.handle.progress())
+      const before = doneCount(job.handle.progress())
       const killedAt = Date.now()
       log(`  killing ${killed.length} of ${n} volunteers at ${before}/${tasks} tasks`)
       await Promise.all(killed.map((v) => v.node.stop()))
       await withTimeout(
-        when(job.handle, (p) => done(p) > before),
+        when(job.handle, (p) => doneCount(p) > before),
         120_000,
         'progress after the kill',
       ).catch(() => undefined)
@@ -439,10 +452,7 @@ const freeRiders: Scenario = {
     const tasks = size === 'full' ? 400 : 12
     const taskMs = size === 'full' ? 500 : 100
     return onNet({}, async (net, cleanup) => {
-      const requester = await startNodeRequester(DEV_PRIVATE_KEYS[1]!, networkOf(net))
-      cleanup.push(() => requester.stop())
-      const volunteers = await startVolunteers(net, honest, taskMs)
-      cleanup.push(() => Promise.all(volunteers.map((v) => v.stop())))
+      const { requester } = await startPeers(net, cleanup, honest, taskMs)
       const job = await submitMlpJob(requester, { tasks, replicas: 2, quorum: 2 })
       const jobStart = Date.now()
       // Free riders arrive once honest workers are timed (so their leases are sized from that).
@@ -601,22 +611,18 @@ const relayRestart: Scenario = {
     const n = size === 'full' ? 6 : 3
     const tasks = size === 'full' ? 40 : 12
     return onNet({}, async (net, cleanup) => {
-      const volunteers = await startVolunteers(net, n, 150)
-      cleanup.push(() => Promise.all(volunteers.map((v) => v.stop())))
-      const requester = await startNodeRequester(DEV_PRIVATE_KEYS[1]!, networkOf(net))
-      cleanup.push(() => requester.stop())
+      const { requester } = await startPeers(net, cleanup, n, 150)
       const job = await submitMlpJob(requester, { tasks, replicas: 2, quorum: 2 })
-      const done = (p: JobProgress) => p.counts.accepted + p.counts.settled
       await withTimeout(
-        when(job.handle, (p) => done(p) >= Math.ceil(tasks / 4)),
+        when(job.handle, (p) => doneCount(p) >= Math.ceil(tasks / 4)),
         120_000,
         'a quarter of the tasks',
       )
       log('  stopping the relay')
       await net.stopRelay()
-      const duringOutage = done(job.handle.progress())
+      const duringOutage = doneCount(job.handle.progress())
       await sleep(2000)
-      const progressedWhileDown = done(job.handle.progress()) - duringOutage
+      const progressedWhileDown = doneCount(job.handle.progress()) - duringOutage
       const relay = await net.startRelay()
       const restartedAt = Date.now()
       const peers = n + 1
@@ -795,10 +801,7 @@ const malformedFlood: Scenario = {
     const jobs = size === 'full' ? 5 : 3
     const tasksPerJob = 8
     return onNet({}, async (net, cleanup) => {
-      const volunteers = await startVolunteers(net, 3, 50)
-      cleanup.push(() => Promise.all(volunteers.map((v) => v.stop())))
-      const requester = await startNodeRequester(DEV_PRIVATE_KEYS[1]!, networkOf(net))
-      cleanup.push(() => requester.stop())
+      const { volunteers, requester } = await startPeers(net, cleanup, 3, 50)
       const jobIds: Hex[] = []
       const runJobs = async (seed: number) => {
         const times: number[] = []
