@@ -11,6 +11,13 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
 /// `Result(jobId, taskIndex, resultHash)` by distinct workers, signers strictly ascending. Each
 /// signer is credited `rewardPerResult` (pull payments, `withdraw`). After the deadline nothing
 /// settles and the unspent escrow goes back to the requester (`refund`).
+/// The requester's own `settle` call may carry fewer signatures than the quorum (down to one):
+/// its coordinator decided that a trusted worker's result suffices (adaptive replication, see
+/// docs/trust.md); anyone else needs the full quorum, so workers can settle without the requester.
+/// Workers may stake; stake leaves only UNSTAKE_DELAY after it is asked back, and anyone holding
+/// two signatures by one worker over different results for the same task can slash all of it:
+/// half goes to the reporter, half is burned (locked here forever), so self-reporting loses half.
+/// Every settled signature counts toward the worker's on-chain record (`accountOf`).
 /// @dev The EIP-712 domain is ("Meshwork", "1", chainid, this), so signatures cannot be replayed
 /// on another chain or against another deployment. OpenZeppelin's ECDSA rejects malleable
 /// (high-s) and malformed signatures; strictly ascending signers make duplicates impossible.
@@ -54,11 +61,31 @@ contract JobEscrow is EIP712, ReentrancyGuard {
         bytes[] signatures; // 65-byte (r, s, v) signatures, signers strictly ascending
     }
 
+    /// @notice A worker's pay and record, one storage slot.
+    struct Account {
+        uint128 balance; // credited, not yet withdrawn (wei)
+        uint64 settledResults; // signatures of its in settled certificates
+        uint32 slashes; // times its stake was slashed
+    }
+
+    /// @notice A worker's stake. Both parts stay slashable until withdrawn.
+    struct Stake {
+        uint128 active;
+        uint128 unstaking;
+        uint64 unlockAt; // unstaking may be withdrawn from then on
+    }
+
+    /// @notice How long stake stays slashable after it is asked back.
+    uint64 public constant UNSTAKE_DELAY = 3 days;
+
     mapping(bytes32 jobId => Job) private _jobs;
     /// @dev One bit per task: settled or not, 256 tasks per word.
     mapping(bytes32 jobId => mapping(uint256 word => uint256 bits)) private _settled;
     /// @notice Credited and not yet withdrawn, per worker.
-    mapping(address worker => uint256 wei_) public balanceOf;
+    mapping(address worker => Account) private _accounts;
+    mapping(address worker => Stake) private _stakes;
+    /// @notice Slashed ether locked here forever.
+    uint256 public burned;
     /// @notice Jobs created per requester; part of the next job id.
     mapping(address requester => uint256) public jobNonce;
 
@@ -77,6 +104,12 @@ contract JobEscrow is EIP712, ReentrancyGuard {
     event TaskSettled(bytes32 indexed jobId, uint32 indexed taskIndex, bytes32 resultHash, address[] signers);
     event Withdrawn(address indexed worker, uint256 amount);
     event Refunded(bytes32 indexed jobId, address indexed requester, uint256 amount);
+    event Staked(address indexed worker, uint256 amount, uint256 active);
+    event UnstakeRequested(address indexed worker, uint256 amount, uint64 unlockAt);
+    event StakeWithdrawn(address indexed worker, uint256 amount);
+    event Slashed(
+        address indexed worker, bytes32 indexed jobId, uint32 taskIndex, uint256 amount, address indexed reporter, uint256 reward
+    );
 
     error NoTasks();
     error QuorumOutOfRange(uint8 quorum, uint8 replicas);
@@ -93,6 +126,13 @@ contract JobEscrow is EIP712, ReentrancyGuard {
     error AlreadyRefunded(bytes32 jobId);
     error NothingToWithdraw(address worker);
     error TransferFailed(address to, uint256 amount);
+    error ZeroStake();
+    error InsufficientStake(uint256 requested, uint256 active);
+    error StakeLocked(uint64 unlockAt);
+    error NothingToUnstake(address worker);
+    error SameResult(bytes32 resultHash);
+    error NotEquivocation(address signerA, address signerB);
+    error NothingToSlash(address worker);
 
     constructor() EIP712("Meshwork", "1") {}
 
@@ -151,7 +191,9 @@ contract JobEscrow is EIP712, ReentrancyGuard {
         if (bits & bit != 0) return false;
 
         uint256 n = c.signatures.length;
-        if (n < job.quorum) revert TooFewSignatures(n, job.quorum);
+        // The requester may accept fewer agreeing results than the quorum (never none).
+        uint8 needed = msg.sender == job.requester ? 1 : job.quorum;
+        if (n < needed) revert TooFewSignatures(n, needed);
         if (n > job.replicas) revert TooManySignatures(n, job.replicas);
 
         bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(RESULT_TYPEHASH, c.jobId, c.taskIndex, c.resultHash)));
@@ -164,7 +206,9 @@ contract JobEscrow is EIP712, ReentrancyGuard {
             if (signer <= prev) revert SignersNotAscending(j, signer);
             prev = signer;
             signers[j] = signer;
-            balanceOf[signer] += reward;
+            Account storage a = _accounts[signer];
+            a.balance += reward;
+            a.settledResults += 1;
         }
 
         _settled[c.jobId][word] = bits | bit;
@@ -183,9 +227,9 @@ contract JobEscrow is EIP712, ReentrancyGuard {
     /// @notice Sends a worker everything credited to it. Anyone may call; the money only ever
     /// goes to `worker`, so a worker whose key holds no gas can be paid out by someone else.
     function withdraw(address payable worker) external nonReentrant returns (uint256 amount) {
-        amount = balanceOf[worker];
+        amount = _accounts[worker].balance;
         if (amount == 0) revert NothingToWithdraw(worker);
-        balanceOf[worker] = 0;
+        _accounts[worker].balance = 0;
         emit Withdrawn(worker, amount);
         (bool ok,) = worker.call{value: amount}("");
         if (!ok) revert TransferFailed(worker, amount);
@@ -203,6 +247,78 @@ contract JobEscrow is EIP712, ReentrancyGuard {
         emit Refunded(jobId, job.requester, amount);
         (bool ok,) = job.requester.call{value: amount}("");
         if (!ok) revert TransferFailed(job.requester, amount);
+    }
+
+    /// @notice Adds the sent ether to the sender's active stake.
+    function stake() external payable {
+        if (msg.value == 0) revert ZeroStake();
+        Stake storage s = _stakes[msg.sender];
+        // Bounded by the ether supply, far below 2^128.
+        // forge-lint: disable-next-line(unsafe-typecast)
+        s.active += uint128(msg.value);
+        emit Staked(msg.sender, msg.value, s.active);
+    }
+
+    /// @notice Moves `amount` of active stake to unstaking; it can be withdrawn UNSTAKE_DELAY
+    /// from now and stays slashable until then. Asking again restarts the delay for all of it.
+    function requestUnstake(uint128 amount) external {
+        Stake storage s = _stakes[msg.sender];
+        if (amount == 0 || amount > s.active) revert InsufficientStake(amount, s.active);
+        s.active -= amount;
+        s.unstaking += amount;
+        s.unlockAt = uint64(block.timestamp) + UNSTAKE_DELAY;
+        emit UnstakeRequested(msg.sender, amount, s.unlockAt);
+    }
+
+    /// @notice Sends the sender its unstaked ether once the delay has passed.
+    function withdrawStake() external nonReentrant returns (uint256 amount) {
+        Stake storage s = _stakes[msg.sender];
+        amount = s.unstaking;
+        if (amount == 0) revert NothingToUnstake(msg.sender);
+        if (block.timestamp < s.unlockAt) revert StakeLocked(s.unlockAt);
+        s.unstaking = 0;
+        emit StakeWithdrawn(msg.sender, amount);
+        (bool ok,) = msg.sender.call{value: amount}("");
+        if (!ok) revert TransferFailed(msg.sender, amount);
+    }
+
+    /// @notice Slashes a worker that signed two different results for one task: all its stake,
+    /// active and unstaking. Half is credited to the caller (withdraw it like pay), half burned.
+    function slash(bytes32 jobId, uint32 taskIndex, bytes32 hashA, bytes calldata sigA, bytes32 hashB, bytes calldata sigB)
+        external
+        returns (uint256 amount)
+    {
+        if (_jobs[jobId].requester == address(0)) revert UnknownJob(jobId);
+        if (hashA == hashB) revert SameResult(hashA);
+        address a = ECDSA.recover(_hashTypedDataV4(keccak256(abi.encode(RESULT_TYPEHASH, jobId, taskIndex, hashA))), sigA);
+        address b = ECDSA.recover(_hashTypedDataV4(keccak256(abi.encode(RESULT_TYPEHASH, jobId, taskIndex, hashB))), sigB);
+        if (a != b) revert NotEquivocation(a, b);
+        Stake storage s = _stakes[a];
+        amount = uint256(s.active) + s.unstaking;
+        if (amount == 0) revert NothingToSlash(a);
+        s.active = 0;
+        s.unstaking = 0;
+        uint256 reward = amount / 2;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _accounts[msg.sender].balance += uint128(reward);
+        _accounts[a].slashes += 1;
+        burned += amount - reward;
+        emit Slashed(a, jobId, taskIndex, amount, msg.sender, reward);
+    }
+
+    /// @notice Credited and not yet withdrawn.
+    function balanceOf(address worker) external view returns (uint256) {
+        return _accounts[worker].balance;
+    }
+
+    /// @notice A worker's pay, settled results and slashes.
+    function accountOf(address worker) external view returns (Account memory) {
+        return _accounts[worker];
+    }
+
+    /// @notice A worker's stake.
+    function stakeOf(address worker) external view returns (Stake memory) {
+        return _stakes[worker];
     }
 
     /// @notice The stored job; `requester == address(0)` means no such job.

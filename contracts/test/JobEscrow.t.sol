@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {stdStorage, StdStorage} from "forge-std/Test.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {JobEscrow} from "../src/JobEscrow.sol";
 import {JobEscrowBase} from "./JobEscrowBase.sol";
@@ -171,6 +170,29 @@ contract JobEscrowSettleTest is JobEscrowBase {
         escrow.settle(c);
     }
 
+    function test_settle_requesterMayAcceptFewerThanQuorum() public {
+        JobEscrow.Certificate[] memory c = one(cert(id, 0, RESULT, 1));
+        vm.prank(requester);
+        assertEq(escrow.settle(c), 1);
+        assertEq(escrow.balanceOf(worker(0)), REWARD);
+        assertEq(escrow.getJob(id).remaining, 900 * REWARD - REWARD);
+    }
+
+    function test_settle_requesterStillNeedsOneSignature() public {
+        JobEscrow.Certificate[] memory c = one(cert(id, 0, RESULT, 0));
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.TooFewSignatures.selector, 0, 1));
+        vm.prank(requester);
+        escrow.settle(c);
+    }
+
+    function test_settle_countsSettledResultsPerWorker() public {
+        escrow.settle(one(cert(id, 0, RESULT, 3)));
+        escrow.settle(one(cert(id, 1, RESULT, 2)));
+        assertEq(escrow.accountOf(worker(0)).settledResults, 2);
+        assertEq(escrow.accountOf(worker(2)).settledResults, 1);
+        assertEq(escrow.accountOf(worker(3)).settledResults, 0);
+    }
+
     function test_settle_revertsAboveReplicas() public {
         JobEscrow.Certificate[] memory c = one(cert(id, 0, RESULT, 4));
         vm.expectRevert(abi.encodeWithSelector(JobEscrow.TooManySignatures.selector, 4, 3));
@@ -263,7 +285,6 @@ contract JobEscrowSettleTest is JobEscrowBase {
 }
 
 contract JobEscrowPayoutTest is JobEscrowBase {
-    using stdStorage for StdStorage;
 
     bytes32 internal id;
 
@@ -358,11 +379,18 @@ contract JobEscrowPayoutTest is JobEscrowBase {
         escrow.refund(job);
     }
 
-    /// Contracts cannot sign results, so a contract worker is credited by writing its balance
-    /// (backed by a real job's escrow, so the contract holds the ether it will send).
+    /// Contracts cannot sign results, so a contract is credited the way any reporter is: by
+    /// slashing an equivocating worker (half of its 2 × REWARD stake).
     function _jobPaying(address to) private returns (bytes32 job) {
         job = createJob(1, 1, 1);
-        stdstore.target(address(escrow)).sig("balanceOf(address)").with_key(to).checked_write(uint256(REWARD));
+        address w = worker(7);
+        vm.deal(w, 2 * REWARD);
+        vm.prank(w);
+        escrow.stake{value: 2 * REWARD}();
+        bytes memory a = sign(workerKeys[7], job, 0, keccak256("a"));
+        bytes memory b = sign(workerKeys[7], job, 0, keccak256("b"));
+        vm.prank(to);
+        escrow.slash(job, 0, keccak256("a"), a, keccak256("b"), b);
         assertEq(escrow.balanceOf(to), REWARD);
     }
 }

@@ -271,3 +271,92 @@ export async function isSettled(
     args: [jobId, taskIndex],
   })
 }
+
+/** A worker's on-chain record and stake, as the coordinator weighs it. */
+export interface WorkerOnChain {
+  settledResults: number
+  slashes: number
+  /** Active plus unstaking: everything still slashable (wei). */
+  stake: bigint
+}
+
+export async function workerOnChain(
+  client: PublicClient,
+  contract: Address,
+  worker: Address,
+): Promise<WorkerOnChain> {
+  try {
+    const [account, stake] = await Promise.all([
+      client.readContract({
+        address: contract,
+        abi: jobEscrowAbi,
+        functionName: 'accountOf',
+        args: [worker],
+      }),
+      client.readContract({
+        address: contract,
+        abi: jobEscrowAbi,
+        functionName: 'stakeOf',
+        args: [worker],
+      }),
+    ])
+    return {
+      settledResults: Number(account.settledResults),
+      slashes: account.slashes,
+      stake: stake.active + stake.unstaking,
+    }
+  } catch (err) {
+    throw chainError("Reading a worker's record", err)
+  }
+}
+
+/** Adds `amount` wei to the wallet's stake. */
+export async function stake(
+  wallet: Wallet,
+  client: PublicClient,
+  contract: Address,
+  amount: bigint,
+) {
+  const receipt = await send('stake', client, () =>
+    wallet.writeContract({
+      address: contract,
+      abi: jobEscrowAbi,
+      functionName: 'stake',
+      chain: wallet.chain,
+      value: amount,
+    }),
+  )
+  return { txHash: receipt.transactionHash }
+}
+
+/** Two signatures by one worker over different results for one task. */
+export interface Equivocation {
+  jobId: Hex
+  taskIndex: number
+  a: { resultHash: Hex; signature: Hex }
+  b: { resultHash: Hex; signature: Hex }
+}
+
+/** Slashes the worker behind an equivocation; half its stake is credited to the sender. */
+export async function slash(
+  wallet: Wallet,
+  client: PublicClient,
+  contract: Address,
+  e: Equivocation,
+) {
+  const receipt = await send('slash', client, () =>
+    wallet.writeContract({
+      address: contract,
+      abi: jobEscrowAbi,
+      functionName: 'slash',
+      chain: wallet.chain,
+      args: [e.jobId, e.taskIndex, e.a.resultHash, e.a.signature, e.b.resultHash, e.b.signature],
+    }),
+  )
+  const [log] = parseEventLogs({ abi: jobEscrowAbi, eventName: 'Slashed', logs: receipt.logs })
+  return {
+    txHash: receipt.transactionHash,
+    amount: log?.args.amount ?? 0n,
+    worker: log?.args.worker,
+  }
+}

@@ -4,7 +4,8 @@
  * settles accepted tasks on chain in batches. Jobs, tasks and results live in the store, so a
  * coordinator that restarts (a reloaded tab) resumes its jobs with `resume`.
  */
-import type { Hex } from 'viem'
+import type { Address, Hex } from 'viem'
+import type { Equivocation } from '../chain'
 import { createLogger, type Logger } from '../env/log'
 import { errorMessage } from '../errors'
 import {
@@ -23,6 +24,7 @@ import {
 } from '../mesh'
 import { formatPolicy } from '../proofs'
 import type { JobRecord, Store, TaskRecord } from '../store'
+import type { WorkerRecord } from '../trust'
 import { JobRun, type WorkerTiming } from './job-run'
 import type { JobProgress, Settler, TaskResult } from './types'
 
@@ -37,7 +39,16 @@ export interface CoordinatorInit {
   /** Certificates per settle transaction. Default 50. */
   settleBatch?: number
   log?: Logger
+  /** Reads a worker's slashable stake on chain (for adaptive replication). */
+  stakeOf?: ((worker: Address) => Promise<bigint>) | undefined
+  /** Sends equivocation evidence on chain (slash); failures are logged. */
+  slasher?: ((e: Equivocation) => Promise<unknown>) | undefined
 }
+
+/** Store meta key of the per-worker trust records. */
+const REPUTATION_KEY = 'reputation'
+/** A worker's stake is read again after this long (ms). */
+const STAKE_TTL_MS = 60_000
 
 export interface JobHandle {
   jobId: Hex
@@ -66,6 +77,30 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
     { run: JobRun; handle: JobHandle; model: Uint8Array; modelFile?: string | undefined }
   >()
   const workerStats = new Map<string, WorkerTiming>()
+  const reputation = new Map<string, WorkerRecord>()
+  const stakes = new Map<string, { wei: bigint; readAt: number }>()
+  let saveTimer: ReturnType<typeof setTimeout> | undefined
+  const saveReputation = () => {
+    if (saveTimer) return
+    saveTimer = setTimeout(() => {
+      saveTimer = undefined
+      void init.store
+        .setMeta(REPUTATION_KEY, Object.fromEntries(reputation))
+        .catch((err) => log.warn('saving reputation failed', { error: errorMessage(err) }))
+    }, 500)
+  }
+  /** The cached stake, refreshed in the background when stale (0n until first read). */
+  const stakeOf = (worker: string): bigint => {
+    const cached = stakes.get(worker)
+    if (init.stakeOf && (!cached || Date.now() - cached.readAt > STAKE_TTL_MS)) {
+      stakes.set(worker, { wei: cached?.wei ?? 0n, readAt: Date.now() })
+      init
+        .stakeOf(worker as Address)
+        .then((wei) => stakes.set(worker, { wei, readAt: Date.now() }))
+        .catch((err) => log.debug('reading stake failed', { error: errorMessage(err) }))
+    }
+    return cached?.wei ?? 0n
+  }
   const timers: Array<ReturnType<typeof setInterval>> = []
   const { node } = init
 
@@ -129,6 +164,15 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
       settler: init.settler,
       log,
       workerStats,
+      reputation,
+      stakeOf,
+      onTrustChange: saveReputation,
+      onEquivocation: (e) => {
+        log.warn('equivocation', { worker: e.worker, jobId: e.jobId, task: e.taskIndex })
+        init
+          .slasher?.(e)
+          .catch((err) => log.warn('slash failed', { worker: e.worker, error: errorMessage(err) }))
+      },
       settleBatch: init.settleBatch ?? 50,
       onChange: () => events.dispatchEvent(new Event('progress')),
     })
@@ -146,6 +190,8 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
 
   return {
     async start() {
+      const saved = await init.store.getMeta<Record<string, WorkerRecord>>(REPUTATION_KEY)
+      for (const [k, v] of Object.entries(saved ?? {})) reputation.set(k, v)
       node.services.pubsub.subscribe(TOPICS.jobs)
       await serve(
         node,
@@ -154,7 +200,7 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
         async (req, ctx) => {
           const entry = runs.get(req.jobId as Hex)
           if (!entry) return { type: 'no-work', reason: 'unknown-job', retryAfterMs: 0 }
-          return entry.run.assign(ctx.remotePeer)
+          return entry.run.assign(ctx.remotePeer, req)
         },
         { log, maxInboundStreams: 16 },
       )
@@ -191,6 +237,11 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
     get: (jobId) => runs.get(jobId)?.handle,
     async stop() {
       for (const t of timers) clearInterval(t)
+      if (saveTimer) {
+        clearTimeout(saveTimer)
+        saveTimer = undefined
+        await init.store.setMeta(REPUTATION_KEY, Object.fromEntries(reputation)).catch(() => {})
+      }
       await settleAll()
       for (const { run } of runs.values()) run.stop()
       await Promise.all(

@@ -2,12 +2,21 @@ import { describe, expect, it } from 'vitest'
 import { createLogger } from '../env/log'
 import { generateIdentity, type Identity, toWireTensors } from '../mesh'
 import type { Lease } from '../mesh/messages'
-import { commitInputs, parseInputsJson, resultHash, signResult } from '../proofs'
+import {
+  type Certificate,
+  commitInputs,
+  parseInputsJson,
+  resultHash,
+  signResult,
+  type TensorMap,
+} from '../proofs'
 import { seededInputs } from '../runtime/examples'
 import type { Store } from '../store'
 import { openMemoryStore } from '../store/memory-node'
+import { emptyRecord, trustSettings, type WorkerRecord } from '../trust'
 import {
   JobRun,
+  type JobRunInit,
   MAX_CONSECUTIVE_TIMEOUTS,
   MAX_LEASES_PER_WORKER,
   type WorkerTiming,
@@ -22,6 +31,7 @@ async function setup(
   quorum: number,
   store?: Store,
   deadlineSeconds = 3600,
+  extra: Partial<JobRunInit> = {},
 ) {
   const st = store ?? (await openMemoryStore())
   const inputs = parseInputsJson(seededInputs(1, n, { x: [1, 4] }))
@@ -68,11 +78,16 @@ async function setup(
     log: createLogger('test'),
     workerStats,
     now: () => clock.now,
+    ...extra,
   })
-  const answer = async (w: Identity, lease: Lease, computeMs = 100) => {
-    const outputs = {
-      y: { type: 'float32' as const, dims: [1], data: new Float32Array([lease.taskIndex]) },
-    }
+  const answer = async (
+    w: Identity,
+    lease: Lease,
+    computeMs = 100,
+    value = lease.taskIndex,
+    backend: 'wasm' | 'webgpu' = 'wasm',
+  ) => {
+    const outputs = outputsOf(value)
     const hash = resultHash(outputs, { kind: 'exact' })
     const signature = await signResult(
       w.account,
@@ -86,13 +101,18 @@ async function setup(
       leaseId: lease.leaseId,
       resultHash: hash,
       signature,
-      backend: 'wasm',
+      backend,
       computeMs,
       outputs: toWireTensors(outputs),
     })
   }
   return { run, store: st, clock, jobId, answer, workerStats }
 }
+
+/** What an honest worker computes for task i: y = [i]. */
+const outputsOf = (v: number): TensorMap => ({
+  y: { type: 'float32', dims: [1], data: new Float32Array([v]) },
+})
 
 const lease = (r: ReturnType<JobRun['assign']>): Lease => {
   if (r.type !== 'lease') throw new Error(`expected a lease, got ${JSON.stringify(r)}`)
@@ -181,5 +201,129 @@ describe('JobRun', () => {
     expect(await after.answer(stranger, { ...l, taskIndex: 1 })).toMatchObject({
       status: 'rejected',
     })
+  })
+})
+
+describe('JobRun trust', () => {
+  /** Settlements the run sends, and a coin the test sets for the run's random draws. */
+  const harness = (known: Record<number, number>, more: Partial<JobRunInit> = {}) => {
+    const sent: Certificate[] = []
+    const coin = { value: 0.99 }
+    const extra: Partial<JobRunInit> = {
+      trust: trustSettings('standard'),
+      known: new Map(Object.entries(known).map(([i, v]) => [Number(i), outputsOf(v)])),
+      random: () => coin.value,
+      settler: async (certs) => {
+        sent.push(...certs)
+        return {
+          txHash: `0x${'11'.repeat(32)}`,
+          settled: certs.length,
+          settledTasks: [],
+          gasUsed: 1n,
+        }
+      },
+      ...more,
+    }
+    return { sent, coin, extra }
+  }
+
+  it('excludes a worker that fails a known-answer task and reopens the tasks it decided', async () => {
+    const { sent, coin, extra } = harness({ 0: 0 })
+    const { run, answer } = await setup(4, 2, 2, undefined, 3600, extra)
+    const [a, b] = [await generateIdentity(), await generateIdentity()]
+    // Two colluders agree on a wrong answer for an ordinary task: accepted, but held back from
+    // settlement while neither has passed a known-answer task.
+    const la = lease(run.assign(a.peerId))
+    const lb = lease(run.assign(b.peerId))
+    expect(lb.taskIndex).toBe(la.taskIndex)
+    expect(la.taskIndex).not.toBe(0)
+    await answer(a, la, 100, 99)
+    expect(await answer(b, lb, 100, 99)).toMatchObject({ verdict: 'accepted' })
+    await run.settleReady()
+    expect(sent).toEqual([])
+    // A's next lease is the known task (the coin says canary); its wrong answer excludes it.
+    coin.value = 0
+    const canary = lease(run.assign(a.peerId))
+    expect(canary.taskIndex).toBe(0)
+    expect(await answer(a, canary, 100, 42)).toMatchObject({ status: 'rejected' })
+    expect(run.assign(a.peerId)).toMatchObject({ type: 'no-work', reason: 'not-eligible' })
+    const task = run.results()[la.taskIndex]!
+    expect(task.status).toBe('open')
+    expect(task.voided).toEqual([a.address])
+    const summary = run.progress().workers.find((w) => w.address === a.address)
+    expect(summary).toMatchObject({ canaryFailed: 1 })
+    expect(summary?.excluded).toMatch(/known-answer/)
+  })
+
+  it('does not punish a known-task answer within floating-point noise of the known one', async () => {
+    const { coin, extra } = harness({ 0: 0.5 })
+    const { run, answer } = await setup(2, 1, 1, undefined, 3600, extra)
+    const w = await generateIdentity()
+    coin.value = 0
+    const l = lease(run.assign(w.peerId))
+    expect(l.taskIndex).toBe(0)
+    expect(await answer(w, l, 100, 0.50000006)).toMatchObject({ status: 'recorded' })
+    const summary = run.progress().workers.find((x) => x.address === w.address)
+    expect(summary).toMatchObject({ canaryFailed: 0 })
+    expect(summary?.excluded).toBeUndefined()
+  })
+
+  it('refuses a wrong WebGPU answer to a known task once without excluding the worker', async () => {
+    const reputation = new Map<string, WorkerRecord>()
+    const { coin, extra } = harness({ 0: 0, 1: 1 }, { reputation })
+    const { run, answer } = await setup(3, 1, 1, undefined, 3600, extra)
+    const w = await generateIdentity()
+    coin.value = 0
+    const first = lease(run.assign(w.peerId))
+    expect(await answer(w, first, 100, 7, 'webgpu')).toMatchObject({ status: 'rejected' })
+    expect(run.assign(w.peerId)).toMatchObject({ type: 'lease' })
+    expect(reputation.get(w.address.toLowerCase())?.wasmOnly).toHaveLength(1)
+    expect(reputation.get(w.address.toLowerCase())?.excluded).toBeUndefined()
+  })
+
+  it('lets an established worker run a task alone and settles it with its signature only', async () => {
+    const w = await generateIdentity()
+    const reputation = new Map<string, WorkerRecord>([
+      [
+        w.address.toLowerCase(),
+        { ...emptyRecord(), agreed: 30, canaryPassed: 2, consecutiveValid: 32 },
+      ],
+    ])
+    const { sent, extra } = harness({}, { reputation })
+    const { run, answer } = await setup(2, 3, 2, undefined, 3600, extra)
+    // BOINC rule: verified with probability 1/32; the coin (0.99) says no.
+    const l = lease(run.assign(w.peerId))
+    const other = await generateIdentity()
+    const l2 = lease(run.assign(other.peerId))
+    expect(l2.taskIndex).not.toBe(l.taskIndex)
+    expect(await answer(w, l)).toMatchObject({ verdict: 'accepted' })
+    expect(run.results()[l.taskIndex]).toMatchObject({
+      verifiedBy: 'single',
+      agreeing: [w.address],
+    })
+    await run.settleReady()
+    expect(sent.map((c) => [c.taskIndex, c.signers])).toEqual([[l.taskIndex, [w.address]]])
+  })
+
+  it('always replicates a new worker, whatever the coin says', async () => {
+    const { extra } = harness({})
+    const { run, answer } = await setup(1, 2, 2, undefined, 3600, extra)
+    const w = await generateIdentity()
+    const l = lease(run.assign(w.peerId))
+    expect(await answer(w, l)).toMatchObject({ verdict: 'pending' })
+  })
+
+  it('reports a worker that signs two different results for one task, and excludes it', async () => {
+    const seen: Array<{ worker: string; a: { resultHash: string }; b: { resultHash: string } }> = []
+    const { extra } = harness({}, { onEquivocation: (e) => seen.push(e) })
+    const { run, answer } = await setup(1, 2, 2, undefined, 3600, extra)
+    const w = await generateIdentity()
+    const l = lease(run.assign(w.peerId))
+    await answer(w, l, 100, 1)
+    expect(await answer(w, l, 100, 2)).toMatchObject({ status: 'rejected' })
+    expect(seen).toHaveLength(1)
+    expect(seen[0]!.worker).toBe(w.address.toLowerCase())
+    expect(seen[0]!.a.resultHash).not.toBe(seen[0]!.b.resultHash)
+    expect(run.results()[0]!.voided).toEqual([w.address])
   })
 })

@@ -12,9 +12,17 @@
  * still accepts results that were computed while it was away; the lease timers themselves live
  * in memory and restart at a reload. When no task is left to hand out, a task whose replicas run
  * long is duplicated speculatively on an idle worker (never beyond 2r results).
+ *
+ * Trust (docs/trust.md): tasks whose answer the requester computed itself (`known`) are handed
+ * out only as canaries, indistinguishable from replicas; a far-off canary answer excludes the
+ * worker, voids its results in unsettled tasks and reopens them. Tasks whose agreeing signers
+ * have not passed a canary yet are held back from settlement while the job still runs. An
+ * established worker may get a task to itself (`single`) with the adaptive rule's probability.
+ * A worker that signs two different results for one task is excluded and reported for slashing.
  */
 import type { PeerId } from '@libp2p/interface'
 import { getAddress, type Hex } from 'viem'
+import type { Equivocation } from '../chain'
 import { createSettlementBatcher, type SettlementBatcher } from '../chain/settlement'
 import type { Logger } from '../env/log'
 import { errorMessage } from '../errors'
@@ -28,10 +36,24 @@ import {
   inputHash,
   recoverResultSigner,
   resultHash,
+  sortBySigner,
   type TaskVerdict,
+  type TensorMap,
   tally,
 } from '../proofs'
 import type { JobRecord, Store, TaskRecord } from '../store'
+import {
+  applyEvent,
+  classOf,
+  closeness,
+  emptyRecord,
+  reputation,
+  type TrustEvent,
+  type TrustSettings,
+  trustSettings,
+  verifyProbability,
+  type WorkerRecord,
+} from '../trust'
 import type { JobProgress, Settler, TaskErrorSummary, TaskResult, WorkerSummary } from './types'
 
 interface Lease {
@@ -39,6 +61,7 @@ interface Lease {
   worker: string
   issuedAt: number
   expiresAt: number
+  canary: boolean
 }
 
 interface TaskState {
@@ -47,6 +70,10 @@ interface TaskState {
   /** Addresses (lowercase) of workers ever leased this task: one replica per worker, never two. */
   workers: Set<string>
   settling: boolean
+  /** The requester's own answer, when this task is a canary. */
+  known?: { hash: Hex; outputs: TensorMap } | undefined
+  /** Workers whose result here was already weighed for reputation (in this process). */
+  judged: Set<string>
 }
 
 export interface WorkerTiming {
@@ -73,6 +100,19 @@ export interface JobRunInit {
   now?: () => number
   settleBatch?: number
   onChange?: () => void
+  /** Defences and adaptive replication; default trustSettings('standard'). */
+  trust?: TrustSettings | undefined
+  /** Answers the requester computed itself, by task index: this job's canaries. */
+  known?: ReadonlyMap<number, TensorMap> | undefined
+  /** Per-worker trust records shared by all jobs of a coordinator (lowercase address). */
+  reputation?: Map<string, WorkerRecord> | undefined
+  /** A worker's slashable stake as last read from chain (0n when unknown). */
+  stakeOf?: ((worker: string) => bigint) | undefined
+  /** Called when a trust record changed (the coordinator persists them). */
+  onTrustChange?: (() => void) | undefined
+  /** Called with the evidence when a worker signed two different results for one task. */
+  onEquivocation?: ((e: Equivocation & { worker: string }) => void) | undefined
+  random?: (() => number) | undefined
 }
 
 /** Lease for a worker we have not timed yet when no worker is timed either: model download included. */
@@ -104,12 +144,20 @@ export class JobRun {
   private settleGas = 0n
   private failure: string | undefined
   private leaseCounter = 0
+  private readonly trust: TrustSettings
+  private readonly reputation: Map<string, WorkerRecord>
+  private readonly random: () => number
+  /** Workers' equivalence classes, from their work requests (lowercase address → class). */
+  private readonly classes = new Map<string, string>()
   readonly done: Promise<JobProgress>
   private resolveDone!: (p: JobProgress) => void
 
   constructor(private readonly init: JobRunInit) {
     this.job = init.job
     this.now = init.now ?? Date.now
+    this.random = init.random ?? Math.random
+    this.reputation = init.reputation ?? new Map()
+    this.trust = init.trust ?? init.job.trust ?? trustSettings()
     this.tasks = [...init.tasks]
       .sort((a, b) => a.taskIndex - b.taskIndex)
       .map((record) => ({
@@ -120,7 +168,16 @@ export class JobRun {
           ...(record.leasedTo ?? []),
         ]),
         settling: false,
+        judged: new Set<string>(),
       }))
+    if (this.trust.defences) {
+      const known =
+        init.known ?? new Map((init.job.canaries ?? []).map((c) => [c.taskIndex, c.outputs]))
+      for (const [i, outputs] of known) {
+        const t = this.tasks[i]
+        if (t) t.known = { hash: resultHash(outputs, this.job.spec.policy), outputs }
+      }
+    }
     this.commitment = commitInputHashes(this.tasks.map((t) => inputHash(t.record.inputs)))
     if (this.commitment.root !== this.job.spec.inputsRoot) {
       throw new Error(
@@ -154,11 +211,12 @@ export class JobRun {
   }
 
   /** Hands `peer` one task it has not had, or says why not. */
-  assign(peer: PeerId): WorkResponse {
+  assign(peer: PeerId, req?: { backend: string; runtime: string }): WorkResponse {
     const address = addressOfPeer(peer)
     if (!address) return { type: 'no-work', reason: 'not-eligible', retryAfterMs: 60_000 }
     const key = address.toLowerCase()
     this.peerIds.set(key, peer.toString())
+    if (req) this.classes.set(key, classOf(req))
     if (this.job.status !== 'running')
       return { type: 'no-work', reason: 'job-complete', retryAfterMs: 0 }
     const now = this.now()
@@ -167,6 +225,9 @@ export class JobRun {
       return { type: 'no-work', reason: 'job-complete', retryAfterMs: 0 }
     }
     this.expireLeases(now)
+    const rec = this.recordOf(key)
+    if (this.trust.defences && rec.excluded)
+      return { type: 'no-work', reason: 'not-eligible', retryAfterMs: 60_000 }
     const stats = this.init.workerStats.get(key)
     if ((stats?.consecutiveTimeouts ?? 0) >= MAX_CONSECUTIVE_TIMEOUTS)
       return { type: 'no-work', reason: 'not-eligible', retryAfterMs: 60_000 }
@@ -174,20 +235,28 @@ export class JobRun {
     for (const t of this.tasks) for (const l of t.leases.values()) if (l.worker === key) held++
     if (held >= MAX_LEASES_PER_WORKER)
       return { type: 'no-work', reason: 'busy', retryAfterMs: 1000 }
+    const canary = this.drawCanary(key, rec)
+    if (canary) return this.lease(canary, key, now, true)
     const { replicas } = this.job.spec
     const maxResults = replicas * 2
+    const cls = this.classes.get(key)
+    const homogeneous = this.trust.homogeneous ?? this.job.spec.policy.kind === 'exact'
     let soonest = Number.POSITIVE_INFINITY
     let straggler: TaskState | undefined
     let stragglerSince = Number.POSITIVE_INFINITY
     const slowAfter = Math.max(2000, STRAGGLER_FACTOR * (this.typicalComputeMs() ?? 10_000))
     for (const t of this.tasks) {
-      if (t.record.status !== 'open') continue
+      if (t.record.status !== 'open' || t.known) continue
       for (const l of t.leases.values()) soonest = Math.min(soonest, l.expiresAt)
       if (t.workers.has(key)) continue
-      const received = t.record.results.length
+      if (homogeneous && t.record.class && cls && t.record.class !== cls) continue
+      // A task given to one trusted worker waits for that worker's result (or lease expiry).
+      if (t.record.single) continue
+      const received = this.counted(t).length
+      if (received === 0 && t.leases.size === 0) return this.leaseFresh(t, key, rec, now)
       // r replicas at first; after r results without quorum, one more at a time up to 2r.
       const allowed = received >= replicas ? Math.min(maxResults, received + 1) : replicas
-      if (t.leases.size + received < allowed) return this.lease(t, key, now)
+      if (t.leases.size + received < allowed) return this.lease(t, key, now, false)
       // Fully leased: remember the task whose oldest replica has run longest, if it runs long.
       if (t.leases.size + received >= maxResults || t.leases.size + received > allowed) continue
       const oldest = Math.min(...[...t.leases.values()].map((l) => l.issuedAt))
@@ -197,18 +266,49 @@ export class JobRun {
       }
     }
     // Nothing left to hand out: duplicate a straggler rather than leave this worker idle.
-    if (straggler) return this.lease(straggler, key, now)
+    if (straggler) return this.lease(straggler, key, now, false)
+    // Canary tasks still waiting for an answer are part of the job too.
+    const waiting = this.tasks.find(
+      (t) => t.known && t.record.status === 'open' && t.leases.size === 0 && !t.workers.has(key),
+    )
+    if (waiting) return this.lease(waiting, key, now, true)
     // Ask again soon: a lease may expire, or a replica may start to run long (a straggler).
     const retry = Number.isFinite(soonest) ? Math.min(2000, Math.max(250, soonest - now)) : 1000
     return { type: 'no-work', reason: 'all-leased', retryAfterMs: Math.round(retry) }
   }
 
-  private lease(t: TaskState, key: string, now: number): WorkResponse {
+  /** With the canary rate for this worker, a canary task it has not had. */
+  private drawCanary(key: string, rec: WorkerRecord): TaskState | undefined {
+    if (!this.trust.defences) return undefined
+    const candidates = this.tasks.filter((t) => t.known && !t.workers.has(key))
+    if (candidates.length === 0) return undefined
+    const rate = rec.canaryPassed > 0 ? this.trust.canaryRate : this.trust.newCanaryRate
+    if (this.random() >= rate) return undefined
+    return candidates[Math.floor(this.random() * candidates.length)]
+  }
+
+  /** A task's first lease: an established worker may get it to itself (adaptive replication). */
+  private leaseFresh(t: TaskState, key: string, rec: WorkerRecord, now: number): WorkResponse {
+    const cls = this.classes.get(key)
+    if (cls && t.record.class === undefined) t.record.class = cls
+    const value = this.job.spec.rewardPerResult * BigInt(this.job.spec.replicas)
+    const p = verifyProbability(
+      this.trust.replication,
+      { record: rec, stake: this.init.stakeOf?.(key) ?? 0n },
+      value,
+      this.trust.params,
+    )
+    if (this.random() >= p) t.record.single = key
+    return this.lease(t, key, now, false)
+  }
+
+  private lease(t: TaskState, key: string, now: number, canary: boolean): WorkResponse {
     const lease: Lease = {
       id: `${this.leaseCounter++}-${Math.random().toString(36).slice(2, 10)}`,
       worker: key,
       issuedAt: now,
       expiresAt: now + this.leaseMs(key),
+      canary,
     }
     t.leases.set(lease.id, lease)
     if (!t.workers.has(key)) {
@@ -250,7 +350,10 @@ export class JobRun {
     if (!address) return reject('peer id is not a secp256k1 key')
     const key = address.toLowerCase()
     if (!t.workers.has(key)) return reject('this task was never leased to you')
-    if (t.record.results.some((r) => r.worker.toLowerCase() === address.toLowerCase())) {
+    if (this.trust.defences && this.recordOf(key).excluded)
+      return reject(`excluded: ${this.recordOf(key).excluded}`)
+    const earlier = t.record.results.find((r) => r.worker.toLowerCase() === key)
+    if (earlier && earlier.resultHash === msg.resultHash) {
       return { type: 'result-ack', status: 'duplicate', verdict: this.verdictOf(t).status }
     }
     let outputs: ReturnType<typeof fromWireTensors>
@@ -269,6 +372,18 @@ export class JobRun {
     )
     if (signer?.toLowerCase() !== address.toLowerCase())
       return reject('signature is not by the sending peer')
+    if (earlier) {
+      // Two signatures by one worker over different results for one task: slashable evidence.
+      this.init.onEquivocation?.({
+        worker: key,
+        jobId: this.job.jobId,
+        taskIndex: msg.taskIndex,
+        a: { resultHash: earlier.resultHash, signature: earlier.signature },
+        b: { resultHash: msg.resultHash as Hex, signature: msg.signature as Hex },
+      })
+      await this.exclude(key, `signed two different results for task ${msg.taskIndex}`)
+      return reject('a different result for this task was signed before: equivocation')
+    }
     // Verified: record it (append-only), free the lease, update the worker's timing.
     t.leases.delete(msg.leaseId)
     for (const [id, l] of t.leases) if (l.worker === key) t.leases.delete(id)
@@ -279,14 +394,26 @@ export class JobRun {
       receivedAt: this.now(),
       backend: msg.backend,
       outputs,
+      class: this.classes.get(key),
     })
     this.recordTiming(key, msg.backend, msg.computeMs)
+    const judgement = this.judge(t, key, msg.backend)
+    if (judgement?.exclude) {
+      await this.exclude(key, judgement.exclude)
+      return reject(judgement.exclude)
+    }
+    if (judgement?.wasmOnly) {
+      t.record.results.at(-1)!.void = judgement.wasmOnly
+      await this.init.store.putTask(t.record)
+      return reject(judgement.wasmOnly)
+    }
     const verdict = this.verdictOf(t)
     if (t.record.status === 'open') {
       // Outstanding leases stay until answered or expired: a worker that never answers one
       // still counts a timeout, even when other replicas completed the task meanwhile.
       if (verdict.status === 'accepted') {
         t.record.status = 'accepted'
+        if (!t.known) this.judgeAll(t, verdict)
       } else if (verdict.status === 'no-quorum') {
         t.record.status = 'failed'
         t.record.failure = `no ${this.job.spec.quorum} of ${verdict.received} results agreed`
@@ -346,7 +473,7 @@ export class JobRun {
     for (const t of this.tasks) {
       if (t.record.status !== 'accepted' || t.settling) continue
       const v = this.verdictOf(t)
-      if (v.status !== 'accepted') continue
+      if (v.status !== 'accepted' || this.heldBack(v)) continue
       t.settling = true
       certs.push(certificateFor(this.job.jobId, t.record.taskIndex, v))
     }
@@ -399,7 +526,22 @@ export class JobRun {
           : undefined,
         agreeing: accepted?.agreeing.map((r) => r.worker) ?? [],
         dissenting:
-          accepted?.dissenting.map((r) => r.worker) ?? t.record.results.map((r) => r.worker),
+          accepted?.dissenting.map((r) => r.worker) ?? this.counted(t).map((r) => r.worker),
+        voided: t.record.results.filter((r) => r.void).map((r) => r.worker),
+        verifiedBy: !accepted
+          ? undefined
+          : t.known
+            ? 'known-answer'
+            : t.record.single
+              ? 'single'
+              : 'quorum',
+        classes: [
+          ...new Set(
+            (accepted?.agreeing ?? []).map(
+              (a) => t.record.results.find((r) => r.worker === a.worker)?.class ?? 'unknown',
+            ),
+          ),
+        ],
         settleTx: t.record.settleTx,
         failure: t.record.failure,
       }
@@ -417,7 +559,144 @@ export class JobRun {
 
   private verdictOf(t: TaskState): TaskVerdict {
     const { quorum, replicas } = this.job.spec
-    return tally(t.record.results, { quorum, replicas, maxResults: replicas * 2 })
+    const results = this.counted(t)
+    if (t.known) {
+      // A canary is decided by the requester's own answer; if 2r results never match it (a
+      // model the requester's runtime computes differently), the quorum decides after all.
+      const known = t.known.hash
+      const matching = results.filter((r) => r.resultHash === known)
+      if (matching.length > 0)
+        return {
+          status: 'accepted',
+          resultHash: known,
+          agreeing: sortBySigner(matching).slice(0, replicas),
+          dissenting: results.filter((r) => r.resultHash !== known),
+        }
+      if (results.length < replicas * 2)
+        return { status: 'pending', received: results.length, leading: 0 }
+    }
+    if (t.record.single) {
+      const only = results.find((r) => r.worker.toLowerCase() === t.record.single)
+      if (only)
+        return { status: 'accepted', resultHash: only.resultHash, agreeing: [only], dissenting: [] }
+      return { status: 'pending', received: results.length, leading: 0 }
+    }
+    return tally(results, { quorum, replicas, maxResults: replicas * 2 })
+  }
+
+  /** The results that count: those of workers not excluded since. */
+  private counted(t: TaskState) {
+    return t.record.results.filter((r) => !r.void)
+  }
+
+  /**
+   * Weighs a new result for its worker's reputation. A canary is judged at once against the
+   * requester's answer; another task's result is judged when the task is accepted (or at once,
+   * if it already is). Returns why the worker must be excluded, or why only its WebGPU path is
+   * refused, when it must.
+   */
+  private judge(
+    t: TaskState,
+    key: string,
+    backend: string,
+  ): { exclude?: string; wasmOnly?: string } | undefined {
+    if (!this.trust.defences) return undefined
+    const r = t.record.results.at(-1)!
+    if (t.known) {
+      t.judged.add(key)
+      if (r.resultHash === t.known.hash) return void this.event(key, 'canary-passed')
+      if (closeness(r.outputs, t.known.outputs) === 'near') return void this.event(key, 'divergent')
+      const rec = this.recordOf(key)
+      const model = this.job.spec.modelHash.toLowerCase()
+      if (backend === 'webgpu' && !rec.wasmOnly?.includes(model)) {
+        // A WebGPU path that computes a model wrongly is a broken driver, not a cheat: once.
+        rec.wasmOnly = [...(rec.wasmOnly ?? []), model]
+        this.init.onTrustChange?.()
+        return { wasmOnly: 'wrong answer on WebGPU for a known task: use WASM for this model' }
+      }
+      this.event(key, 'canary-failed')
+      return { exclude: `failed a known-answer task (task ${t.record.taskIndex})` }
+    }
+    if (t.record.status === 'accepted' || t.record.status === 'settled') {
+      const v = this.verdictOf(t)
+      if (v.status === 'accepted') this.judgeAll(t, v)
+    }
+    return undefined
+  }
+
+  /** Weighs every not yet weighed result of an accepted task against the accepted outputs. */
+  private judgeAll(t: TaskState, v: Extract<TaskVerdict, { status: 'accepted' }>) {
+    if (!this.trust.defences) return
+    // One unverified result proves nothing about its worker.
+    if (t.record.single && v.agreeing.length === 1) return
+    const accepted = t.record.results.find((r) => r.worker === v.agreeing[0]?.worker)
+    for (const r of this.counted(t)) {
+      const key = r.worker.toLowerCase()
+      if (t.judged.has(key)) continue
+      t.judged.add(key)
+      if (r.resultHash === v.resultHash) this.event(key, 'agreed')
+      else if (accepted && closeness(r.outputs, accepted.outputs) === 'near')
+        this.event(key, 'divergent')
+      else this.event(key, 'wrong')
+    }
+  }
+
+  private event(key: string, e: TrustEvent) {
+    applyEvent(this.recordOf(key), e)
+    this.init.onTrustChange?.()
+  }
+
+  private recordOf(key: string): WorkerRecord {
+    let r = this.reputation.get(key)
+    if (!r) {
+      r = emptyRecord()
+      this.reputation.set(key, r)
+    }
+    return r
+  }
+
+  /**
+   * Gives a worker no more work from this coordinator; its results in tasks not yet settled stop
+   * counting (marked void), and tasks they had decided are reopened.
+   */
+  private async exclude(key: string, reason: string) {
+    const rec = this.recordOf(key)
+    if (!rec.excluded) {
+      rec.excluded = reason
+      this.init.onTrustChange?.()
+      this.init.log.warn('worker excluded', { jobId: this.job.jobId, worker: key, reason })
+    }
+    const changed: TaskRecord[] = []
+    for (const t of this.tasks) {
+      for (const [id, l] of t.leases) if (l.worker === key) t.leases.delete(id)
+      if (t.record.status === 'settled' || t.record.status === 'failed' || t.settling) continue
+      let touched = false
+      for (const r of t.record.results) {
+        if (r.worker.toLowerCase() === key && !r.void) {
+          r.void = reason
+          touched = true
+        }
+      }
+      if (t.record.single === key) {
+        t.record.single = undefined
+        touched = true
+      }
+      if (!touched) continue
+      if (t.record.status === 'accepted' && this.verdictOf(t).status !== 'accepted')
+        t.record.status = 'open'
+      changed.push(t.record)
+    }
+    if (changed.length > 0) await this.init.store.putTasks(changed)
+    this.init.onChange?.()
+  }
+
+  /** Canaries can vet this job's workers: hold back tasks only unvetted workers vouch for. */
+  private heldBack(v: Extract<TaskVerdict, { status: 'accepted' }>): boolean {
+    if (!this.trust.defences || !this.tasks.some((t) => t.known)) return false
+    if (this.tasks.every((t) => t.record.status !== 'open')) return false
+    return v.agreeing.some(
+      (r) => (this.reputation.get(r.worker.toLowerCase())?.canaryPassed ?? 0) === 0,
+    )
   }
 
   private async onSettled(certs: readonly Certificate[], tx: Hex, gas: bigint): Promise<void> {
@@ -485,6 +764,12 @@ export class JobRun {
           const s = this.statsOf(l.worker)
           s.timeouts++
           s.consecutiveTimeouts++
+          if (this.trust.defences) this.event(l.worker, 'timeout')
+          if (t.record.single === l.worker) {
+            // The trusted worker did not answer: the task goes back to ordinary replication.
+            t.record.single = undefined
+            void this.init.store.putTask(t.record)
+          }
           this.init.log.info('lease expired', {
             jobId: this.job.jobId,
             task: t.record.taskIndex,
@@ -559,7 +844,7 @@ export class JobRun {
     }
     for (const t of this.tasks) {
       for (const w of t.workers) entry(w)
-      for (const r of t.record.results) entry(r.worker.toLowerCase()).results++
+      for (const r of this.counted(t)) entry(r.worker.toLowerCase()).results++
       const v = this.verdictOf(t)
       if (v.status !== 'accepted') continue
       for (const r of v.agreeing) entry(r.worker.toLowerCase()).agreed++
@@ -567,12 +852,17 @@ export class JobRun {
     }
     return [...counts].map(([key, c]) => {
       const s = this.init.workerStats.get(key)
+      const rec = this.reputation.get(key)
       return {
         peerId: this.peerIds.get(key) ?? '',
         address: getAddress(key),
         backend: s?.backend ?? 'unknown',
         ...c,
         timeouts: s?.timeouts ?? 0,
+        reputation: rec ? reputation(rec) : 0,
+        canaryPassed: rec?.canaryPassed ?? 0,
+        canaryFailed: rec?.canaryFailed ?? 0,
+        excluded: rec?.excluded,
         avgComputeMs: s && s.results > 0 ? Math.round(s.computeMs / s.results) : 0,
       }
     })

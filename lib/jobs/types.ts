@@ -15,6 +15,12 @@ export interface WorkerSummary {
   avgComputeMs: number
   /** Its leases that expired without a result (with this coordinator, all jobs). */
   timeouts: number
+  /** Reputation in [0, 1) with this coordinator (lib/trust/reputation.ts). */
+  reputation: number
+  canaryPassed: number
+  canaryFailed: number
+  /** Why it gets no more work, if it does not. */
+  excluded?: string | undefined
 }
 
 export interface TaskErrorSummary {
@@ -70,6 +76,12 @@ export interface TaskResult {
   outputs?: TensorMap | undefined
   agreeing: Address[]
   dissenting: Address[]
+  /** Results that stopped counting because their worker was excluded. */
+  voided: Address[]
+  /** How the accepted result was verified: agreeing replicas, the requester's own answer, or a trusted worker alone. */
+  verifiedBy?: 'quorum' | 'known-answer' | 'single' | undefined
+  /** Equivalence classes (backend/precision/runtime) of the agreeing workers. */
+  classes: string[]
   settleTx?: Hex | undefined
   failure?: string | undefined
 }

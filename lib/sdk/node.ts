@@ -5,7 +5,14 @@
 import * as ort from 'onnxruntime-node'
 import { type Address, createWalletClient, type Hex, http } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { type ChainConfig, chainFor, publicClientFor, validateChainConfig } from '../chain'
+import {
+  type ChainConfig,
+  chainFor,
+  publicClientFor,
+  slash,
+  validateChainConfig,
+  workerOnChain,
+} from '../chain'
 import { createLogger, type Logger } from '../env/log'
 import {
   type Compute,
@@ -25,7 +32,9 @@ import {
   startPresence,
   waitForReservation,
 } from '../mesh'
+import type { TensorMap } from '../proofs'
 import { createEngineCompute, createOrtEngine } from '../runtime'
+import { sha256Hex } from '../runtime/model-source'
 import type { Store } from '../store'
 import { openMemoryStore } from '../store/memory-node'
 import { type JobRequest, type SubmittedJob, submitJob, walletSettler } from './requester'
@@ -99,6 +108,8 @@ export async function startNodeRequester(
     settler: walletSettler(wallet, client, cfg.contract),
     settleBatch: opts.settleBatch ?? 50,
     log: createLogger('coordinator'),
+    stakeOf: async (worker) => (await workerOnChain(client, cfg.contract, worker)).stake,
+    slasher: (e) => slash(wallet, client, cfg.contract, e),
   })
   await coordinator.start()
   return {
@@ -116,6 +127,24 @@ export async function startNodeRequester(
       await node.stop()
       store.close()
     },
+  }
+}
+
+/**
+ * The requester's own runtime for known-answer tasks (JobRequest.reference): onnxruntime-node,
+ * one thread, the same build Node volunteers use. Dispose it when the job is submitted.
+ */
+export async function nodeReference(model: Uint8Array) {
+  const engine = createOrtEngine(ort, {
+    backend: 'cpu',
+    executionProviders: ['cpu'],
+    intraOpNumThreads: 1,
+  })
+  const hash = await sha256Hex(model)
+  await engine.load(hash, model)
+  return {
+    run: (inputs: TensorMap) => engine.run(hash, inputs),
+    dispose: () => engine.dispose(),
   }
 }
 

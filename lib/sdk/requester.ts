@@ -17,6 +17,7 @@ import {
 } from '../proofs'
 import { sha256Hex } from '../runtime/model-source'
 import type { Store } from '../store'
+import { type TrustLevel, type TrustSettings, trustSettings } from '../trust'
 
 export interface JobRequest {
   model: Uint8Array
@@ -30,6 +31,20 @@ export interface JobRequest {
   rewardPerResult: bigint
   /** Seconds from now (chain time) until the deadline. */
   durationSeconds: number
+  /** Trust level or full settings (lib/trust/settings.ts). Default 'standard'. */
+  trust?: TrustLevel | TrustSettings | undefined
+  /**
+   * Runs the model here, on the requester's own machine, for the known-answer tasks (canaries).
+   * Without it the job has no canaries: quorum agreement and adaptive replication only.
+   */
+  reference?: ((inputs: TensorMap) => Promise<TensorMap>) | undefined
+  /** How many tasks the reference computes. Default: 2 % of the tasks, at least 2. */
+  canaryTasks?: number | undefined
+}
+
+/** Default number of known-answer tasks for a job of `n` tasks. */
+export function defaultCanaryCount(n: number): number {
+  return Math.min(n, Math.max(2, Math.ceil(n * 0.02)))
 }
 
 export interface SubmitContext {
@@ -63,6 +78,15 @@ export async function submitJob(ctx: SubmitContext, req: JobRequest): Promise<Su
     },
     Number(block.timestamp),
   )
+  const trust = typeof req.trust === 'object' ? req.trust : trustSettings(req.trust ?? 'standard')
+  // Known answers first: a model the requester cannot run fails here, before any payment.
+  const canaries: Array<{ taskIndex: number; outputs: TensorMap }> = []
+  if (req.reference && trust.defences) {
+    const n = Math.min(req.tasks.length, req.canaryTasks ?? defaultCanaryCount(req.tasks.length))
+    for (const taskIndex of sample(req.tasks.length, n)) {
+      canaries.push({ taskIndex, outputs: await req.reference(req.tasks[taskIndex]!) })
+    }
+  }
   const { jobId, txHash } = await createJob(ctx.wallet, ctx.client, ctx.contract, spec)
   const chainId = ctx.wallet.chain?.id ?? (await ctx.client.getChainId())
   const job = {
@@ -75,6 +99,8 @@ export async function submitJob(ctx: SubmitContext, req: JobRequest): Promise<Su
     status: 'running' as const,
     modelName: req.modelName,
     modelFile: req.modelFile,
+    trust,
+    canaries,
   }
   const tasks = req.tasks.map((inputs, taskIndex) => ({
     jobId,
@@ -93,6 +119,16 @@ export async function submitJob(ctx: SubmitContext, req: JobRequest): Promise<Su
   await ctx.store.putTasks(tasks)
   const handle = ctx.coordinator.run(job, tasks, req.model, req.modelFile)
   return { jobId, txHash, spec, handle }
+}
+
+/** `k` distinct indices in [0, n), uniformly (partial Fisher–Yates). */
+function sample(n: number, k: number): number[] {
+  const a = Array.from({ length: n }, (_, i) => i)
+  for (let i = 0; i < k; i++) {
+    const j = i + Math.floor(Math.random() * (n - i))
+    ;[a[i], a[j]] = [a[j]!, a[i]!]
+  }
+  return a.slice(0, k)
 }
 
 /** A settler for the coordinator: lib/chain's settle bound to a wallet and contract. */

@@ -5,12 +5,14 @@
  *
  * Invariants:
  * - a model is stored only after its sha256 matched its hash key (the runtime checks first);
- * - a task's results are append-only: a stored result is never replaced or dropped;
+ * - a task's results are append-only: a stored result is never replaced or dropped (one that
+ *   stops counting, because its worker was excluded, is marked `void`);
  * - an outbox entry is deleted only after the coordinator acknowledged the result.
  */
 import { type DBSchema, type IDBPDatabase, openDB } from 'idb'
 import type { Address, Hex } from 'viem'
 import type { Certificate, JobSpec, SignedResult, TensorMap } from '../proofs'
+import type { TrustSettings } from '../trust'
 
 export interface ModelRecord {
   /** sha256 of `bytes`, 0x-prefixed. */
@@ -33,6 +35,10 @@ export interface JobRecord {
   modelName?: string | undefined
   /** Catalogue file name, announced so that tabs can fetch the model from the app origin. */
   modelFile?: string | undefined
+  /** Defences and adaptive replication the requester chose (lib/trust); default standard. */
+  trust?: TrustSettings | undefined
+  /** Tasks whose answer the requester computed itself: the job's canaries. */
+  canaries?: Array<{ taskIndex: number; outputs: TensorMap }> | undefined
 }
 
 export type TaskStatus = 'open' | 'accepted' | 'settled' | 'failed'
@@ -44,12 +50,26 @@ export interface TaskRecord {
   status: TaskStatus
   inputs: TensorMap
   /** Signed results received, one per worker, in arrival order. */
-  results: Array<SignedResult & { receivedAt: number; backend: string; outputs: TensorMap }>
+  results: Array<
+    SignedResult & {
+      receivedAt: number
+      backend: string
+      outputs: TensorMap
+      /** Equivalence class of the worker when it computed this (backend/precision/runtime). */
+      class?: string | undefined
+      /** Set when the result no longer counts: its worker was excluded (why). */
+      void?: string | undefined
+    }
+  >
   certificate?: Certificate | undefined
   settleTx?: Hex | undefined
   failure?: string | undefined
   /** Addresses (lowercase) of every worker ever leased this task; results only from these. */
   leasedTo?: string[] | undefined
+  /** Adaptive replication: the trusted worker (lowercase) whose result alone decides this task. */
+  single?: string | undefined
+  /** Homogeneous redundancy: the equivalence class every replica of this task comes from. */
+  class?: string | undefined
 }
 
 /** A worker's signed result kept until the coordinator acknowledges it. */

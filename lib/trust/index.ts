@@ -1,0 +1,4 @@
+export * from './closeness'
+export * from './replication'
+export * from './reputation'
+export * from './settings'

@@ -1,0 +1,57 @@
+/**
+ * What a requester chooses about trust, and what each choice means for its coordinator.
+ *
+ * - `standard` (default): new workers are always replicated to the quorum and get canaries at
+ *   NEW_CANARY_RATE; established workers may run tasks unreplicated under the adaptive rule,
+ *   with canaries at CANARY_RATE.
+ * - `high`: every task is replicated to the quorum, whoever runs it; canaries as in standard.
+ *
+ * Canaries need known answers, which only the requester can vouch for: its coordinator computes
+ * a few tasks itself (SDK/CLI with onnxruntime-node). Without them, a job still gets quorum
+ * agreement and adaptive replication, but nothing catches colluders that agree with each other.
+ */
+import { DEFAULT_REPLICATION, type ReplicationParams, type ReplicationRule } from './replication'
+
+export type TrustLevel = 'standard' | 'high'
+export const TRUST_LEVELS: readonly TrustLevel[] = ['standard', 'high']
+
+export interface TrustSettings {
+  /** Off: plain quorum, no canaries, no exclusions (the harness's undefended baseline). */
+  defences: boolean
+  replication: ReplicationRule
+  params: ReplicationParams
+  /** Probability that an established worker's lease is a canary (when known answers exist). */
+  canaryRate: number
+  /** The same for a worker that has not passed a canary yet. */
+  newCanaryRate: number
+  /** Replicas of a task come from one equivalence class (backend and runtime); default: policy `exact`. */
+  homogeneous?: boolean | undefined
+}
+
+/** The adaptive rule `standard` uses: the one that measured better in `npm run adversary`. */
+export const DEFAULT_RULE: ReplicationRule = 'boinc'
+export const CANARY_RATE = 0.05
+export const NEW_CANARY_RATE = 0.3
+
+export function trustSettings(level: TrustLevel = 'standard', rule = DEFAULT_RULE): TrustSettings {
+  return {
+    defences: true,
+    replication: level === 'high' ? 'always' : rule,
+    params: DEFAULT_REPLICATION,
+    canaryRate: CANARY_RATE,
+    newCanaryRate: NEW_CANARY_RATE,
+  }
+}
+
+export const UNDEFENDED: TrustSettings = {
+  defences: false,
+  replication: 'always',
+  params: DEFAULT_REPLICATION,
+  canaryRate: 0,
+  newCanaryRate: 0,
+}
+
+/** A worker's equivalence class: results within one class are expected to be bit-identical. */
+export function classOf(w: { backend: string; runtime: string }): string {
+  return `${w.backend}/fp32/${w.runtime}`
+}
