@@ -20,7 +20,8 @@ import {
 } from '../lib/runtime'
 import { sha256Hex } from '../lib/runtime/model-source'
 import { resultsFile } from '../lib/sdk'
-import { startNodeRequester } from '../lib/sdk/node'
+import { nodeReference, startNodeRequester } from '../lib/sdk/node'
+import { TRUST_LEVELS, type TrustLevel } from '../lib/trust'
 import { NETWORK_OPTIONS, resolveKey, resolveNetwork } from './network'
 
 export const SUBMIT_HELP = `Usage: meshwork submit --model NAME|FILE.onnx [--inputs FILE.json | --tasks N] [options]
@@ -34,6 +35,10 @@ or failed, and prints the results JSON on stdout (progress on stderr).
   --replicas R         results paid per task (default 3)
   --quorum K           agreeing results to accept a task (default 2)
   --policy P           exact | argmax | topk:K | round:D (default: the model's, or round:3)
+  --trust LEVEL        standard (default): trusted workers may run tasks alone, spot-checked;
+                       high: every task replicated to the quorum (see docs/trust.md)
+  --canaries N         tasks this machine computes itself as known answers (default 2 %, at
+                       least 2; 0: none — then nothing catches colluders that agree)
   --reward ETH         per agreeing result (default 0.0001)
   --duration SECONDS   deadline from now (default 3600)
   --out FILE           also write the results JSON here
@@ -55,6 +60,8 @@ export async function submitCommand(argv: string[]): Promise<number> {
       quorum: { type: 'string', default: '2' },
       policy: { type: 'string' },
       reward: { type: 'string', default: '0.0001' },
+      trust: { type: 'string', default: 'standard' },
+      canaries: { type: 'string' },
       duration: { type: 'string', default: '3600' },
       out: { type: 'string' },
       key: { type: 'string' },
@@ -71,9 +78,18 @@ export async function submitCommand(argv: string[]): Promise<number> {
   const { model, entry } = loadModel(values.model)
   const tasks = await loadTasks(model, entry, values.inputs, Number(values.tasks))
   const policy = parsePolicy(values.policy ?? entry?.defaultPolicy ?? 'round:3')
+  const trust = values.trust as TrustLevel
+  if (!TRUST_LEVELS.includes(trust))
+    throw new InvalidInputError(`Unknown trust level "${values.trust}".`, {
+      hint: `Use ${TRUST_LEVELS.join(' or ')}.`,
+    })
+  const canaries = values.canaries === undefined ? undefined : Number(values.canaries)
+  if (canaries !== undefined && !(Number.isInteger(canaries) && canaries >= 0))
+    throw new InvalidInputError(`--canaries must be a whole number ≥ 0, not "${values.canaries}".`)
   const net = resolveNetwork(values)
   const key = resolveKey(values.key, net.chainId, say)
   const requester = await startNodeRequester(key, net)
+  const reference = canaries === 0 ? undefined : await nodeReference(model)
   try {
     say(`Paying the escrow for ${tasks.length} tasks…`)
     const job = await requester.submit({
@@ -86,6 +102,9 @@ export async function submitCommand(argv: string[]): Promise<number> {
       policy,
       rewardPerResult: parseEther(values.reward),
       durationSeconds: Number(values.duration),
+      trust,
+      reference: reference?.run,
+      canaryTasks: canaries,
     })
     say(`Job ${job.jobId} created (tx ${job.txHash}). Waiting for volunteers…`)
     let last = ''
@@ -104,6 +123,7 @@ export async function submitCommand(argv: string[]): Promise<number> {
     if (final.failure) say(`Job failed: ${final.failure}`)
     return final.counts.failed === 0 ? 0 : 1
   } finally {
+    await reference?.dispose().catch(() => {})
     await requester.stop()
   }
 }

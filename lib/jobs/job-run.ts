@@ -47,6 +47,7 @@ import {
   classOf,
   closeness,
   emptyRecord,
+  needsHomogeneous,
   reputation,
   type TrustEvent,
   type TrustSettings,
@@ -240,7 +241,7 @@ export class JobRun {
     const { replicas } = this.job.spec
     const maxResults = replicas * 2
     const cls = this.classes.get(key)
-    const homogeneous = this.trust.homogeneous ?? this.job.spec.policy.kind === 'exact'
+    const homogeneous = this.trust.homogeneous ?? needsHomogeneous(this.job.spec.policy)
     let soonest = Number.POSITIVE_INFINITY
     let straggler: TaskState | undefined
     let stragglerSince = Number.POSITIVE_INFINITY
@@ -413,7 +414,6 @@ export class JobRun {
       // still counts a timeout, even when other replicas completed the task meanwhile.
       if (verdict.status === 'accepted') {
         t.record.status = 'accepted'
-        if (!t.known) this.judgeAll(t, verdict)
       } else if (verdict.status === 'no-quorum') {
         t.record.status = 'failed'
         t.record.failure = `no ${this.job.spec.quorum} of ${verdict.received} results agreed`
@@ -617,16 +617,19 @@ export class JobRun {
       this.event(key, 'canary-failed')
       return { exclude: `failed a known-answer task (task ${t.record.taskIndex})` }
     }
-    if (t.record.status === 'accepted' || t.record.status === 'settled') {
-      const v = this.verdictOf(t)
-      if (v.status === 'accepted') this.judgeAll(t, v)
-    }
+    if (t.record.status === 'settled') this.judgeSettled(t)
     return undefined
   }
 
-  /** Weighs every not yet weighed result of an accepted task against the accepted outputs. */
-  private judgeAll(t: TaskState, v: Extract<TaskVerdict, { status: 'accepted' }>) {
-    if (!this.trust.defences) return
+  /**
+   * Weighs every not yet weighed result of a settled task against the settled outputs. Only
+   * settled tasks count: an accepted task can still be reopened (its agreeing workers excluded),
+   * and the honest worker that dissented from colluders must not carry a wrong result for it.
+   */
+  private judgeSettled(t: TaskState) {
+    if (!this.trust.defences || t.known) return
+    const v = this.verdictOf(t)
+    if (v.status !== 'accepted') return
     // One unverified result proves nothing about its worker.
     if (t.record.single && v.agreeing.length === 1) return
     const accepted = t.record.results.find((r) => r.worker === v.agreeing[0]?.worker)
@@ -710,6 +713,7 @@ export class JobRun {
       t.record.status = 'settled'
       t.record.certificate = c
       t.record.settleTx = tx
+      this.judgeSettled(t)
       await this.init.store.putTask(t.record)
     }
     this.init.onChange?.()
@@ -836,14 +840,17 @@ export class JobRun {
 
   /** Per-worker counts, derived in one pass over the tasks when progress is asked for. */
   private workerSummaries(): WorkerSummary[] {
-    const counts = new Map<string, { results: number; agreed: number; dissented: number }>()
+    const counts = new Map<
+      string,
+      { results: number; agreed: number; dissented: number; leased: number }
+    >()
     const entry = (key: string) => {
-      const c = counts.get(key) ?? { results: 0, agreed: 0, dissented: 0 }
+      const c = counts.get(key) ?? { results: 0, agreed: 0, dissented: 0, leased: 0 }
       counts.set(key, c)
       return c
     }
     for (const t of this.tasks) {
-      for (const w of t.workers) entry(w)
+      for (const w of t.workers) entry(w).leased++
       for (const r of this.counted(t)) entry(r.worker.toLowerCase()).results++
       const v = this.verdictOf(t)
       if (v.status !== 'accepted') continue
@@ -862,6 +869,7 @@ export class JobRun {
         reputation: rec ? reputation(rec) : 0,
         canaryPassed: rec?.canaryPassed ?? 0,
         canaryFailed: rec?.canaryFailed ?? 0,
+        wrong: rec?.wrong ?? 0,
         excluded: rec?.excluded,
         avgComputeMs: s && s.results > 0 ? Math.round(s.computeMs / s.results) : 0,
       }

@@ -19,6 +19,10 @@ export interface WorkerSummary {
   reputation: number
   canaryPassed: number
   canaryFailed: number
+  /** Its results far from the accepted ones (with this coordinator, all jobs). */
+  wrong: number
+  /** Tasks of this job ever leased to it. */
+  leased: number
   /** Why it gets no more work, if it does not. */
   excluded?: string | undefined
 }

@@ -10,6 +10,7 @@
  * a few tasks itself (SDK/CLI with onnxruntime-node). Without them, a job still gets quorum
  * agreement and adaptive replication, but nothing catches colluders that agree with each other.
  */
+import type { AgreementPolicy } from '../proofs'
 import { DEFAULT_REPLICATION, type ReplicationParams, type ReplicationRule } from './replication'
 
 export type TrustLevel = 'standard' | 'high'
@@ -24,7 +25,7 @@ export interface TrustSettings {
   canaryRate: number
   /** The same for a worker that has not passed a canary yet. */
   newCanaryRate: number
-  /** Replicas of a task come from one equivalence class (backend and runtime); default: policy `exact`. */
+  /** Replicas of a task come from one equivalence class (backend and runtime); default: `needsHomogeneous`. */
   homogeneous?: boolean | undefined
 }
 
@@ -49,6 +50,15 @@ export const UNDEFENDED: TrustSettings = {
   params: DEFAULT_REPLICATION,
   canaryRate: 0,
   newCanaryRate: 0,
+}
+
+/**
+ * Whether a policy needs all replicas of a task from one class (BOINC's homogeneous redundancy):
+ * `exact` and fine rounding (5+ digits), where two backends' last-bit differences often change
+ * the hash. Coarser policies tolerate them (measured: docs/trust.md).
+ */
+export function needsHomogeneous(policy: AgreementPolicy): boolean {
+  return policy.kind === 'exact' || (policy.kind === 'round' && policy.digits >= 5)
 }
 
 /** A worker's equivalence class: results within one class are expected to be bit-identical. */

@@ -52,6 +52,7 @@ import {
   startNodeRequester,
   startNodeVolunteer,
 } from '../../lib/sdk/node'
+import type { JobRequest } from '../../lib/sdk/requester'
 import { openMemoryStore } from '../../lib/store/memory-node'
 import { type Relay, startRelay } from '../../relay/relay'
 import { type Anvil, startAnvil } from './anvil'
@@ -146,7 +147,7 @@ export async function startChaosNet(opts: { relay?: boolean } = {}): Promise<Cha
   }
 }
 
-const MODEL = () => new Uint8Array(readFileSync(join(ROOT, 'public/models/mlp-16x4.onnx')))
+export const MODEL = () => new Uint8Array(readFileSync(join(ROOT, 'public/models/mlp-16x4.onnx')))
 
 /** Pads every compute to at least `ms`, like a model of that size. */
 export function paddedCompute(ms: number, inner: Compute): Compute {
@@ -188,6 +189,7 @@ export async function startVolunteers(
 export async function submitMlpJob(
   requester: NodeRequester,
   o: { tasks: number; replicas: number; quorum: number; seed?: number },
+  extra: Partial<JobRequest> = {},
 ) {
   return requester.submit({
     model: MODEL(),
@@ -199,6 +201,7 @@ export async function submitMlpJob(
     policy: parsePolicy('round:3'),
     rewardPerResult: parseEther('0.0001'),
     durationSeconds: 3600,
+    ...extra,
   })
 }
 
@@ -253,7 +256,7 @@ export async function chainAudit(client: PublicClient, contract: Hex, jobId: Hex
   return { settled: perTask.size, doublePaid, signersByTask }
 }
 
-function result(
+export function result(
   name: string,
   started: number,
   r: Omit<ScenarioResult, 'name' | 'wallMs' | 'pass' | 'reasons'>,
@@ -264,7 +267,7 @@ function result(
 }
 
 /** Runs `body` on a fresh network and always tears it down. */
-async function onNet<T>(
+export async function onNet<T>(
   opts: { relay?: boolean },
   body: (net: ChaosNet, cleanup: Array<() => Promise<unknown>>) => Promise<T>,
 ): Promise<T> {
@@ -278,7 +281,7 @@ async function onNet<T>(
   }
 }
 
-async function finishJob(
+export async function finishJob(
   net: ChaosNet,
   job: { jobId: Hex; handle: JobHandle },
   timeoutMs: number,
@@ -291,7 +294,7 @@ async function finishJob(
 }
 
 /** `count` padded volunteers and an SDK requester on `net`, both stopped by `cleanup`. */
-async function startPeers(
+export async function startPeers(
   net: ChaosNet,
   cleanup: Array<() => Promise<unknown>>,
   count: number,
@@ -305,7 +308,7 @@ async function startPeers(
 }
 
 /** Tasks accepted so far (settled ones included). */
-const doneCount = (p: JobProgress) => p.counts.accepted + p.counts.settled
+export const doneCount = (p: JobProgress) => p.counts.accepted + p.counts.settled
 
 const killHalfWorkers: Scenario = {
   name: 'kill-half-workers',
@@ -387,7 +390,7 @@ export function diagnose(requester: NodeRequester, volunteers: NodeVolunteer[], 
 }
 
 /** A peer that takes leases and never answers. Returns how it fared. */
-async function startFreeRider(net: ChaosNet) {
+export async function startFreeRider(net: ChaosNet) {
   const identity = await generateIdentity()
   const node = await createMeshNode({
     identity,
