@@ -15,6 +15,7 @@ import {
 import { createWorkerEngine } from '../../lib/runtime/engine-worker-browser'
 import { sha256Hex } from '../../lib/runtime/model-source'
 import { requesterSession } from '../../lib/sdk/requester-browser'
+import type { TrustLevel } from '../../lib/trust'
 import { ConnectWallet, useWallet } from './wallet'
 
 const MAX_MODEL_BYTES = 64 * 1024 * 1024
@@ -31,6 +32,7 @@ export function RequestApp({ config }: { config: AppConfig }) {
   const [replicas, setReplicas] = useState(3)
   const [quorum, setQuorum] = useState(2)
   const [policy, setPolicy] = useState('round:3')
+  const [trust, setTrust] = useState<TrustLevel>('standard')
   const [reward, setReward] = useState('0.0001')
   const [minutes, setMinutes] = useState(60)
   const [step, setStep] = useState<string>()
@@ -84,8 +86,8 @@ export function RequestApp({ config }: { config: AppConfig }) {
       setStep('Checking the model and inputs in this browser…')
       const engine = await createWorkerEngine({ prefer: 'wasm' })
       let tasks: TensorMap[]
+      const hash = await sha256Hex(model)
       try {
-        const hash = await sha256Hex(model)
         const info = await engine.load(hash, model)
         if (inputMode === 'file') {
           if (!inputsFile) throw new Error('Choose an inputs JSON file.')
@@ -113,23 +115,32 @@ export function RequestApp({ config }: { config: AppConfig }) {
           }
         })
         await engine.run(hash, structuredClone(tasks[0]!))
+      } catch (err) {
+        await engine.dispose()
+        throw err
+      }
+      let job: Awaited<ReturnType<Awaited<ReturnType<typeof requesterSession>>['submit']>>
+      try {
+        setStep('Computing the known-answer tasks in this browser, then waiting for the wallet…')
+        const session = await requesterSession(config)
+        session.setWallet(wallet)
+        job = await session.submit({
+          model,
+          modelFile: entry?.file,
+          modelName: entry?.name ?? modelFile?.name,
+          tasks,
+          replicas,
+          quorum,
+          policy: policyValue,
+          rewardPerResult: rewardWei,
+          durationSeconds: minutes * 60,
+          trust,
+          // This tab's own answers to a few tasks: the job's canaries (docs/trust.md).
+          reference: (inputs) => engine.run(hash, structuredClone(inputs)),
+        })
       } finally {
         await engine.dispose()
       }
-      setStep('Waiting for the wallet to pay the escrow…')
-      const session = await requesterSession(config)
-      session.setWallet(wallet)
-      const job = await session.submit({
-        model,
-        modelFile: entry?.file,
-        modelName: entry?.name ?? modelFile?.name,
-        tasks,
-        replicas,
-        quorum,
-        policy: policyValue,
-        rewardPerResult: rewardWei,
-        durationSeconds: minutes * 60,
-      })
       setStep('Job created. Opening it…')
       router.push(`/jobs/${job.jobId}`)
     } catch (err) {
@@ -234,6 +245,17 @@ export function RequestApp({ config }: { config: AppConfig }) {
           <div>
             <label htmlFor="policy">Agreement policy</label>
             <input id="policy" value={policy} onChange={(e) => setPolicy(e.target.value)} />
+          </div>
+          <div>
+            <label htmlFor="trust">Trust</label>
+            <select
+              id="trust"
+              value={trust}
+              onChange={(e) => setTrust(e.target.value as TrustLevel)}
+            >
+              <option value="standard">Standard: trusted workers may run tasks alone</option>
+              <option value="high">High: every task replicated</option>
+            </select>
           </div>
           <div>
             <label htmlFor="reward">Reward per result (ETH)</label>

@@ -24,7 +24,7 @@ import {
 } from '../mesh'
 import { formatPolicy } from '../proofs'
 import type { JobRecord, Store, TaskRecord } from '../store'
-import type { WorkerRecord } from '../trust'
+import { type JobTrust, jobTrustKey, type WorkerRecord } from '../trust'
 import { JobRun, type WorkerTiming } from './job-run'
 import type { JobProgress, Settler, TaskResult } from './types'
 
@@ -63,7 +63,13 @@ export interface JobHandle {
 export interface Coordinator {
   start(): Promise<void>
   /** Starts coordinating a job whose tasks are already in the store. */
-  run(job: JobRecord, tasks: TaskRecord[], model: Uint8Array, modelFile?: string): JobHandle
+  run(
+    job: JobRecord,
+    tasks: TaskRecord[],
+    model: Uint8Array,
+    modelFile?: string,
+    trust?: JobTrust,
+  ): JobHandle
   /** Resumes a stored job (after a reload); needs the model bytes to serve them. */
   resume(jobId: Hex, model: Uint8Array, modelFile?: string): Promise<JobHandle | undefined>
   get(jobId: Hex): JobHandle | undefined
@@ -153,6 +159,7 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
     tasks: TaskRecord[],
     model: Uint8Array,
     modelFile?: string,
+    trust?: JobTrust,
   ): JobHandle => {
     const existing = runs.get(job.jobId)
     if (existing) return existing.handle
@@ -164,6 +171,8 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
       settler: init.settler,
       log,
       workerStats,
+      trust: trust?.settings,
+      known: new Map((trust?.canaries ?? []).map((c) => [c.taskIndex, c.outputs])),
       reputation,
       stakeOf,
       onTrustChange: saveReputation,
@@ -232,7 +241,8 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
       const job = await init.store.getJob(jobId)
       if (!job) return undefined
       const tasks = await init.store.listTasks(jobId)
-      return add(job, tasks, model, modelFile ?? job.modelFile)
+      const trust = await init.store.getMeta<JobTrust>(jobTrustKey(jobId))
+      return add(job, tasks, model, modelFile ?? job.modelFile, trust)
     },
     get: (jobId) => runs.get(jobId)?.handle,
     async stop() {

@@ -19,6 +19,7 @@ import {
   type JobRunInit,
   MAX_CONSECUTIVE_TIMEOUTS,
   MAX_LEASES_PER_WORKER,
+  SINGLE_HOLD_MS,
   type WorkerTiming,
 } from './job-run'
 
@@ -290,7 +291,7 @@ describe('JobRun trust', () => {
       ],
     ])
     const { sent, extra } = harness({}, { reputation })
-    const { run, answer } = await setup(2, 3, 2, undefined, 3600, extra)
+    const { run, answer, clock } = await setup(2, 3, 2, undefined, 3600, extra)
     // BOINC rule: verified with probability 1/32; the coin (0.99) says no.
     const l = lease(run.assign(w.peerId))
     const other = await generateIdentity()
@@ -301,6 +302,10 @@ describe('JobRun trust', () => {
       verifiedBy: 'single',
       agreeing: [w.address],
     })
+    // Held back for SINGLE_HOLD_MS while the job runs: a known-answer task may yet catch it.
+    await run.settleReady()
+    expect(sent).toEqual([])
+    clock.now += SINGLE_HOLD_MS
     await run.settleReady()
     expect(sent.map((c) => [c.taskIndex, c.signers])).toEqual([[l.taskIndex, [w.address]]])
   })

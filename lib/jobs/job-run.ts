@@ -126,6 +126,8 @@ export const MAX_LEASES_PER_WORKER = 2
 export const MAX_CONSECUTIVE_TIMEOUTS = 3
 /** A replica running this many times the typical compute time (and ≥ 2 s) may be duplicated. */
 const STRAGGLER_FACTOR = 3
+/** How long a task decided by one trusted worker alone waits before it settles (ms). */
+export const SINGLE_HOLD_MS = 60_000
 /** Model errors that mean no worker will run this job; enough distinct reports fail it. */
 const FATAL_CODES = new Set([
   'model-unsupported',
@@ -158,7 +160,7 @@ export class JobRun {
     this.now = init.now ?? Date.now
     this.random = init.random ?? Math.random
     this.reputation = init.reputation ?? new Map()
-    this.trust = init.trust ?? init.job.trust ?? trustSettings()
+    this.trust = init.trust ?? trustSettings()
     this.tasks = [...init.tasks]
       .sort((a, b) => a.taskIndex - b.taskIndex)
       .map((record) => ({
@@ -172,9 +174,7 @@ export class JobRun {
         judged: new Set<string>(),
       }))
     if (this.trust.defences) {
-      const known =
-        init.known ?? new Map((init.job.canaries ?? []).map((c) => [c.taskIndex, c.outputs]))
-      for (const [i, outputs] of known) {
+      for (const [i, outputs] of init.known ?? []) {
         const t = this.tasks[i]
         if (t) t.known = { hash: resultHash(outputs, this.job.spec.policy), outputs }
       }
@@ -473,7 +473,7 @@ export class JobRun {
     for (const t of this.tasks) {
       if (t.record.status !== 'accepted' || t.settling) continue
       const v = this.verdictOf(t)
-      if (v.status !== 'accepted' || this.heldBack(v)) continue
+      if (v.status !== 'accepted' || this.heldBack(t, v)) continue
       t.settling = true
       certs.push(certificateFor(this.job.jobId, t.record.taskIndex, v))
     }
@@ -693,10 +693,20 @@ export class JobRun {
     this.init.onChange?.()
   }
 
-  /** Canaries can vet this job's workers: hold back tasks only unvetted workers vouch for. */
-  private heldBack(v: Extract<TaskVerdict, { status: 'accepted' }>): boolean {
-    if (!this.trust.defences || !this.tasks.some((t) => t.known)) return false
-    if (this.tasks.every((t) => t.record.status !== 'open')) return false
+  /**
+   * While the job still has open tasks: a task one trusted worker decided alone waits
+   * SINGLE_HOLD_MS before it settles (a known-answer task may yet catch that worker turning bad,
+   * and void it), and where canaries can vet this job's workers, a task only unvetted workers
+   * vouch for waits until one of them passed a known-answer task.
+   */
+  private heldBack(t: TaskState, v: Extract<TaskVerdict, { status: 'accepted' }>): boolean {
+    if (!this.trust.defences) return false
+    if (this.tasks.every((x) => x.record.status !== 'open')) return false
+    if (t.record.single && v.agreeing.length === 1) {
+      const at = this.counted(t)[0]?.receivedAt ?? 0
+      if (this.now() - at < SINGLE_HOLD_MS) return true
+    }
+    if (!this.tasks.some((x) => x.known)) return false
     return v.agreeing.some(
       (r) => (this.reputation.get(r.worker.toLowerCase())?.canaryPassed ?? 0) === 0,
     )

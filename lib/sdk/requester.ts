@@ -17,7 +17,13 @@ import {
 } from '../proofs'
 import { sha256Hex } from '../runtime/model-source'
 import type { Store } from '../store'
-import { type TrustLevel, type TrustSettings, trustSettings } from '../trust'
+import {
+  type JobTrust,
+  jobTrustKey,
+  type TrustLevel,
+  type TrustSettings,
+  trustSettings,
+} from '../trust'
 
 export interface JobRequest {
   model: Uint8Array
@@ -99,8 +105,6 @@ export async function submitJob(ctx: SubmitContext, req: JobRequest): Promise<Su
     status: 'running' as const,
     modelName: req.modelName,
     modelFile: req.modelFile,
-    trust,
-    canaries,
   }
   const tasks = req.tasks.map((inputs, taskIndex) => ({
     jobId,
@@ -115,9 +119,11 @@ export async function submitJob(ctx: SubmitContext, req: JobRequest): Promise<Su
     name: req.modelName,
     storedAt: Date.now(),
   })
+  const jobTrust: JobTrust = { settings: trust, canaries }
+  await ctx.store.setMeta(jobTrustKey(jobId), jobTrust)
   await ctx.store.putJob(job)
   await ctx.store.putTasks(tasks)
-  const handle = ctx.coordinator.run(job, tasks, req.model, req.modelFile)
+  const handle = ctx.coordinator.run(job, tasks, req.model, req.modelFile, jobTrust)
   return { jobId, txHash, spec, handle }
 }
 

@@ -12,7 +12,6 @@
 import { type DBSchema, type IDBPDatabase, openDB } from 'idb'
 import type { Address, Hex } from 'viem'
 import type { Certificate, JobSpec, SignedResult, TensorMap } from '../proofs'
-import type { TrustSettings } from '../trust'
 
 export interface ModelRecord {
   /** sha256 of `bytes`, 0x-prefixed. */
@@ -35,10 +34,6 @@ export interface JobRecord {
   modelName?: string | undefined
   /** Catalogue file name, announced so that tabs can fetch the model from the app origin. */
   modelFile?: string | undefined
-  /** Defences and adaptive replication the requester chose (lib/trust); default standard. */
-  trust?: TrustSettings | undefined
-  /** Tasks whose answer the requester computed itself: the job's canaries. */
-  canaries?: Array<{ taskIndex: number; outputs: TensorMap }> | undefined
 }
 
 export type TaskStatus = 'open' | 'accepted' | 'settled' | 'failed'

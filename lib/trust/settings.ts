@@ -10,7 +10,7 @@
  * a few tasks itself (SDK/CLI with onnxruntime-node). Without them, a job still gets quorum
  * agreement and adaptive replication, but nothing catches colluders that agree with each other.
  */
-import type { AgreementPolicy } from '../proofs'
+import type { AgreementPolicy, TensorMap } from '../proofs'
 import { DEFAULT_REPLICATION, type ReplicationParams, type ReplicationRule } from './replication'
 
 export type TrustLevel = 'standard' | 'high'
@@ -60,6 +60,15 @@ export const UNDEFENDED: TrustSettings = {
 export function needsHomogeneous(policy: AgreementPolicy): boolean {
   return policy.kind === 'exact' || (policy.kind === 'round' && policy.digits >= 5)
 }
+
+/** What a requester chose about trust for one job, kept in the store's meta (see `jobTrustKey`). */
+export interface JobTrust {
+  settings: TrustSettings
+  /** Tasks whose answer the requester computed itself: the job's canaries. */
+  canaries: Array<{ taskIndex: number; outputs: TensorMap }>
+}
+
+export const jobTrustKey = (jobId: string) => `trust:${jobId.toLowerCase()}`
 
 /** A worker's equivalence class: results within one class are expected to be bit-identical. */
 export function classOf(w: { backend: string; runtime: string }): string {

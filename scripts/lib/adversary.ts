@@ -50,7 +50,10 @@ import {
   withTimeout,
 } from './chaos'
 
-export type Role = 'honest' | 'random-wrong' | 'colluding' | 'copier' | 'divergent'
+export type Role = 'honest' | 'random-wrong' | 'colluding' | 'copier' | 'divergent' | 'sleeper'
+
+/** A sleeper answers honestly until `awake` is set, then like a colluder. */
+export const sleeperSwitch = { awake: false }
 
 export interface AdversaryResult {
   name: string
@@ -103,6 +106,7 @@ export function roleCompute(role: Role, inner: Compute, copier?: CopierWatch): C
     honest: (o) => o,
     'random-wrong': (o) => mapFloats(o, () => Math.random() * 10 - 5),
     colluding: (o) => mapFloats(o, (x) => x * 1.5 + 0.25),
+    sleeper: (o) => (sleeperSwitch.awake ? mapFloats(o, (x) => x * 1.5 + 0.25) : o),
     copier: (o) => {
       copier?.attempt()
       return mapFloats(o, () => 0)
@@ -804,6 +808,92 @@ const steadyTrusted: AdversaryScenario = {
   },
 }
 
+/**
+ * A trusted worker turns bad: after a warm-up job gives every worker a record, one of them
+ * starts answering wrong. Under each adaptive rule (on a network of its own): wrong results
+ * accepted before it is caught, and tasks it was leased meanwhile. This is what decides between
+ * the rules; steady-trusted measures what each costs.
+ */
+const trustedTurnsBad: AdversaryScenario = {
+  name: 'trusted-turns-bad',
+  description:
+    'After a warm-up job, one trusted worker of six starts answering wrong. Under BOINC and under P_verify (each staked 1 ETH): known-answer tasks must exclude it under both, and no wrong result may be accepted (what it decided alone is held back from settlement for a minute, and voided when it is caught).',
+  async run(size) {
+    const started = Date.now()
+    const n = 6
+    const tasks = sizeOf(size, 300, 80)
+    const perRule: Record<string, Record<string, unknown>> = {}
+    const measured: Partial<Record<ReplicationRule, Measured>> = {}
+    for (const rule of ['boinc', 'pverify'] as ReplicationRule[]) {
+      sleeperSwitch.awake = false
+      await onNet({}, async (net, cleanup) => {
+        const pop = await startPopulation(net, cleanup, ['sleeper', ...roles(n - 1, 0, 'honest')])
+        await stakeAll(net, pop)
+        await runJob(net, pop, {
+          tasks: sizeOf(size, 120, 60),
+          replicas: 2,
+          quorum: 2,
+          trust: trustSettings('high'),
+          seed: 20,
+          canaries: 6,
+        })
+        sleeperSwitch.awake = true
+        const m = await runJob(net, pop, {
+          tasks,
+          replicas: 2,
+          quorum: 2,
+          // Short runs give the sleeper few leases: a higher canary rate makes its capture sure.
+          trust: {
+            ...trustSettings('standard', rule),
+            ...(size === 'short' ? { canaryRate: 0.5 } : {}),
+          },
+          seed: 21,
+          canaries: Math.ceil(tasks * 0.05),
+        })
+        measured[rule] = m
+        const sleeper = m.final?.workers.find(
+          (w) => pop.roleOf.get(w.address.toLowerCase()) === 'sleeper',
+        )
+        perRule[rule] = {
+          wrongAccepted: m.wrongAccepted,
+          sleeperLeased: sleeper?.leased,
+          sleeperExcluded: sleeper?.excluded,
+          effectiveRedundancy: m.effectiveRedundancy,
+          settled: m.settled,
+        }
+      })
+    }
+    sleeperSwitch.awake = false
+    const b = measured.boinc!
+    const p = measured.pverify!
+    const better: ReplicationRule = b.wrongAccepted <= p.wrongAccepted ? 'boinc' : 'pverify'
+    return finish(
+      'trusted-turns-bad',
+      started,
+      {
+        tasks: tasks * 2,
+        wrongAccepted: measured[DEFAULT_RULE]!.wrongAccepted,
+        honestPunished: new Set([...b.honestPunished, ...p.honestPunished]).size,
+        colludersExcludedWithin: null,
+        effectiveRedundancy: measured[DEFAULT_RULE]!.effectiveRedundancy,
+      },
+      { workers: n, defaultRule: DEFAULT_RULE, fewerWrongUnder: better, perRule },
+      [
+        [
+          Object.values(perRule).every((r) => r.sleeperExcluded),
+          'the worker that turned bad was not excluded under every rule',
+        ],
+        [b.honestPunished.length + p.honestPunished.length === 0, 'honest workers punished'],
+        [
+          b.wrongAccepted + p.wrongAccepted === 0,
+          `wrong accepted: ${b.wrongAccepted} (boinc), ${p.wrongAccepted} (pverify)`,
+        ],
+        [b.settled === tasks && p.settled === tasks, 'tasks not settled'],
+      ],
+    )
+  },
+}
+
 /** The harness scenarios, in the order `npm run adversary` runs them. */
 export const ADVERSARY_SCENARIOS: AdversaryScenario[] = [
   randomWrong,
@@ -813,6 +903,7 @@ export const ADVERSARY_SCENARIOS: AdversaryScenario[] = [
   honestDivergence,
   freeRider,
   steadyTrusted,
+  trustedTurnsBad,
 ]
 
 export { withTimeout }
