@@ -332,3 +332,29 @@ describe('JobRun trust', () => {
     expect(run.results()[0]!.voided).toEqual([w.address])
   })
 })
+
+describe('JobRun equivalence classes', () => {
+  const wasm = { backend: 'wasm', runtime: 'onnxruntime-web 1.30.0' }
+  const gpu = { backend: 'webgpu', runtime: 'onnxruntime-web 1.30.0' }
+
+  it('gives the replicas of a task (exact policy) to one class when that class can reach quorum', async () => {
+    const { run } = await setup(3, 3, 2, undefined, 3600, { trust: trustSettings('high') })
+    const [a, b, c] = [await generateIdentity(), await generateIdentity(), await generateIdentity()]
+    // Task 0 is leased while only one WASM worker is known: it stays unbound.
+    expect(lease(run.assign(a.peerId, wasm)).taskIndex).toBe(0)
+    expect(lease(run.assign(b.peerId, wasm)).taskIndex).toBe(0)
+    // Two WASM workers known: task 1's first lease binds it to WASM.
+    expect(lease(run.assign(a.peerId, wasm)).taskIndex).toBe(1)
+    // A WebGPU worker gets the unbound task 0, then skips WASM-bound task 1 for task 2.
+    expect(lease(run.assign(c.peerId, gpu)).taskIndex).toBe(0)
+    expect(lease(run.assign(c.peerId, gpu)).taskIndex).toBe(2)
+  })
+
+  it('does not strand a task on a class with a lone worker', async () => {
+    const { run } = await setup(1, 2, 2, undefined, 3600, { trust: trustSettings('high') })
+    const [lone, x] = [await generateIdentity(), await generateIdentity()]
+    const first = lease(run.assign(lone.peerId, gpu))
+    const second = lease(run.assign(x.peerId, wasm))
+    expect(second.taskIndex).toBe(first.taskIndex)
+  })
+})

@@ -53,6 +53,7 @@ import {
   type TrustSettings,
   trustSettings,
   verifyProbability,
+  WEBGPU_REFUSED,
   type WorkerRecord,
 } from '../trust'
 import type { JobProgress, Settler, TaskErrorSummary, TaskResult, WorkerSummary } from './types'
@@ -126,6 +127,8 @@ export const MAX_LEASES_PER_WORKER = 2
 export const MAX_CONSECUTIVE_TIMEOUTS = 3
 /** A replica running this many times the typical compute time (and ≥ 2 s) may be duplicated. */
 const STRAGGLER_FACTOR = 3
+/** A worker counts toward its class's size for this long after its last work request (ms). */
+const CLASS_ACTIVE_MS = 60_000
 /** How long a task decided by one trusted worker alone waits before it settles (ms). */
 export const SINGLE_HOLD_MS = 60_000
 /** Model errors that mean no worker will run this job; enough distinct reports fail it. */
@@ -152,6 +155,8 @@ export class JobRun {
   private readonly random: () => number
   /** Workers' equivalence classes, from their work requests (lowercase address → class). */
   private readonly classes = new Map<string, string>()
+  /** When each worker of each class last asked for work: which classes can reach a quorum. */
+  private readonly classSeen = new Map<string, Map<string, number>>()
   readonly done: Promise<JobProgress>
   private resolveDone!: (p: JobProgress) => void
 
@@ -217,7 +222,13 @@ export class JobRun {
     if (!address) return { type: 'no-work', reason: 'not-eligible', retryAfterMs: 60_000 }
     const key = address.toLowerCase()
     this.peerIds.set(key, peer.toString())
-    if (req) this.classes.set(key, classOf(req))
+    if (req) {
+      const cls = classOf(req)
+      this.classes.set(key, cls)
+      const seen = this.classSeen.get(cls) ?? new Map<string, number>()
+      seen.set(key, this.now())
+      this.classSeen.set(cls, seen)
+    }
     if (this.job.status !== 'running')
       return { type: 'no-work', reason: 'job-complete', retryAfterMs: 0 }
     const now = this.now()
@@ -250,7 +261,11 @@ export class JobRun {
       if (t.record.status !== 'open' || t.known) continue
       for (const l of t.leases.values()) soonest = Math.min(soonest, l.expiresAt)
       if (t.workers.has(key)) continue
-      if (homogeneous && t.record.class && cls && t.record.class !== cls) continue
+      if (homogeneous && t.record.class && cls && t.record.class !== cls) {
+        // Bound to another class; if that class cannot reach a quorum any more, it lets go.
+        if (this.classCanQuorum(t.record.class)) continue
+        t.record.class = undefined
+      }
       // A task given to one trusted worker waits for that worker's result (or lease expiry).
       if (t.record.single) continue
       const received = this.counted(t).length
@@ -278,6 +293,20 @@ export class JobRun {
     return { type: 'no-work', reason: 'all-leased', retryAfterMs: Math.round(retry) }
   }
 
+  /**
+   * Whether `quorum` distinct workers of a class asked for work in the last CLASS_ACTIVE_MS:
+   * only then are tasks bound to it (homogeneous redundancy); a class with a lone worker would
+   * strand them.
+   */
+  private classCanQuorum(cls: string): boolean {
+    const seen = this.classSeen.get(cls)
+    if (!seen) return false
+    const since = this.now() - CLASS_ACTIVE_MS
+    let n = 0
+    for (const at of seen.values()) if (at >= since) n++
+    return n >= this.job.spec.quorum
+  }
+
   /** With the canary rate for this worker, a canary task it has not had. */
   private drawCanary(key: string, rec: WorkerRecord): TaskState | undefined {
     if (!this.trust.defences) return undefined
@@ -291,7 +320,9 @@ export class JobRun {
   /** A task's first lease: an established worker may get it to itself (adaptive replication). */
   private leaseFresh(t: TaskState, key: string, rec: WorkerRecord, now: number): WorkResponse {
     const cls = this.classes.get(key)
-    if (cls && t.record.class === undefined) t.record.class = cls
+    const homogeneous = this.trust.homogeneous ?? needsHomogeneous(this.job.spec.policy)
+    if (homogeneous && cls && t.record.class === undefined && this.classCanQuorum(cls))
+      t.record.class = cls
     const value = this.job.spec.rewardPerResult * BigInt(this.job.spec.replicas)
     const p = verifyProbability(
       this.trust.replication,
@@ -612,7 +643,7 @@ export class JobRun {
         // A WebGPU path that computes a model wrongly is a broken driver, not a cheat: once.
         rec.wasmOnly = [...(rec.wasmOnly ?? []), model]
         this.init.onTrustChange?.()
-        return { wasmOnly: 'wrong answer on WebGPU for a known task: use WASM for this model' }
+        return { wasmOnly: `${WEBGPU_REFUSED} for a known task: use WASM for this model` }
       }
       this.event(key, 'canary-failed')
       return { exclude: `failed a known-answer task (task ${t.record.taskIndex})` }

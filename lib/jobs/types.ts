@@ -69,6 +69,8 @@ export interface Compute {
   prepare(modelHash: Hex, fromPeer: (maxBytes: number) => Promise<Uint8Array>): Promise<void>
   /** Throws InputMismatchError or InferenceError. */
   run(modelHash: Hex, inputs: TensorMap): Promise<TensorMap>
+  /** Runs this model on WASM from now on (its WebGPU path gave a wrong answer). */
+  demote?(modelHash: Hex, reason: string): void
 }
 
 /** One task's delivered result, as a requester downloads it. */

@@ -42,6 +42,7 @@ import {
   verifyInputProof,
 } from '../proofs'
 import type { OutboxRecord, Store } from '../store'
+import { WEBGPU_REFUSED } from '../trust'
 import { effectiveDuty, restAfter, type ThrottleSettings } from './throttle'
 import type { Compute } from './types'
 
@@ -406,6 +407,11 @@ export function createWorker(init: WorkerInit): Worker {
       if (ack.type === 'error' && ack.code === 'unknown-job') return 'retry'
       if (ack.type === 'error' || ack.status === 'rejected') {
         await drop()
+        // WebGPU computed a known task wrongly: this model runs on WASM from now on.
+        if (ack.type === 'result-ack' && ack.reason?.startsWith(WEBGPU_REFUSED)) {
+          const model = jobs.get(o.jobId)?.ann.modelHash
+          if (model) compute.demote?.(model as Hex, ack.reason)
+        }
         problem(
           `Result for task ${o.taskIndex} was rejected: ${ack.type === 'error' ? ack.message : ack.reason}`,
         )

@@ -46,5 +46,8 @@ export function createEngineCompute(init: EngineComputeInit) {
     },
     run: (modelHash: Hex, inputs: TensorMap) =>
       init.engine.run(modelHash.toLowerCase() as Hex, inputs),
+    demote(modelHash: Hex) {
+      void init.engine.demote?.(modelHash.toLowerCase() as Hex)
+    },
   }
 }

@@ -47,6 +47,17 @@ export async function createWorkerEngine(opts: WorkerInitOptions): Promise<Worke
       current = res.backend
       return res.outputs
     },
+    async demote(hash) {
+      await api.demote(hash)
+      const l = loads.get(hash)
+      if (l)
+        loads.set(hash, {
+          ...l,
+          backend: 'wasm',
+          demotedReason: 'a coordinator refused its WebGPU answer',
+        })
+      current = 'wasm'
+    },
     async dispose() {
       await api.dispose()
       worker.terminate()

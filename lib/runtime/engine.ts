@@ -33,6 +33,8 @@ export interface InferenceEngine {
   /** Runs a loaded model. Throws InputMismatchError for inputs that do not fit the model. */
   run(hash: Hex, inputs: TensorMap): Promise<TensorMap>
   isLoaded(hash: Hex): boolean
+  /** Engines with more than one backend: run `hash` on WASM from now on. */
+  demote?(hash: Hex): Promise<void>
   dispose(): Promise<void>
 }
 

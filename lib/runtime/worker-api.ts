@@ -46,6 +46,8 @@ export interface InferenceApi {
   init(opts: WorkerInitOptions): Promise<WorkerInitResult>
   load(hash: Hex, bytes: Uint8Array): Promise<LoadResult>
   run(hash: Hex, inputs: TensorMap): Promise<{ outputs: TensorMap; backend: Backend; ms: number }>
+  /** Runs `hash` on WASM from now on: a coordinator found its WebGPU answers wrong. */
+  demote(hash: Hex): Promise<void>
   dispose(): Promise<void>
 }
 
@@ -111,6 +113,10 @@ export function createInferenceApi(
       const ms = performance.now() - t0
       const buffers = Object.values(outputs).map((t) => t.data.buffer as ArrayBuffer)
       return transfer({ outputs, backend: engine.backend, ms }, buffers)
+    },
+
+    async demote(hash) {
+      chosen.set(hash, 'wasm')
     },
 
     async dispose() {

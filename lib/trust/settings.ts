@@ -61,6 +61,12 @@ export function needsHomogeneous(policy: AgreementPolicy): boolean {
   return policy.kind === 'exact' || (policy.kind === 'round' && policy.digits >= 5)
 }
 
+/**
+ * The start of the reason a coordinator gives when it refuses a WebGPU result that failed a
+ * known-answer task: the worker should run that model on WASM from now on (not a punishment).
+ */
+export const WEBGPU_REFUSED = 'wrong answer on WebGPU'
+
 /** What a requester chose about trust for one job, kept in the store's meta (see `jobTrustKey`). */
 export interface JobTrust {
   settings: TrustSettings

@@ -10,7 +10,10 @@
  *   one, and answers zeros when it finds none;
  * - free-rider: takes leases and never answers;
  * - divergent: an honest worker on another backend ("webgpu"), whose floats differ from the
- *   others' in the last bits.
+ *   others' in the last bits;
+ * - sleeper: honest until `sleeperSwitch.awake`, then like a colluder;
+ * - broken-webgpu: an honest volunteer whose WebGPU path computes garbage, until a coordinator
+ *   refuses its answer to a known task and it switches that model to WASM (`Compute.demote`).
  *
  * Each scenario measures what the requester got: tasks accepted whose outputs are far from the
  * true ones (computed here with onnxruntime-node), honest workers punished, how fast colluders
@@ -50,7 +53,14 @@ import {
   withTimeout,
 } from './chaos'
 
-export type Role = 'honest' | 'random-wrong' | 'colluding' | 'copier' | 'divergent' | 'sleeper'
+export type Role =
+  | 'honest'
+  | 'random-wrong'
+  | 'colluding'
+  | 'copier'
+  | 'divergent'
+  | 'sleeper'
+  | 'broken-webgpu'
 
 /** A sleeper answers honestly until `awake` is set, then like a colluder. */
 export const sleeperSwitch = { awake: false }
@@ -104,6 +114,7 @@ export function roleCompute(role: Role, inner: Compute, copier?: CopierWatch): C
   }
   const twist: Record<Role, (out: TensorMap) => TensorMap> = {
     honest: (o) => o,
+    'broken-webgpu': (o) => o,
     'random-wrong': (o) => mapFloats(o, () => Math.random() * 10 - 5),
     colluding: (o) => mapFloats(o, (x) => x * 1.5 + 0.25),
     sleeper: (o) => (sleeperSwitch.awake ? mapFloats(o, (x) => x * 1.5 + 0.25) : o),
@@ -113,6 +124,25 @@ export function roleCompute(role: Role, inner: Compute, copier?: CopierWatch): C
     },
     // A few float32 ulps, in a direction fixed per value: another backend's rounding.
     divergent: (o) => mapFloats(o, (x, i) => x * (1 + (i % 2 === 0 ? 3e-7 : -3e-7))),
+  }
+  if (role === 'broken-webgpu') {
+    let demoted = false
+    return {
+      get backend() {
+        return demoted ? inner.backend : 'webgpu'
+      },
+      get runtime() {
+        return demoted ? inner.runtime : 'onnxruntime-web 1.30.0 (simulated broken WebGPU)'
+      },
+      prepare: (h, f) => padded.prepare(h, f),
+      run: async (h, inputs) => {
+        const out = await padded.run(h, inputs)
+        return demoted ? out : mapFloats(out, (x) => x * 2 + 1)
+      },
+      demote: () => {
+        demoted = true
+      },
+    }
   }
   return {
     backend: role === 'divergent' ? 'webgpu' : inner.backend,
@@ -288,6 +318,13 @@ function judge(pop: Population, p: JobProgress, results: TaskResult[], truth: Te
   const honestPunished = p.workers
     .filter((w) => honest(w.address) && (w.excluded || w.canaryFailed > 0 || w.wrong > 0))
     .map((w) => w.address)
+  // A broken GPU's garbage is wrong, and counted so; it must not cost the volunteer its place.
+  for (const w of p.workers)
+    if (
+      pop.roleOf.get(w.address.toLowerCase()) === 'broken-webgpu' &&
+      (w.excluded || w.canaryFailed > 0)
+    )
+      honestPunished.push(w.address)
   const colluders = p.workers.filter((w) => pop.roleOf.get(w.address.toLowerCase()) === 'colluding')
   const colludersExcludedWithin =
     colluders.length > 0 && colluders.every((w) => w.excluded)
@@ -467,19 +504,7 @@ const colludingUndefended: AdversaryScenario = {
             ),
           ),
           resultsPerTask: histogram(m.results.map((r) => r.agreeing.length + r.dissenting.length)),
-          perWorker: pop.volunteers.map((x) => {
-            const st = x.v.worker.stats()
-            const conns = x.v.node
-              .getConnections(pop.requester.node.peerId)
-              .map((c) => (c.remoteAddr.toString().includes('p2p-circuit') ? 'relayed' : 'direct'))
-            return {
-              role: x.role,
-              done: st.tasksDone,
-              known: st.jobsKnown,
-              conns,
-              problems: st.problems.slice(-2).map((p) => p.message),
-            }
-          }),
+          perWorker: participation(pop),
         },
         [
           [m.accepted === tasks, `${tasks - m.accepted} tasks not accepted`],
@@ -491,6 +516,22 @@ const colludingUndefended: AdversaryScenario = {
       )
     })
   },
+}
+
+/** Per volunteer: its role, tasks delivered, and how it is connected to the requester. */
+function participation(pop: Population) {
+  return pop.volunteers.map((x) => {
+    const st = x.v.worker.stats()
+    const conns = x.v.node
+      .getConnections(pop.requester.node.peerId)
+      .map((c) => (c.remoteAddr.toString().includes('p2p-circuit') ? 'relayed' : 'direct'))
+    return {
+      role: x.role,
+      done: st.tasksDone,
+      conns,
+      problems: st.problems.slice(-2).map((p) => p.message),
+    }
+  })
 }
 
 function histogram(xs: number[]): Record<number, number> {
@@ -533,6 +574,7 @@ const colludingDefended: AdversaryScenario = {
             .filter((w) => pop.roleOf.get(w.address.toLowerCase()) === 'colluding')
             .map((w) => ({ leased: w.leased, results: w.results, excluded: w.excluded })),
           workersSeen: m.final?.workers.length,
+          perWorker: participation(pop),
         },
         [
           [m.wrongAccepted === 0, `${m.wrongAccepted} wrong results accepted`],
@@ -609,17 +651,16 @@ const copier: AdversaryScenario = {
 const honestDivergence: AdversaryScenario = {
   name: 'honest-divergence',
   description:
-    'All workers honest, half on another backend whose floats differ in the last bits, under a fine policy (round:5) and a coarse one (round:3). Replicas come from one class where the policy needs it; a known-answer task answered within floating-point noise is not a failure. No honest worker is punished; every task completes.',
+    'All workers honest, half on another backend whose floats differ in the last bits, under a fine policy (round:5) and a coarse one (round:3); one more volunteer has a WebGPU path that computes garbage. Replicas come from one class where the policy needs it; a known-answer task answered within floating-point noise is not a failure; a wrong WebGPU answer to one switches that volunteer to WASM instead of excluding it. No honest worker is punished; every task completes.',
   async run(size) {
     const started = Date.now()
     const n = sizeOf(size, 8, 4)
     const tasks = sizeOf(size, 60, 16)
     return onNet({}, async (net, cleanup) => {
-      const pop = await startPopulation(
-        net,
-        cleanup,
-        Array.from({ length: n }, (_, i) => (i % 2 === 0 ? 'divergent' : 'honest')),
-      )
+      const pop = await startPopulation(net, cleanup, [
+        ...Array.from({ length: n }, (_, i): Role => (i % 2 === 0 ? 'divergent' : 'honest')),
+        'broken-webgpu',
+      ])
       const runs: Record<string, Measured> = {}
       for (const policy of ['round:5', 'round:3']) {
         runs[policy] = await runJob(net, pop, {
@@ -636,6 +677,16 @@ const honestDivergence: AdversaryScenario = {
       const punished = new Set(all.flatMap((m) => m.honestPunished))
       const last = all.at(-1)!
       const divergent = last.final?.workers.reduce((k, w) => k + (w.dissented ?? 0), 0) ?? 0
+      const broken = pop.volunteers.find((x) => x.role === 'broken-webgpu')!
+      const brokenAddr = broken.v.identity.address.toLowerCase()
+      const brokenSummary = all.map((m) =>
+        m.final?.workers.find((w) => w.address.toLowerCase() === brokenAddr),
+      )
+      const brokenDemoted = broken.v.worker.stats().backend !== 'webgpu'
+      const brokenExcluded = brokenSummary.some((w) => w?.excluded || (w?.canaryFailed ?? 0) > 0)
+      const brokenAgreedAfter = all
+        .at(-1)!
+        .results.filter((r) => r.agreeing.some((a) => a.toLowerCase() === brokenAddr)).length
       return finish(
         'honest-divergence',
         started,
@@ -663,9 +714,20 @@ const honestDivergence: AdversaryScenario = {
             ]),
           ),
           dissentsInLastJob: divergent,
+          brokenWebgpu: {
+            demoted: brokenDemoted,
+            excluded: brokenExcluded,
+            agreeingResultsInLastJob: brokenAgreedAfter,
+            leased: brokenSummary.map((w) => w?.leased ?? 0),
+          },
         },
         [
           [punished.size === 0, `honest workers punished: ${[...punished]}`],
+          [!brokenExcluded, 'the volunteer with a broken WebGPU path was excluded'],
+          [
+            brokenDemoted || brokenSummary.every((w) => (w?.leased ?? 0) === 0),
+            'the broken WebGPU path was never switched to WASM',
+          ],
           ...all.map((m, i): [boolean, string] => [
             m.settled === tasks,
             `job ${i + 1}: ${tasks - m.settled} tasks not settled`,
