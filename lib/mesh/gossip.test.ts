@@ -95,3 +95,21 @@ describe('validateGossip', () => {
     )
   })
 })
+
+describe('no copying', () => {
+  // Results travel only worker → coordinator over a direct stream. If a gossip message could
+  // carry a result, its hash or a signature over one, a copier could hand it in as its own.
+  it('gives no gossip message a field that could carry a result', async () => {
+    const { jobAnnouncementSchema, jobClosedSchema, presenceSchema, resultSchema } = await import(
+      './messages'
+    )
+    const resultFields = Object.keys(resultSchema.shape).filter(
+      (k) => !['type', 'jobId', 'taskIndex', 'backend'].includes(k),
+    )
+    expect(resultFields).toEqual(expect.arrayContaining(['resultHash', 'signature', 'outputs']))
+    for (const schema of [jobAnnouncementSchema, jobClosedSchema, presenceSchema]) {
+      const fields = Object.keys(schema.shape)
+      expect(fields.filter((f) => resultFields.includes(f))).toEqual([])
+    }
+  })
+})

@@ -4,7 +4,7 @@
  * results. Settlement uses whatever wallet the page has connected at the time.
  */
 import type { Hex } from 'viem'
-import { publicClientFor, settle, type Wallet } from '../chain'
+import { publicClientFor, settle, slash, type Wallet, workerOnChain } from '../chain'
 import type { AppConfig } from '../env/app-config'
 import { createLogger } from '../env/log'
 import { ChainError } from '../errors'
@@ -54,6 +54,12 @@ async function open(config: AppConfig): Promise<RequesterSession> {
       return settle(wallet, client, config.contract, certs)
     },
     log: createLogger('coordinator'),
+    stakeOf: async (worker) => (await workerOnChain(client, config.contract, worker)).stake,
+    // Equivocation evidence goes on chain from the connected wallet (it earns half the stake).
+    slasher: async (e) => {
+      if (!wallet) throw new ChainError('Connect a wallet to report an equivocating worker.')
+      return slash(wallet, client, config.contract, e)
+    },
   })
   await coordinator.start()
 

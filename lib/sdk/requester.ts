@@ -156,6 +156,12 @@ export interface ResultsFile {
     outputs?: ReturnType<typeof tensorMapToJson> | undefined
     agreeing: Address[]
     dissenting: Address[]
+    /** Results that stopped counting: their worker was excluded (docs/trust.md). */
+    voided: Address[]
+    /** quorum | known-answer (the requester's own answer) | single (a trusted worker alone). */
+    verifiedBy?: TaskResult['verifiedBy']
+    /** Equivalence classes of the agreeing workers (backend/precision/runtime). */
+    classes: string[]
     settleTx?: Hex | undefined
     failure?: string | undefined
   }>
@@ -175,6 +181,9 @@ export function resultsFile(jobId: Hex, spec: JobSpec, results: TaskResult[]): R
       outputs: r.outputs ? tensorMapToJson(r.outputs) : undefined,
       agreeing: r.agreeing,
       dissenting: r.dissenting,
+      voided: r.voided,
+      verifiedBy: r.verifiedBy,
+      classes: r.classes,
       settleTx: r.settleTx,
       failure: r.failure,
     })),

@@ -11,7 +11,9 @@
  * - `always`: every task is replicated to the quorum.
  *
  * Both adaptive rules apply only to established workers: a worker with fewer than
- * MIN_VERIFIED verified results is always replicated, whatever the rule says.
+ * `minVerified` verified results is always replicated, whatever the rule says. Staked workers
+ * earn trust faster: with slashable stake of at least STAKE_FOR_TRUST × the task's value, both
+ * `minVerified` and BOINC's N are halved (P_verify uses the stake directly).
  */
 import { reputation, verifiedCount, type WorkerRecord } from './reputation'
 
@@ -31,6 +33,9 @@ export interface ReplicationParams {
 
 export const DEFAULT_REPLICATION: ReplicationParams = { boincN: 10, a: 1, b: 2, minVerified: 10 }
 
+/** Stake, as a multiple of a task's value, that halves the results needed for trust. */
+export const STAKE_FOR_TRUST = 100n
+
 export interface WorkerStanding {
   record: WorkerRecord
   /** Slashable stake (wei); 0n when none or unknown. */
@@ -45,10 +50,12 @@ export function verifyProbability(
   p: ReplicationParams = DEFAULT_REPLICATION,
 ): number {
   if (rule === 'always' || w.record.excluded) return 1
-  if (verifiedCount(w.record) < p.minVerified) return 1
+  const staked = taskValue > 0n && w.stake >= STAKE_FOR_TRUST * taskValue
+  const need = (n: number) => (staked ? Math.ceil(n / 2) : n)
+  if (verifiedCount(w.record) < need(p.minVerified)) return 1
   if (rule === 'boinc') {
     const c = w.record.consecutiveValid
-    return c < p.boincN ? 1 : 1 / c
+    return c < need(p.boincN) ? 1 : 1 / c
   }
   if (w.stake <= 0n) return 1
   const ratio = ratioOf(taskValue, w.stake)

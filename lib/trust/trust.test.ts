@@ -43,9 +43,16 @@ describe('reputation', () => {
 describe('verifyProbability', () => {
   const V = 10n ** 15n
   it('always verifies new workers, whatever the rule', () => {
-    const w = { record: established(DEFAULT_REPLICATION.minVerified - 1), stake: 10n ** 20n }
+    const w = { record: established(DEFAULT_REPLICATION.minVerified - 1), stake: 0n }
     for (const rule of ['always', 'boinc', 'pverify'] as const)
       expect(verifyProbability(rule, w, V)).toBe(1)
+    // Staked: half as many.
+    const staked = {
+      record: established(DEFAULT_REPLICATION.minVerified / 2 - 1),
+      stake: 10n ** 20n,
+    }
+    for (const rule of ['always', 'boinc', 'pverify'] as const)
+      expect(verifyProbability(rule, staked, V)).toBe(1)
   })
 
   it('BOINC: verifies until N consecutive valid results, then with probability 1/consecutive', () => {
@@ -66,6 +73,13 @@ describe('verifyProbability', () => {
     expect(
       verifyProbability('pverify', { record: established(10), stake: 10n * V }, V),
     ).toBeCloseTo(0.1 * 0.25)
+  })
+
+  it('lets staked workers earn trust in half the results', () => {
+    const r = established(6)
+    expect(verifyProbability('boinc', { record: r, stake: 0n }, V)).toBe(1)
+    expect(verifyProbability('boinc', { record: r, stake: 99n * V }, V)).toBe(1)
+    expect(verifyProbability('boinc', { record: r, stake: 100n * V }, V)).toBeCloseTo(1 / 6)
   })
 
   it('verifies an excluded worker always', () => {

@@ -19,12 +19,35 @@
  * true ones (computed here with onnxruntime-node), honest workers punished, how fast colluders
  * were excluded, and results computed per accepted result.
  */
+
+import { multiaddr } from '@multiformats/multiaddr'
 import { type Address, createWalletClient, type Hex, http, parseEther } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
-import { chainFor, creditedBalance, DEV_PRIVATE_KEYS, stake } from '../../lib/chain'
+import { chainFor, creditedBalance, DEV_PRIVATE_KEYS, stake, workerOnChain } from '../../lib/chain'
+import { jobEscrowAbi } from '../../lib/chain/generated'
 import type { Compute, JobHandle, JobProgress, TaskResult } from '../../lib/jobs'
 import { MAX_CONSECUTIVE_TIMEOUTS, MAX_LEASES_PER_WORKER } from '../../lib/jobs/job-run'
-import { parseInputsJson, parsePolicy, type TensorMap } from '../../lib/proofs'
+import {
+  createMeshNode,
+  identityFromHex,
+  type JobAnnouncement,
+  onGossip,
+  PROTOCOLS,
+  request,
+  resultResponseSchema,
+  TOPICS,
+  toWireTensors,
+  waitForReservation,
+  workResponseSchema,
+} from '../../lib/mesh'
+import type { Lease } from '../../lib/mesh/messages'
+import {
+  parseInputsJson,
+  parsePolicy,
+  resultHash,
+  signResult,
+  type TensorMap,
+} from '../../lib/proofs'
 import { seededInputs } from '../../lib/runtime/examples'
 import {
   type NodeRequester,
@@ -956,6 +979,170 @@ const trustedTurnsBad: AdversaryScenario = {
   },
 }
 
+/**
+ * A staked peer that signs two different results for each task it is leased and sends both.
+ * Returns what it saw; `stop` ends it.
+ */
+async function startEquivocator(net: ChaosNet, stakeWei: bigint) {
+  const key = generatePrivateKey()
+  const identity = identityFromHex(key)
+  const funder = createWalletClient({
+    account: privateKeyToAccount(DEV_PRIVATE_KEYS[2]!),
+    chain: chainFor(net.chain),
+    transport: http(net.chain.rpcUrl),
+  })
+  await net.client.waitForTransactionReceipt({
+    hash: await funder.sendTransaction({
+      to: identity.address,
+      value: stakeWei + parseEther('0.01'),
+    }),
+  })
+  const wallet = createWalletClient({
+    account: privateKeyToAccount(key),
+    chain: chainFor(net.chain),
+    transport: http(net.chain.rpcUrl),
+  })
+  await stake(wallet, net.client, net.chain.contract, stakeWei)
+  const node = await createMeshNode({
+    identity,
+    relays: [net.relayAddr],
+    allowPrivateAddresses: true,
+  })
+  await waitForReservation(node, 60_000)
+  const stats = { leases: 0, acks: [] as string[] }
+  const jobs = new Map<string, JobAnnouncement>()
+  const unsubscribe = onGossip<JobAnnouncement>(node, TOPICS.jobs, (m) => {
+    if (m.type === 'job') jobs.set(m.jobId, m)
+  })
+  const send = async (ann: JobAnnouncement, lease: Lease, value: number) => {
+    const outputs: TensorMap = {
+      y: { type: 'float32', dims: [1, 4], data: new Float32Array(4).fill(value) },
+    }
+    const hash = resultHash(outputs, parsePolicy(ann.policy))
+    const signature = await signResult(
+      identity.account,
+      { chainId: ann.chainId, contract: ann.contract as Address },
+      { jobId: ann.jobId as Hex, taskIndex: lease.taskIndex, resultHash: hash },
+    )
+    const ack = await request(
+      node,
+      ann.addrs.map((a) => multiaddr(a)),
+      PROTOCOLS.result,
+      {
+        type: 'result',
+        jobId: ann.jobId,
+        taskIndex: lease.taskIndex,
+        leaseId: lease.leaseId,
+        resultHash: hash,
+        signature,
+        backend: 'cpu',
+        computeMs: 100,
+        outputs: toWireTensors(outputs),
+      },
+      resultResponseSchema,
+    )
+    stats.acks.push(
+      ack.type === 'result-ack'
+        ? `${ack.status}${ack.reason ? `: ${ack.reason}` : ''}`
+        : ack.message,
+    )
+  }
+  let stopped = false
+  const loop = (async () => {
+    while (!stopped && stats.leases === 0) {
+      for (const ann of jobs.values()) {
+        try {
+          const res = await request(
+            node,
+            ann.addrs.map((a) => multiaddr(a)),
+            PROTOCOLS.work,
+            { type: 'work-request', jobId: ann.jobId, backend: 'cpu', runtime: 'equivocator' },
+            workResponseSchema,
+          )
+          if (res.type !== 'lease') continue
+          stats.leases++
+          await send(ann, res, 0)
+          await send(ann, res, 1)
+        } catch {}
+      }
+      await new Promise((r) => setTimeout(r, 300))
+    }
+  })()
+  return {
+    address: identity.address,
+    stats,
+    async stop() {
+      stopped = true
+      unsubscribe()
+      await loop
+      await node.stop()
+    },
+  }
+}
+
+const equivocator: AdversaryScenario = {
+  name: 'equivocator',
+  description:
+    'A staked peer (1 ETH) signs two different results for the task it is leased and sends both. The coordinator refuses the second, excludes it, and slashes it on chain with the two signatures: its stake goes to zero, half is credited to the requester that reported it, half is burned. Honest work completes.',
+  async run(size) {
+    const started = Date.now()
+    const tasks = sizeOf(size, 60, 16)
+    const stakeWei = parseEther('1')
+    return onNet({}, async (net, cleanup) => {
+      const pop = await startPopulation(net, cleanup, roles(sizeOf(size, 5, 3), 0, 'honest'))
+      const eq = await startEquivocator(net, stakeWei)
+      cleanup.push(() => eq.stop())
+      const reporter = pop.requester.wallet.account.address
+      const before = await creditedBalance(net.client, net.chain.contract, reporter)
+      const m = await runJob(net, pop, {
+        tasks,
+        replicas: 2,
+        quorum: 2,
+        trust: trustSettings('standard'),
+        seed: 22,
+        canaries: Math.ceil(tasks * 0.05),
+      })
+      // The slash is sent when the second result arrives; give its transaction a moment.
+      let stakeLeft = stakeWei
+      for (let i = 0; i < 40 && stakeLeft > 0n; i++) {
+        stakeLeft = (await workerOnChain(net.client, net.chain.contract, eq.address)).stake
+        if (stakeLeft > 0n) await new Promise((r) => setTimeout(r, 250))
+      }
+      const gained = (await creditedBalance(net.client, net.chain.contract, reporter)) - before
+      const burned = await net.client.readContract({
+        address: net.chain.contract,
+        abi: jobEscrowAbi,
+        functionName: 'burned',
+      })
+      const summary = m.final?.workers.find(
+        (w) => w.address.toLowerCase() === eq.address.toLowerCase(),
+      )
+      return finish(
+        'equivocator',
+        started,
+        { tasks, ...pick(m) },
+        {
+          leases: eq.stats.leases,
+          acks: eq.stats.acks,
+          excluded: summary?.excluded,
+          stakeLeftWei: stakeLeft.toString(),
+          reporterGainedWei: gained.toString(),
+          burnedWei: burned.toString(),
+          settled: m.settled,
+        },
+        [
+          [eq.stats.leases > 0, 'the equivocator never got a lease'],
+          [stakeLeft === 0n, `stake left ${stakeLeft}`],
+          [gained === stakeWei / 2n, `reporter gained ${gained}`],
+          [burned === stakeWei - stakeWei / 2n, `burned ${burned}`],
+          [m.settled === tasks, `${tasks - m.settled} tasks not settled`],
+          [m.wrongAccepted === 0, `${m.wrongAccepted} wrong accepted`],
+        ],
+      )
+    })
+  },
+}
+
 /** The harness scenarios, in the order `npm run adversary` runs them. */
 export const ADVERSARY_SCENARIOS: AdversaryScenario[] = [
   randomWrong,
@@ -966,6 +1153,7 @@ export const ADVERSARY_SCENARIOS: AdversaryScenario[] = [
   freeRider,
   steadyTrusted,
   trustedTurnsBad,
+  equivocator,
 ]
 
 export { withTimeout }
