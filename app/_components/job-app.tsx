@@ -142,7 +142,7 @@ export function JobApp({ config, jobId: id }: { config: AppConfig; jobId: string
           <div
             key={r.taskIndex}
             className={`task ${r.status}`}
-            title={`task ${r.taskIndex}: ${r.status}${r.agreeing.length ? `, ${r.agreeing.length} agreeing` : ''}${r.dissenting.length ? `, ${r.dissenting.length} dissenting` : ''}${r.failure ? ` (${r.failure})` : ''}`}
+            title={`task ${r.taskIndex}: ${r.status}${r.verifiedBy ? ` (${r.verifiedBy})` : ''}${r.agreeing.length ? `, ${r.agreeing.length} agreeing` : ''}${r.dissenting.length ? `, ${r.dissenting.length} dissenting` : ''}${r.voided.length ? `, ${r.voided.length} voided` : ''}${r.failure ? ` (${r.failure})` : ''}`}
           />
         ))}
       </div>
@@ -155,6 +155,8 @@ export function JobApp({ config, jobId: id }: { config: AppConfig; jobId: string
             <th>Results</th>
             <th>Agreed</th>
             <th>Dissented</th>
+            <th>Known answers</th>
+            <th>Reputation</th>
             <th>Avg compute</th>
           </tr>
         </thead>
@@ -166,6 +168,10 @@ export function JobApp({ config, jobId: id }: { config: AppConfig; jobId: string
               <td>{w.results}</td>
               <td>{w.agreed}</td>
               <td>{w.dissented}</td>
+              <td>
+                {w.canaryPassed} passed{w.canaryFailed ? `, ${w.canaryFailed} failed` : ''}
+              </td>
+              <td title={w.excluded}>{w.excluded ? 'excluded' : w.reputation.toFixed(2)}</td>
               <td>{w.avgComputeMs} ms</td>
             </tr>
           ))}
