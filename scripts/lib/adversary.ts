@@ -29,6 +29,7 @@ import type { Compute, JobHandle, JobProgress, TaskResult } from '../../lib/jobs
 import { MAX_CONSECUTIVE_TIMEOUTS, MAX_LEASES_PER_WORKER } from '../../lib/jobs/job-run'
 import {
   createMeshNode,
+  fromWireTensors,
   identityFromHex,
   type JobAnnouncement,
   onGossip,
@@ -981,8 +982,8 @@ const trustedTurnsBad: AdversaryScenario = {
 }
 
 /**
- * A staked peer that signs two different results for each task it is leased and sends both.
- * Returns what it saw; `stop` ends it.
+ * A staked peer that computes its task honestly (onnxruntime-node), sends that result, then
+ * signs and sends a different one for the same task. Returns what it saw; `stop` ends it.
  */
 async function startEquivocator(net: ChaosNet, stakeWei: bigint) {
   const key = generatePrivateKey()
@@ -1015,10 +1016,8 @@ async function startEquivocator(net: ChaosNet, stakeWei: bigint) {
   const unsubscribe = onGossip<JobAnnouncement>(node, TOPICS.jobs, (m) => {
     if (m.type === 'job') jobs.set(m.jobId, m)
   })
-  const send = async (ann: JobAnnouncement, lease: Lease, value: number) => {
-    const outputs: TensorMap = {
-      y: { type: 'float32', dims: [1, 4], data: new Float32Array(4).fill(value) },
-    }
+  const ref = await nodeReference(MODEL())
+  const send = async (ann: JobAnnouncement, lease: Lease, outputs: TensorMap) => {
     const hash = resultHash(outputs, parsePolicy(ann.policy))
     const signature = await signResult(
       identity.account,
@@ -1062,8 +1061,15 @@ async function startEquivocator(net: ChaosNet, stakeWei: bigint) {
           )
           if (res.type !== 'lease') continue
           stats.leases++
-          await send(ann, res, 0)
-          await send(ann, res, 1)
+          const honest = await ref.run(fromWireTensors(res.inputs))
+          await send(ann, res, honest)
+          const other = Object.fromEntries(
+            Object.entries(honest).map(([k, t]) => [
+              k,
+              { ...t, data: Float32Array.from(t.data as Float32Array, (x) => x + 1) },
+            ]),
+          )
+          await send(ann, res, other)
         } catch {}
       }
       await new Promise((r) => setTimeout(r, 300))
@@ -1077,6 +1083,7 @@ async function startEquivocator(net: ChaosNet, stakeWei: bigint) {
       unsubscribe()
       await loop
       await node.stop()
+      await ref.dispose()
     },
   }
 }
