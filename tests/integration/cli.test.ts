@@ -64,9 +64,13 @@ describe('meshwork CLI', () => {
     expect(r.code).toBe(0)
     const out = JSON.parse(r.stdout)
     expect(out.tasks).toHaveLength(3)
+    // By default the CLI computes 2 % of the tasks itself (at least 2) as known answers: one
+    // matching result settles those; the rest need the quorum of 2.
+    const by = out.tasks.map((t: { verifiedBy: string }) => t.verifiedBy).sort()
+    expect(by).toEqual(['known-answer', 'known-answer', 'quorum'])
     for (const t of out.tasks) {
       expect(t.status).toBe('settled')
-      expect(t.agreeing).toHaveLength(2)
+      expect(t.agreeing).toHaveLength(t.verifiedBy === 'quorum' ? 2 : 1)
       expect(t.outputs.y.dims).toEqual([1, 4])
     }
     expect(r.stderr).toMatch(/anvil dev account 1/)
