@@ -3,6 +3,7 @@
  */
 import '../lib/env/polyfills-node'
 import { BaseError, errorMessage } from '../lib/errors'
+import { stakeCommand } from './stake'
 import { submitCommand } from './submit'
 import { volunteerCommand } from './volunteer'
 
@@ -11,6 +12,7 @@ const HELP = `Usage: meshwork <command> [options]
 Commands:
   submit      pay for a job, coordinate it, print the results JSON
   volunteer   donate this machine's compute (onnxruntime-node)
+  stake       show, add to, unstake or withdraw a volunteer's stake
   relay       run a relay (same as npm run relay)
 
 Run \`meshwork <command> --help\` for a command's options.`
@@ -22,6 +24,8 @@ async function main(argv: string[]): Promise<number> {
       return submitCommand(rest)
     case 'volunteer':
       return volunteerCommand(rest)
+    case 'stake':
+      return stakeCommand(rest)
     case 'relay':
       process.argv = [process.argv[0]!, process.argv[1]!, ...rest]
       await import('../relay/main')

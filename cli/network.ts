@@ -34,23 +34,31 @@ export interface NetworkFlags {
   contract?: string | undefined
 }
 
+const networkFile = (): Partial<NetworkFile> =>
+  existsSync(NETWORK_FILE) ? JSON.parse(readFileSync(NETWORK_FILE, 'utf8')) : {}
+
+/** The chain only (commands that send transactions but do not join the mesh). */
+export function resolveChain(flags: Omit<NetworkFlags, 'relay'>) {
+  const file = networkFile()
+  return validateChainConfig({
+    rpcUrl: flags.rpc ?? process.env.MESHWORK_RPC_URL ?? file.rpcUrl,
+    chainId: Number(flags['chain-id'] ?? process.env.MESHWORK_CHAIN_ID ?? file.chainId),
+    contract: (flags.contract ?? process.env.MESHWORK_CONTRACT ?? file.contract) as Address,
+  })
+}
+
 export function resolveNetwork(flags: NetworkFlags) {
-  const file: Partial<NetworkFile> = existsSync(NETWORK_FILE)
-    ? JSON.parse(readFileSync(NETWORK_FILE, 'utf8'))
-    : {}
   const relays =
-    flags.relay ?? process.env.MESHWORK_RELAYS?.split(',').filter(Boolean) ?? file.relays ?? []
+    flags.relay ??
+    process.env.MESHWORK_RELAYS?.split(',').filter(Boolean) ??
+    networkFile().relays ??
+    []
   if (relays.length === 0) {
     throw new ConfigError('No relay configured.', {
       hint: 'Pass --relay MULTIADDR, set MESHWORK_RELAYS, or run `npm start` first.',
     })
   }
-  const chain = validateChainConfig({
-    rpcUrl: flags.rpc ?? process.env.MESHWORK_RPC_URL ?? file.rpcUrl,
-    chainId: Number(flags['chain-id'] ?? process.env.MESHWORK_CHAIN_ID ?? file.chainId),
-    contract: (flags.contract ?? process.env.MESHWORK_CONTRACT ?? file.contract) as Address,
-  })
-  return { ...chain, relays }
+  return { ...resolveChain(flags), relays }
 }
 
 /** The paying key: --key, MESHWORK_KEY, or on the local chain only anvil's dev account 1. */

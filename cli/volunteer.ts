@@ -4,8 +4,11 @@ import { dirname } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { Hex } from 'viem'
 import { generatePrivateKey } from 'viem/accounts'
+import { ConfigError } from '../lib/errors'
 import { startNodeVolunteer } from '../lib/sdk/node'
 import { NETWORK_OPTIONS, resolveNetwork } from './network'
+
+export const DEFAULT_KEY_FILE = '.meshwork/volunteer.key'
 
 export const VOLUNTEER_HELP = `Usage: meshwork volunteer [options]
 
@@ -20,7 +23,7 @@ export async function volunteerCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      'key-file': { type: 'string', default: '.meshwork/volunteer.key' },
+      'key-file': { type: 'string', default: DEFAULT_KEY_FILE },
       threads: { type: 'string', default: '1' },
       ...NETWORK_OPTIONS,
       help: { type: 'boolean', short: 'h' },
@@ -30,12 +33,7 @@ export async function volunteerCommand(argv: string[]): Promise<number> {
     process.stdout.write(`${VOLUNTEER_HELP}\n`)
     return 0
   }
-  const file = values['key-file']
-  if (!existsSync(file)) {
-    mkdirSync(dirname(file), { recursive: true })
-    writeFileSync(file, `${generatePrivateKey()}\n`, { mode: 0o600 })
-  }
-  const key = readFileSync(file, 'utf8').trim() as Hex
+  const key = volunteerKey(values['key-file'], { create: true })
   const v = await startNodeVolunteer({
     ...resolveNetwork(values),
     key,
@@ -56,4 +54,20 @@ export async function volunteerCommand(argv: string[]): Promise<number> {
   })
   await v.stop()
   return 0
+}
+
+/** The volunteer's key from its file; `create` makes a new one when the file is missing. */
+export function volunteerKey(file: string, opts: { create: boolean }): Hex {
+  if (!existsSync(file)) {
+    if (!opts.create)
+      throw new ConfigError(`No volunteer key at ${file}.`, {
+        hint: 'Run `meshwork volunteer` once (it creates the key), or pass --key-file.',
+      })
+    mkdirSync(dirname(file), { recursive: true })
+    writeFileSync(file, `${generatePrivateKey()}\n`, { mode: 0o600 })
+  }
+  const key = readFileSync(file, 'utf8').trim()
+  if (!/^0x[0-9a-fA-F]{64}$/.test(key))
+    throw new ConfigError(`${file} does not hold a key (0x followed by 64 hex digits).`)
+  return key as Hex
 }

@@ -1,7 +1,7 @@
 'use client'
 import { useEffect, useRef, useState } from 'react'
-import { formatEther } from 'viem'
-import { withdraw } from '../../lib/chain'
+import { formatEther, parseEther } from 'viem'
+import { stake, type WorkerOnChain, withdraw, withdrawStake } from '../../lib/chain'
 import { publicClientFor } from '../../lib/chain/config'
 import type { AppConfig } from '../../lib/env/app-config'
 import { errorMessage } from '../../lib/errors'
@@ -211,6 +211,9 @@ export function VolunteerApp({ config }: { config: AppConfig }) {
             (this tab’s key, kept in this browser). GPU: {snap?.webgpu}.
           </p>
           {snap && (
+            <ConnectWallet purpose="pay the gas for withdrawals, or to add stake for this tab" />
+          )}
+          {snap && (
             <Withdraw
               config={config}
               worker={snap.address}
@@ -218,6 +221,7 @@ export function VolunteerApp({ config }: { config: AppConfig }) {
               onDone={() => session.current?.credited().then(setCredited)}
             />
           )}
+          {snap && session.current && <StakeCard config={config} session={session.current} />}
           {w && w.problems.length > 0 && (
             <>
               <h2>Problems</h2>
@@ -254,7 +258,6 @@ function Withdraw({
         Sends everything credited to <span className="mono">{worker}</span>. Any wallet can pay the
         gas; the money only ever goes to the worker address.
       </p>
-      {!wallet && <ConnectWallet purpose="pay the gas for the withdrawal" />}
       <button
         type="button"
         disabled={!wallet || !credited}
@@ -279,6 +282,173 @@ function Withdraw({
         {credited ? `Withdraw ${formatEther(credited)} ETH` : 'Nothing to withdraw yet'}
       </button>
       {status && <p data-testid="withdraw-status">{status}</p>}
+    </div>
+  )
+}
+
+/**
+ * Stake backs this tab's address. A wallet adds it (the tab's key holds no ether at first); only
+ * this tab can unstake, and the ether comes back to the tab's address, which can send all it
+ * holds on to the wallet.
+ */
+function StakeCard({ config, session }: { config: AppConfig; session: VolunteerSession }) {
+  const wallet = useWallet()
+  const [info, setInfo] = useState<WorkerOnChain>()
+  const [held, setHeld] = useState<bigint>()
+  const [amount, setAmount] = useState('0.1')
+  const [status, setStatus] = useState<string>()
+  const [busy, setBusy] = useState(false)
+  const [chainNow, setChainNow] = useState(0)
+  const client = publicClientFor(config)
+  const refresh = () =>
+    Promise.all([session.onChain(), session.balance(), client.getBlock()])
+      .then(([i, b, block]) => {
+        setInfo(i)
+        setHeld(b)
+        setChainNow(Number(block.timestamp))
+      })
+      .catch(() => {})
+  // biome-ignore lint/correctness/useExhaustiveDependencies: refresh reads only the session
+  useEffect(() => {
+    void refresh()
+    const t = setInterval(refresh, 3000)
+    return () => clearInterval(t)
+  }, [session])
+  const act = async (what: string, run: () => Promise<string>) => {
+    setBusy(true)
+    setStatus(`${what}…`)
+    try {
+      setStatus(await run())
+    } catch (err) {
+      setStatus(errorMessage(err))
+    } finally {
+      setBusy(false)
+      void refresh()
+    }
+  }
+  const wei = (() => {
+    try {
+      const v = parseEther(amount)
+      return v > 0n ? v : undefined
+    } catch {
+      return undefined
+    }
+  })()
+  // The chain's clock decides, not this machine's.
+  const unlocked = !!info && info.unstaking > 0n && info.unlockAt <= chainNow
+  return (
+    <div className="card" data-testid="stake-card">
+      <h2>Stake</h2>
+      <p className="muted">
+        Stake makes this tab trusted sooner: it may compute tasks alone after half as many verified
+        results. All of it is slashed if this tab ever signs two different results for one task. Any
+        wallet can add stake; only this tab can unstake it, and the ether comes back to this tab’s
+        address 3 days later.
+      </p>
+      <div className="grid">
+        <Stat
+          label="Staked"
+          value={info ? `${formatEther(info.active)} ETH` : '…'}
+          testid="staked"
+        />
+        <Stat
+          label={
+            info && info.unstaking > 0n
+              ? `Unstaking, withdrawable ${new Date(info.unlockAt * 1000).toLocaleString()}`
+              : 'Unstaking'
+          }
+          value={info ? `${formatEther(info.unstaking)} ETH` : '…'}
+          testid="unstaking"
+        />
+        <Stat
+          label="Held by this tab’s address"
+          value={held !== undefined ? `${formatEther(held)} ETH` : '…'}
+          testid="tab-balance"
+        />
+        <Stat
+          label="Results settled · slashed"
+          value={info ? `${info.settledResults} · ${info.slashes}` : '…'}
+        />
+      </div>
+      <div className="row" style={{ marginTop: '0.5rem' }}>
+        <div>
+          <label htmlFor="stake-amount">Amount (ETH)</label>
+          <input
+            id="stake-amount"
+            value={amount}
+            inputMode="decimal"
+            onChange={(e) => setAmount(e.target.value)}
+          />
+        </div>
+        <button
+          type="button"
+          data-testid="stake-add"
+          disabled={busy || !wallet || !wei}
+          onClick={() =>
+            act('Staking', async () => {
+              await stake(wallet!, client, config.contract, wei!, session.address)
+              return `Staked ${formatEther(wei!)} ETH for this tab.`
+            })
+          }
+        >
+          Stake from wallet
+        </button>
+        <button
+          type="button"
+          className="secondary"
+          data-testid="stake-unstake"
+          disabled={busy || !wei || !info || info.active === 0n}
+          title="Signed by this tab's key, which pays the gas from what it holds"
+          onClick={() =>
+            act('Unstaking', async () => {
+              const { unlockAt } = await session.unstake(wei!)
+              return `Unstaking ${formatEther(wei!)} ETH; withdrawable ${new Date(unlockAt * 1000).toLocaleString()}.`
+            })
+          }
+        >
+          Unstake
+        </button>
+        <button
+          type="button"
+          className="secondary"
+          data-testid="stake-withdraw"
+          disabled={busy || !wallet || !unlocked}
+          onClick={() =>
+            act('Withdrawing the stake', async () => {
+              const { amount: paid } = await withdrawStake(
+                wallet!,
+                client,
+                config.contract,
+                session.address,
+              )
+              return `Paid ${formatEther(paid)} ETH of stake back to this tab’s address.`
+            })
+          }
+        >
+          Withdraw unstaked
+        </button>
+        <button
+          type="button"
+          className="secondary"
+          data-testid="send-to-wallet"
+          disabled={busy || !wallet || !held}
+          onClick={() =>
+            act('Sending', async () => {
+              const { amount: sent } = await session.sendBalance(wallet!.account.address)
+              return `Sent ${formatEther(sent)} ETH to ${wallet!.account.address}.`
+            })
+          }
+        >
+          Send this tab’s ether to my wallet
+        </button>
+      </div>
+      {held === 0n && info && info.active > 0n && (
+        <p className="muted">
+          Unstaking is signed by this tab and needs a little ether for gas: withdraw some pay first
+          (it comes to this tab’s address).
+        </p>
+      )}
+      {status && <p data-testid="stake-status">{status}</p>}
     </div>
   )
 }

@@ -104,7 +104,7 @@ contract JobEscrow is EIP712, ReentrancyGuard {
     event TaskSettled(bytes32 indexed jobId, uint32 indexed taskIndex, bytes32 resultHash, address[] signers);
     event Withdrawn(address indexed worker, uint256 amount);
     event Refunded(bytes32 indexed jobId, address indexed requester, uint256 amount);
-    event Staked(address indexed worker, uint256 amount, uint256 active);
+    event Staked(address indexed worker, address indexed from, uint256 amount, uint256 active);
     event UnstakeRequested(address indexed worker, uint256 amount, uint64 unlockAt);
     event StakeWithdrawn(address indexed worker, uint256 amount);
     event Slashed(
@@ -127,6 +127,7 @@ contract JobEscrow is EIP712, ReentrancyGuard {
     error NothingToWithdraw(address worker);
     error TransferFailed(address to, uint256 amount);
     error ZeroStake();
+    error ZeroAddress();
     error InsufficientStake(uint256 requested, uint256 active);
     error StakeLocked(uint64 unlockAt);
     error NothingToUnstake(address worker);
@@ -251,12 +252,23 @@ contract JobEscrow is EIP712, ReentrancyGuard {
 
     /// @notice Adds the sent ether to the sender's active stake.
     function stake() external payable {
+        _stake(msg.sender);
+    }
+
+    /// @notice Adds the sent ether to `worker`'s active stake: a wallet can back a browser tab's
+    /// key, which holds no ether. Only `worker` can unstake it, and it is paid back to `worker`.
+    function stakeFor(address worker) external payable {
+        if (worker == address(0)) revert ZeroAddress();
+        _stake(worker);
+    }
+
+    function _stake(address worker) private {
         if (msg.value == 0) revert ZeroStake();
-        Stake storage s = _stakes[msg.sender];
+        Stake storage s = _stakes[worker];
         // Bounded by the ether supply, far below 2^128.
         // forge-lint: disable-next-line(unsafe-typecast)
         s.active += uint128(msg.value);
-        emit Staked(msg.sender, msg.value, s.active);
+        emit Staked(worker, msg.sender, msg.value, s.active);
     }
 
     /// @notice Moves `amount` of active stake to unstaking; it can be withdrawn UNSTAKE_DELAY
@@ -270,16 +282,17 @@ contract JobEscrow is EIP712, ReentrancyGuard {
         emit UnstakeRequested(msg.sender, amount, s.unlockAt);
     }
 
-    /// @notice Sends the sender its unstaked ether once the delay has passed.
-    function withdrawStake() external nonReentrant returns (uint256 amount) {
-        Stake storage s = _stakes[msg.sender];
+    /// @notice Sends `worker` its unstaked ether once the delay has passed. Anyone may pay the
+    /// gas (as with `withdraw`); the ether only ever goes to `worker`.
+    function withdrawStake(address worker) external nonReentrant returns (uint256 amount) {
+        Stake storage s = _stakes[worker];
         amount = s.unstaking;
-        if (amount == 0) revert NothingToUnstake(msg.sender);
+        if (amount == 0) revert NothingToUnstake(worker);
         if (block.timestamp < s.unlockAt) revert StakeLocked(s.unlockAt);
         s.unstaking = 0;
-        emit StakeWithdrawn(msg.sender, amount);
-        (bool ok,) = msg.sender.call{value: amount}("");
-        if (!ok) revert TransferFailed(msg.sender, amount);
+        emit StakeWithdrawn(worker, amount);
+        (bool ok,) = worker.call{value: amount}("");
+        if (!ok) revert TransferFailed(worker, amount);
     }
 
     /// @notice Slashes a worker that signed two different results for one task: all its stake,

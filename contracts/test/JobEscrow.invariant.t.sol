@@ -75,12 +75,15 @@ contract EscrowHandler is JobEscrowBase {
         } catch {}
     }
 
-    function stake(uint8 who, uint96 amount) external {
+    /// The worker stakes, or (`backed`) another address stakes for it.
+    function stake(uint8 who, uint96 amount, bool backed) external {
         address w = worker(bound(who, 0, 7));
         amount = uint96(bound(amount, 1, 100 ether));
-        vm.deal(w, amount);
-        vm.prank(w);
-        escrow.stake{value: amount}();
+        address from = backed ? address(0xBAC4E2) : w;
+        vm.deal(from, amount);
+        vm.prank(from);
+        if (backed) escrow.stakeFor{value: amount}(w);
+        else escrow.stake{value: amount}();
         staked += amount;
     }
 
@@ -96,8 +99,7 @@ contract EscrowHandler is JobEscrowBase {
         address w = worker(bound(who, 0, 7));
         JobEscrow.Stake memory s = escrow.stakeOf(w);
         if (s.unstaking == 0 || block.timestamp < s.unlockAt) return;
-        vm.prank(w);
-        stakeWithdrawn += escrow.withdrawStake();
+        stakeWithdrawn += escrow.withdrawStake(w);
     }
 
     /// Worker `who` signs two results for one task; worker `by` reports it.

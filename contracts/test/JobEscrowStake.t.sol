@@ -35,9 +35,39 @@ contract JobEscrowStakeTest is JobEscrowBase {
 
     function test_stake_emitsStaked() public {
         vm.expectEmit(address(escrow));
-        emit JobEscrow.Staked(w, 1 ether, 2 ether);
+        emit JobEscrow.Staked(w, w, 1 ether, 2 ether);
         vm.prank(w);
         escrow.stake{value: 1 ether}();
+    }
+
+    function test_stakeFor_backsAnotherAddress() public {
+        address backer = makeAddr("backer");
+        vm.deal(backer, 5 ether);
+        vm.expectEmit(address(escrow));
+        emit JobEscrow.Staked(w, backer, 2 ether, 3 ether);
+        vm.prank(backer);
+        escrow.stakeFor{value: 2 ether}(w);
+        assertEq(escrow.stakeOf(w).active, 3 ether);
+        assertEq(escrow.stakeOf(backer).active, 0);
+        // Only the worker can unstake it, and the ether goes to the worker whoever sends the withdrawal.
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InsufficientStake.selector, 1 ether, 0));
+        vm.prank(backer);
+        escrow.requestUnstake(1 ether);
+        vm.prank(w);
+        escrow.requestUnstake(3 ether);
+        vm.warp(block.timestamp + escrow.UNSTAKE_DELAY());
+        uint256 before = w.balance;
+        vm.prank(backer);
+        assertEq(escrow.withdrawStake(w), 3 ether);
+        assertEq(w.balance, before + 3 ether);
+        assertEq(backer.balance, 3 ether);
+    }
+
+    function test_stakeFor_revertsOnZeroAddressOrValue() public {
+        vm.expectRevert(JobEscrow.ZeroAddress.selector);
+        escrow.stakeFor{value: 1 ether}(address(0));
+        vm.expectRevert(JobEscrow.ZeroStake.selector);
+        escrow.stakeFor(w);
     }
 
     function test_stake_revertsOnZero() public {
@@ -55,11 +85,11 @@ contract JobEscrowStakeTest is JobEscrowBase {
         assertEq(s.unlockAt, block.timestamp + escrow.UNSTAKE_DELAY());
         vm.expectRevert(abi.encodeWithSelector(JobEscrow.StakeLocked.selector, s.unlockAt));
         vm.prank(w);
-        escrow.withdrawStake();
+        escrow.withdrawStake(w);
         vm.warp(s.unlockAt);
         uint256 before = w.balance;
         vm.prank(w);
-        assertEq(escrow.withdrawStake(), 0.4 ether);
+        assertEq(escrow.withdrawStake(w), 0.4 ether);
         assertEq(w.balance, before + 0.4 ether);
         assertEq(escrow.stakeOf(w).unstaking, 0);
     }
@@ -89,7 +119,7 @@ contract JobEscrowStakeTest is JobEscrowBase {
     function test_withdrawStake_revertsWhenNothingUnstaking() public {
         vm.expectRevert(abi.encodeWithSelector(JobEscrow.NothingToUnstake.selector, w));
         vm.prank(w);
-        escrow.withdrawStake();
+        escrow.withdrawStake(w);
     }
 
     function test_slash_takesActiveAndUnstaking() public {
@@ -110,7 +140,7 @@ contract JobEscrowStakeTest is JobEscrowBase {
         vm.warp(block.timestamp + escrow.UNSTAKE_DELAY());
         vm.expectRevert(abi.encodeWithSelector(JobEscrow.NothingToUnstake.selector, w));
         vm.prank(w);
-        escrow.withdrawStake();
+        escrow.withdrawStake(w);
     }
 
     function test_slash_selfReportLosesHalf() public {

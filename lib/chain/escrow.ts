@@ -15,7 +15,7 @@ import {
   BaseError as ViemBaseError,
   type WalletClient,
 } from 'viem'
-import { ChainError } from '../errors'
+import { ChainError, InvalidInputError } from '../errors'
 import {
   type Certificate,
   escrowFor,
@@ -276,8 +276,14 @@ export async function isSettled(
 export interface WorkerOnChain {
   settledResults: number
   slashes: number
+  /** Credited pay not yet withdrawn (wei). */
+  credited: bigint
   /** Active plus unstaking: everything still slashable (wei). */
   stake: bigint
+  active: bigint
+  unstaking: bigint
+  /** When the unstaking part can be withdrawn (unix seconds; 0 when nothing is unstaking). */
+  unlockAt: number
 }
 
 export async function workerOnChain(
@@ -303,30 +309,99 @@ export async function workerOnChain(
     return {
       settledResults: Number(account.settledResults),
       slashes: account.slashes,
+      credited: account.balance,
       stake: stake.active + stake.unstaking,
+      active: stake.active,
+      unstaking: stake.unstaking,
+      unlockAt: Number(stake.unlockAt),
     }
   } catch (err) {
     throw chainError("Reading a worker's record", err)
   }
 }
 
-/** Adds `amount` wei to the wallet's stake. */
+/**
+ * Adds `amount` wei from the wallet to `worker`'s stake (default: the wallet's own). Any wallet
+ * can back a worker; only the worker can unstake, and unstaked ether goes back to the worker.
+ */
 export async function stake(
   wallet: Wallet,
   client: PublicClient,
   contract: Address,
   amount: bigint,
+  worker?: Address,
 ) {
+  if (amount <= 0n) throw new InvalidInputError('The stake must be more than 0.')
   const receipt = await send('stake', client, () =>
+    worker && worker.toLowerCase() !== wallet.account.address.toLowerCase()
+      ? wallet.writeContract({
+          address: contract,
+          abi: jobEscrowAbi,
+          functionName: 'stakeFor',
+          chain: wallet.chain,
+          args: [worker],
+          value: amount,
+        })
+      : wallet.writeContract({
+          address: contract,
+          abi: jobEscrowAbi,
+          functionName: 'stake',
+          chain: wallet.chain,
+          value: amount,
+        }),
+  )
+  return { txHash: receipt.transactionHash }
+}
+
+/**
+ * Starts unstaking `amount` wei of the wallet's active stake: it stays slashable, and can be
+ * withdrawn after the contract's delay (3 days). Asking again restarts the delay for all of it.
+ */
+export async function requestUnstake(
+  wallet: Wallet,
+  client: PublicClient,
+  contract: Address,
+  amount: bigint,
+) {
+  const receipt = await send('requestUnstake', client, () =>
     wallet.writeContract({
       address: contract,
       abi: jobEscrowAbi,
-      functionName: 'stake',
+      functionName: 'requestUnstake',
       chain: wallet.chain,
-      value: amount,
+      args: [amount],
     }),
   )
-  return { txHash: receipt.transactionHash }
+  const [log] = parseEventLogs({
+    abi: jobEscrowAbi,
+    eventName: 'UnstakeRequested',
+    logs: receipt.logs,
+  })
+  return { txHash: receipt.transactionHash, unlockAt: Number(log?.args.unlockAt ?? 0n) }
+}
+
+/** Pays `worker` its unstaked ether once the delay has passed; any wallet may send it. */
+export async function withdrawStake(
+  wallet: Wallet,
+  client: PublicClient,
+  contract: Address,
+  worker: Address,
+) {
+  const receipt = await send('withdrawStake', client, () =>
+    wallet.writeContract({
+      address: contract,
+      abi: jobEscrowAbi,
+      functionName: 'withdrawStake',
+      chain: wallet.chain,
+      args: [worker],
+    }),
+  )
+  const [log] = parseEventLogs({
+    abi: jobEscrowAbi,
+    eventName: 'StakeWithdrawn',
+    logs: receipt.logs,
+  })
+  return { txHash: receipt.transactionHash, amount: log?.args.amount ?? 0n }
 }
 
 /** Two signatures by one worker over different results for one task. */
@@ -359,4 +434,31 @@ export async function slash(
     amount: log?.args.amount ?? 0n,
     worker: log?.args.worker,
   }
+}
+
+/**
+ * Sends everything `wallet` holds, less the transfer fee, to `to`: a browser tab's key receives
+ * its pay and unstaked ether, and this moves them to the person's own wallet.
+ */
+export async function sendBalance(wallet: Wallet, client: PublicClient, to: Address) {
+  const from = wallet.account.address
+  const [balance, fees] = await Promise.all([
+    client.getBalance({ address: from }),
+    client.estimateFeesPerGas(),
+  ])
+  const fee = 21_000n * fees.maxFeePerGas
+  if (balance <= fee)
+    throw new InvalidInputError(`${from} holds too little ether to pay for a transfer.`)
+  const amount = balance - fee
+  await send('Sending the balance', client, () =>
+    wallet.sendTransaction({
+      to,
+      value: amount,
+      gas: 21_000n,
+      maxFeePerGas: fees.maxFeePerGas,
+      maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
+      chain: wallet.chain,
+    }),
+  )
+  return { amount }
 }

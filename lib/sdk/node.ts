@@ -61,7 +61,8 @@ export interface NodeRequester {
   stop(): Promise<void>
 }
 
-function walletFor(key: Hex, cfg: ChainConfig) {
+/** A viem wallet client for a private key (Node: the CLI and scripts). */
+export function walletFor(key: Hex, cfg: Pick<ChainConfig, 'rpcUrl' | 'chainId'>) {
   return createWalletClient({
     account: privateKeyToAccount(key),
     chain: chainFor(cfg),

@@ -3,8 +3,16 @@
  * not available in workers); inference runs in a Web Worker. Nothing starts until `start` is
  * called, which the page does only when the person presses Start.
  */
-import type { Address } from 'viem'
-import { creditedBalance, publicClientFor } from '../chain'
+import { type Address, createWalletClient, http } from 'viem'
+import {
+  chainFor,
+  creditedBalance,
+  publicClientFor,
+  requestUnstake,
+  sendBalance,
+  type WorkerOnChain,
+  workerOnChain,
+} from '../chain'
 import type { AppConfig } from '../env/app-config'
 import { createLogger } from '../env/log'
 import {
@@ -66,6 +74,14 @@ export interface VolunteerSession {
   setThrottle(t: Partial<ThrottleSettings>): void
   /** Wei credited on chain and not yet withdrawn. */
   credited(): Promise<bigint>
+  /** Pay, stake and record on chain. */
+  onChain(): Promise<WorkerOnChain>
+  /** Ether held by this tab's address (withdrawn pay and stake land here). */
+  balance(): Promise<bigint>
+  /** Starts unstaking `amount` wei; signed and paid for by this tab's key. */
+  unstake(amount: bigint): Promise<{ unlockAt: number }>
+  /** Sends everything this tab's address holds, less the fee, to `to`. */
+  sendBalance(to: Address): Promise<{ amount: bigint }>
   stop(): Promise<void>
 }
 
@@ -97,6 +113,13 @@ export async function startVolunteer(opts: VolunteerOptions): Promise<VolunteerS
   })
   installGossipValidators(node)
   const client = publicClientFor(config)
+  /** This tab's own key as a wallet: it pays gas from what it earned. */
+  const tabWallet = () =>
+    createWalletClient({
+      account: identity.account,
+      chain: chainFor(config),
+      transport: http(config.rpcUrl),
+    })
   let throttle = validateThrottle(opts.throttle ?? {})
   const worker = createWorker({
     throttle: () => ({
@@ -146,6 +169,10 @@ export async function startVolunteer(opts: VolunteerOptions): Promise<VolunteerS
       throttle = validateThrottle({ ...throttle, ...t })
     },
     credited: () => creditedBalance(client, config.contract, identity.address),
+    onChain: () => workerOnChain(client, config.contract, identity.address),
+    balance: () => client.getBalance({ address: identity.address }),
+    unstake: (amount) => requestUnstake(tabWallet(), client, config.contract, amount),
+    sendBalance: (to) => sendBalance(tabWallet(), client, to),
     async stop() {
       await worker.stop()
       presence.stop()

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
-import { type Address, type Hex, parseEventLogs } from 'viem'
+import { type Address, createTestClient, type Hex, http, parseEther, parseEventLogs } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   creditedBalance,
@@ -10,6 +10,7 @@ import {
   jobEscrowAbi,
   publicClientFor,
   readJob,
+  workerOnChain,
 } from '../../lib/chain'
 import { seededInputs } from '../../lib/runtime'
 import { buildMlp } from '../../scripts/lib/onnx-mlp'
@@ -21,6 +22,8 @@ import { launchChromium, openRequester, openVolunteer } from '../helpers/browser
 // contract on anvil. Then a worker withdraws from its volunteer page.
 let stack: Stack
 let browser: Browser
+/** The tab that withdrew its pay, and its address (the stake test goes on with it). */
+let withdrawn: { page: Page; worker: Address } | undefined
 const volunteers: Page[] = []
 
 beforeAll(async () => {
@@ -207,5 +210,59 @@ describe('three volunteer tabs and a requester tab', () => {
       })
     expect(await client.getBalance({ address: worker! })).toBe(before + credited)
     expect(await creditedBalance(client, stack.chain.contract, worker!)).toBe(0n)
+    withdrawn = { page: page!, worker: worker! }
+  })
+
+  it('stakes for the tab from the wallet, unstakes signed by the tab, and returns the ether to the wallet', async () => {
+    const { page, worker } = withdrawn!
+    const client = publicClientFor(stack.chain)
+    const said = (re: RegExp) =>
+      page
+        .getByTestId('stake-status')
+        .filter({ hasText: re })
+        .waitFor({ timeout: 30_000 })
+        .catch(async (err) => {
+          throw new Error(
+            `${err.message}\nThe page said:\n${await page.locator('main').innerText()}`,
+          )
+        })
+    const amount = page.locator('#stake-amount')
+    await amount.fill('0.1')
+    await page.getByTestId('stake-add').click()
+    await said(/^Staked 0.1 ETH/)
+    expect((await workerOnChain(client, stack.chain.contract, worker)).active).toBe(
+      parseEther('0.1'),
+    )
+
+    // The tab signs the unstaking and pays its gas from what it holds: here its withdrawn pay.
+    const held = await client.getBalance({ address: worker })
+    expect(held).toBeGreaterThan(0n)
+    await amount.fill('0.04')
+    await page.getByTestId('stake-unstake').click()
+    await said(/^Unstaking 0.04 ETH/)
+    const unstaking = await workerOnChain(client, stack.chain.contract, worker)
+    expect(unstaking).toMatchObject({ active: parseEther('0.06'), unstaking: parseEther('0.04') })
+    expect(await page.getByTestId('stake-withdraw').isDisabled()).toBe(true)
+
+    const test = createTestClient({ mode: 'anvil', transport: http(stack.chain.rpcUrl) })
+    await test.increaseTime({ seconds: 3 * 24 * 3600 })
+    await test.mine({ blocks: 1 })
+    await page.getByTestId('stake-withdraw').click({ timeout: 15_000 })
+    await said(/^Paid 0.04 ETH of stake back/)
+    const tab = await client.getBalance({ address: worker })
+    expect(tab).toBeGreaterThan(parseEther('0.04'))
+
+    const wallet = DEV_ADDRESSES[1]!
+    const walletBefore = await client.getBalance({ address: wallet })
+    await page.getByTestId('send-to-wallet').click()
+    await said(/^Sent /)
+    const left = await client.getBalance({ address: worker })
+    const gained = (await client.getBalance({ address: wallet })) - walletBefore
+    // The wallet got what the tab held, less the transfer fee; the tab kept only the unspent
+    // part of its fee reserve.
+    expect(gained).toBeGreaterThan(parseEther('0.039'))
+    expect(tab - gained - left).toBeGreaterThan(0n)
+    expect(tab - gained - left).toBeLessThan(parseEther('0.001'))
+    expect(left).toBeLessThan(parseEther('0.001'))
   })
 })
