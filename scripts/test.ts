@@ -5,6 +5,7 @@
  *   3. the web app is built if stale (the browser tests serve it)
  *   4. vitest: unit, integration (real relay + anvil + Node peers), end-to-end (headless
  *      Chromium), all inside a private network namespace (scripts/in-netns.sh)
+ *   5. the benchmark's short configuration (`npm run bench -- --quick`), so that it keeps working
  * Ends with one line, `N passed, N failed`, summing everything it ran.
  */
 import { spawnSync } from 'node:child_process'
@@ -97,6 +98,28 @@ if (existsSync(report)) {
   if (vitest.code !== 0 && r.numFailedTests === 0) failed++ // a suite failed to load or a hook failed
 } else failed++
 rmSync(dir, { recursive: true, force: true })
+
+step('benchmark, short configuration: npm run bench -- --quick (no thresholds on times)')
+const bench = sh(join(ROOT, 'scripts/in-netns.sh'), [
+  bin('tsx'),
+  'scripts/bench.ts',
+  '--quick',
+  '--json',
+])
+const benchJson = bench.out
+  .trim()
+  .split('\n')
+  .reverse()
+  .find((l) => l.startsWith('{'))
+const benchOk =
+  bench.code === 0 &&
+  benchJson !== undefined &&
+  (JSON.parse(benchJson) as { targets?: unknown[] }).targets?.length !== undefined
+if (benchOk) passed++
+else {
+  failed++
+  process.stderr.write('✗ npm run bench -- --quick failed\n')
+}
 
 process.stdout.write(`\n${passed} passed, ${failed} failed\n`)
 process.exit(failed === 0 ? 0 : 1)

@@ -22,6 +22,14 @@ const Network = dynamic(() => import('./network-app').then((m) => m.NetworkApp),
   loading,
 })
 
+const Bench = dynamic(() => import('./bench-app').then((m) => m.BenchApp), {
+  ssr: false,
+  loading,
+})
+
+export function BenchPage({ config }: { config: AppConfig }) {
+  return <Bench config={config} />
+}
 export function VolunteerPage({ config }: { config: AppConfig }) {
   return <Volunteer config={config} />
 }

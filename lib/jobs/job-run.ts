@@ -121,8 +121,11 @@ export interface JobRunInit {
 const FIRST_LEASE_MS = 60_000
 const MIN_LEASE_MS = 10_000
 const MAX_LEASE_MS = 120_000
-/** Leases one worker may hold at once in a job: enough to overlap a fetch with a compute. */
-export const MAX_LEASES_PER_WORKER = 2
+/**
+ * Leases one worker may hold at once in a job: the task it computes, the next one it fetched
+ * meanwhile, and the previous one whose result is still on its way.
+ */
+export const MAX_LEASES_PER_WORKER = 3
 /** Expired leases in a row after which a worker gets no more work from this coordinator. */
 export const MAX_CONSECUTIVE_TIMEOUTS = 3
 /** A replica running this many times the typical compute time (and ≥ 2 s) may be duplicated. */

@@ -30,7 +30,7 @@ import {
   toWireTensors,
   workResponseSchema,
 } from '../mesh'
-import type { Lease } from '../mesh/messages'
+import type { Lease, WorkResponse } from '../mesh/messages'
 import {
   type AgreementPolicy,
   formatPolicy,
@@ -138,6 +138,8 @@ export function createWorker(init: WorkerInit): Worker {
   let duty = 1
   const recentMs: number[] = []
   const delivering = new Set<string>()
+  /** Deliveries in flight, awaited on stop. */
+  const deliveries = new Set<Promise<void>>()
   const retries = new Map<string, { at: number; delayMs: number }>()
   const abort = new AbortController()
 
@@ -360,12 +362,19 @@ export function createWorker(init: WorkerInit): Worker {
     await init.store.putOutbox(record)
     pendingResults++
     job.failures = 0
-    if ((await deliver(record)) === 'retry') {
+    // Delivered in the background while the next task computes: the result is safe in the
+    // outbox, and a failed delivery is retried from there. One at a time, so that this worker
+    // stays within the leases a coordinator lets it hold (computing, fetched, delivering).
+    await Promise.all(deliveries)
+    const delivery = deliver(record).then((r) => {
+      if (r !== 'retry') return
       problem(
         `Could not deliver the result of task ${lease.taskIndex} of job ${short(jobId)}; it is kept and sent when its coordinator is reachable.`,
       )
       backoff(job)
-    }
+    })
+    deliveries.add(delivery)
+    void delivery.finally(() => deliveries.delete(delivery))
   }
 
   /**
@@ -373,9 +382,12 @@ export function createWorker(init: WorkerInit): Worker {
    * stored with the result). The entry is deleted once the coordinator recorded it, already had
    * it, or refused it for good; on a network failure it stays for the next try.
    */
-  const deliver = async (o: OutboxRecord): Promise<'delivered' | 'refused' | 'retry'> => {
+  const deliver = async (
+    o: OutboxRecord,
+  ): Promise<'delivered' | 'refused' | 'retry' | 'in-flight'> => {
     const key = `${o.jobId}:${o.taskIndex}`
-    if (delivering.has(key)) return 'retry'
+    // The outbox flush may have picked it up already.
+    if (delivering.has(key)) return 'in-flight'
     delivering.add(key)
     const drop = async () => {
       await init.store.deleteOutbox(o.jobId, o.taskIndex)
@@ -477,53 +489,89 @@ export function createWorker(init: WorkerInit): Worker {
     }
   }
 
+  /** Asks the job's coordinator for a task; never rejects (the loop handles both outcomes). */
+  const askWork = (job: KnownJob): Promise<{ res: WorkResponse } | { err: unknown }> =>
+    request(
+      node,
+      coordinatorAddrs(job),
+      PROTOCOLS.work,
+      {
+        type: 'work-request',
+        jobId: job.ann.jobId,
+        backend: compute.backend,
+        runtime: compute.runtime,
+      },
+      workResponseSchema,
+      { signal: abort.signal },
+    ).then(
+      (res) => ({ res }),
+      (err: unknown) => ({ err }),
+    )
+
   const work = async () => {
+    /**
+     * The next task, asked for while the current one computes, so that the lease round trip
+     * overlaps compute (the coordinator lets a worker hold two leases). Only at full duty: a
+     * throttled worker rests between tasks anyway. A task already taken is run even if the
+     * volunteer paused meanwhile, so that its lease does not expire as a timeout.
+     */
+    let next:
+      | { job: KnownJob; answer: ReturnType<typeof askWork>; prefetched?: boolean }
+      | undefined
     while (state !== 'stopped') {
-      if (state === 'paused') {
-        await sleep(60_000)
-        continue
-      }
-      const t = init.throttle?.()
-      const nowDuty = t ? effectiveDuty(t.settings, t.hidden, recentMs) : 1
-      if (nowDuty !== duty) {
-        duty = nowDuty
-        changed()
-      }
-      if (duty <= 0) {
-        // e.g. a hidden tab set to give nothing while hidden: check again in a second.
-        await sleep(1000)
-        continue
-      }
-      const job = nextJob()
-      if (!job) {
-        if (state !== 'idle') {
-          state = 'idle'
-          currentJob = undefined
+      if (!next) {
+        if (state === 'paused') {
+          await sleep(60_000)
+          continue
+        }
+        const t = init.throttle?.()
+        const nowDuty = t ? effectiveDuty(t.settings, t.hidden, recentMs) : 1
+        if (nowDuty !== duty) {
+          duty = nowDuty
           changed()
         }
-        await sleep(500)
+        if (duty <= 0) {
+          // e.g. a hidden tab set to give nothing while hidden: check again in a second.
+          await sleep(1000)
+          continue
+        }
+        const job = nextJob()
+        if (!job) {
+          if (state !== 'idle') {
+            state = 'idle'
+            currentJob = undefined
+            changed()
+          }
+          await sleep(500)
+          continue
+        }
+        next = { job, answer: askWork(job) }
+      }
+      const { job, answer, prefetched } = next
+      next = undefined
+      currentJob = job.ann.jobId as Hex
+      const got = await answer
+      if ('err' in got) {
+        if (abort.signal.aborted) break
+        // A coordinator that answers with something invalid is worth showing; a network hiccup is not.
+        if (got.err instanceof InvalidMessageError)
+          problem(
+            `Coordinator of job ${short(job.ann.jobId)} sent an invalid answer: ${got.err.details ?? got.err.shortMessage}`,
+          )
+        else
+          log.debug('work request failed', { jobId: job.ann.jobId, error: errorMessage(got.err) })
+        backoff(job)
         continue
       }
-      currentJob = job.ann.jobId as Hex
+      const res = got.res
       try {
-        const res = await request(
-          node,
-          coordinatorAddrs(job),
-          PROTOCOLS.work,
-          {
-            type: 'work-request',
-            jobId: job.ann.jobId,
-            backend: compute.backend,
-            runtime: compute.runtime,
-          },
-          workResponseSchema,
-          { signal: abort.signal },
-        )
         if (res.type === 'lease') {
           if (state === 'idle') {
             state = 'working'
             changed()
           }
+          if (duty >= 1 && state === 'working')
+            next = { job, answer: askWork(job), prefetched: true }
           await runLease(job, res)
           job.retryAt = Date.now()
           const rest = restAfter(lastMs ?? 0, duty)
@@ -531,6 +579,8 @@ export function createWorker(init: WorkerInit): Worker {
         } else if (res.type === 'no-work') {
           if (res.reason === 'job-complete' || res.reason === 'unknown-job')
             jobs.delete(job.ann.jobId as Hex)
+          // Asked ahead while a result was still on its way: ask again now that it is not.
+          else if (res.reason === 'busy' && prefetched) continue
           else backoff(job, res.retryAfterMs)
         } else {
           problem(`Coordinator of job ${short(job.ann.jobId)} said: ${res.message}`)
@@ -538,12 +588,7 @@ export function createWorker(init: WorkerInit): Worker {
         }
       } catch (err) {
         if (abort.signal.aborted) break
-        // A coordinator that answers with something invalid is worth showing; a network hiccup is not.
-        if (err instanceof InvalidMessageError)
-          problem(
-            `Coordinator of job ${short(job.ann.jobId)} sent an invalid answer: ${err.details ?? err.shortMessage}`,
-          )
-        else log.debug('work request failed', { jobId: job.ann.jobId, error: errorMessage(err) })
+        log.debug('task failed', { jobId: job.ann.jobId, error: errorMessage(err) })
         backoff(job)
       }
     }
@@ -564,6 +609,7 @@ export function createWorker(init: WorkerInit): Worker {
       unsubscribe?.()
       wake?.()
       await loop
+      await Promise.all(deliveries)
       changed()
     },
     pause() {

@@ -24,7 +24,7 @@ export type BackendPreference = 'auto' | 'wasm' | 'webgpu'
 
 export interface WorkerInitOptions {
   prefer: BackendPreference
-  /** WASM threads; capped by cross-origin isolation and the machine. Default: cores - 1, at most 4. */
+  /** WASM threads; capped by cross-origin isolation and the cores. Default: cores - 1, at most 4. */
   threads?: number
 }
 
@@ -67,10 +67,11 @@ export function createInferenceApi(
   return {
     async init(opts) {
       const capabilities = await detectCapabilities()
-      const maxThreads = capabilities.crossOriginIsolated
-        ? Math.max(1, Math.min(4, capabilities.hardwareConcurrency - 1))
-        : 1
-      const threads = Math.max(1, Math.min(opts.threads ?? maxThreads, maxThreads))
+      // Threads need cross-origin isolation. By default leave a core for the page (libp2p, UI),
+      // at most 4; asked for explicitly, up to every core.
+      const cores = capabilities.crossOriginIsolated ? capabilities.hardwareConcurrency : 1
+      const byDefault = Math.max(1, Math.min(4, cores - 1))
+      const threads = Math.max(1, Math.min(opts.threads ?? byDefault, cores))
       ort.env.wasm.numThreads = threads
       ort.env.logLevel = 'error'
       wasm = createOrtEngine(ort, { backend: 'wasm', executionProviders: ['wasm'] })

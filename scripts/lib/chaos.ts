@@ -299,8 +299,9 @@ export async function startPeers(
   cleanup: Array<() => Promise<unknown>>,
   count: number,
   taskMs: number,
+  extra: Partial<NodeVolunteerOptions> = {},
 ) {
-  const volunteers = await startVolunteers(net, count, taskMs)
+  const volunteers = await startVolunteers(net, count, taskMs, extra)
   cleanup.push(() => Promise.all(volunteers.map((v) => v.stop())))
   const requester = await startNodeRequester(DEV_PRIVATE_KEYS[1]!, networkOf(net))
   cleanup.push(() => requester.stop())
