@@ -27,16 +27,25 @@ const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
+    'report-only': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
   },
 })
 if (values.help) {
   process.stdout.write(
-    'Usage: npm run bench [-- --quick] [--json]\n  --quick  short configuration (CI), written to bench/tmp/\n  --json   print the results object as the last line of stdout\n',
+    'Usage: npm run bench [-- --quick] [--json]\n  --quick        short configuration (CI), written to bench/tmp/\n  --json         print the results object as the last line of stdout\n  --report-only  rewrite REPORT.md and the charts from the last results.json\n',
   )
   process.exit(0)
 }
 const quick = values.quick
+const notesFile = join(ROOT, 'bench/optimisations.md')
+const notes = () => (existsSync(notesFile) ? readFileSync(notesFile, 'utf8') : '')
+if (values['report-only']) {
+  // Rewrites REPORT.md and the charts from the last results.json (after editing the notes).
+  const dir = join(ROOT, quick ? 'bench/tmp' : 'bench')
+  await writeReport(dir, JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')), notes())
+  process.exit(0)
+}
 setLogLevel('warn')
 const say = (s: string) => process.stderr.write(`${s}\n`)
 const OUT = quick ? join(ROOT, 'bench/tmp') : join(ROOT, 'bench')
@@ -185,8 +194,7 @@ const results: BenchResults = {
   targets,
 }
 writeFileSync(join(OUT, 'results.json'), `${JSON.stringify(results, null, 2)}\n`)
-const notes = join(ROOT, 'bench/optimisations.md')
-await writeReport(OUT, results, existsSync(notes) ? readFileSync(notes, 'utf8') : '')
+await writeReport(OUT, results, notes())
 say(`Wrote ${join(OUT, 'results.json')} and ${join(OUT, 'REPORT.md')}.`)
 for (const t of targets)
   say(

@@ -13,7 +13,7 @@ import {
 import { seededInputs } from '../runtime/examples'
 import type { Store } from '../store'
 import { openMemoryStore } from '../store/memory-node'
-import { emptyRecord, trustSettings, type WorkerRecord } from '../trust'
+import { emptyRecord, NEW_CANARY_WITHIN, trustSettings, type WorkerRecord } from '../trust'
 import {
   JobRun,
   type JobRunInit,
@@ -254,6 +254,20 @@ describe('JobRun trust', () => {
     const summary = run.progress().workers.find((w) => w.address === a.address)
     expect(summary).toMatchObject({ canaryFailed: 1 })
     expect(summary?.excluded).toMatch(/known-answer/)
+  })
+
+  it('gives a new worker a known-answer task by its NEW_CANARY_WITHIN-th lease even when the coin never says so', async () => {
+    const { extra } = harness({ 0: 0 })
+    const { run, answer } = await setup(10, 1, 1, undefined, 3600, extra)
+    const w = await generateIdentity()
+    const got: number[] = []
+    for (let i = 0; i < NEW_CANARY_WITHIN; i++) {
+      const l = lease(run.assign(w.peerId))
+      got.push(l.taskIndex)
+      await answer(w, l, 100, l.taskIndex === 0 ? 0 : l.taskIndex)
+    }
+    expect(got.slice(0, -1)).not.toContain(0)
+    expect(got.at(-1)).toBe(0)
   })
 
   it('does not punish a known-task answer within floating-point noise of the known one', async () => {

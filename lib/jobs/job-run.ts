@@ -47,6 +47,7 @@ import {
   classOf,
   closeness,
   emptyRecord,
+  NEW_CANARY_WITHIN,
   needsHomogeneous,
   reputation,
   type TrustEvent,
@@ -156,6 +157,8 @@ export class JobRun {
   private readonly trust: TrustSettings
   private readonly reputation: Map<string, WorkerRecord>
   private readonly random: () => number
+  /** Per worker: leases since its last known-answer task (see NEW_CANARY_WITHIN). */
+  private readonly leasesSinceCanary = new Map<string, number>()
   /** Workers' equivalence classes, from their work requests (lowercase address → class). */
   private readonly classes = new Map<string, string>()
   /** When each worker of each class last asked for work: which classes can reach a quorum. */
@@ -316,7 +319,13 @@ export class JobRun {
     const candidates = this.tasks.filter((t) => t.known && !t.workers.has(key))
     if (candidates.length === 0) return undefined
     const rate = rec.canaryPassed > 0 ? this.trust.canaryRate : this.trust.newCanaryRate
-    if (this.random() >= rate) return undefined
+    const since = this.leasesSinceCanary.get(key) ?? 0
+    const due = rec.canaryPassed === 0 && rate > 0 && since >= NEW_CANARY_WITHIN - 1
+    if (!due && this.random() >= rate) {
+      this.leasesSinceCanary.set(key, since + 1)
+      return undefined
+    }
+    this.leasesSinceCanary.set(key, 0)
     return candidates[Math.floor(this.random() * candidates.length)]
   }
 

@@ -33,6 +33,12 @@ export interface TrustSettings {
 export const DEFAULT_RULE: ReplicationRule = 'boinc'
 export const CANARY_RATE = 0.05
 export const NEW_CANARY_RATE = 0.3
+/**
+ * A worker that has not passed a known-answer task gets one at the latest on this lease (while
+ * the job has one it has not had): the random draw alone leaves a colluder unchecked for 17
+ * leases about once in 400.
+ */
+export const NEW_CANARY_WITHIN = 5
 
 export function trustSettings(level: TrustLevel = 'standard', rule = DEFAULT_RULE): TrustSettings {
   return {
