@@ -14,7 +14,7 @@ import { decodeMessage, encodeMessage } from './codec'
 import { modelChunkSchema, modelRequestSchema, modelResponseSchema } from './messages'
 import type { MeshNode } from './node'
 import { LIMITS, PROTOCOLS } from './protocol'
-import { errorResponse } from './rpc'
+import { errorResponse, scopedSignal } from './rpc'
 
 export async function serveModels(
   node: MeshNode,
@@ -69,9 +69,12 @@ export async function fetchModelFromPeer(
   maxBytes: number,
   signal?: AbortSignal,
 ): Promise<Uint8Array> {
-  const timeout = AbortSignal.timeout(LIMITS.streamTimeoutMs * 4)
-  const sig = signal ? AbortSignal.any([signal, timeout]) : timeout
-  const stream = await node.dialProtocol(target, PROTOCOLS.model, { signal: sig })
+  const scope = scopedSignal(signal, LIMITS.streamTimeoutMs * 4)
+  const sig = scope.signal
+  const stream = await node.dialProtocol(target, PROTOCOLS.model, { signal: sig }).catch((err) => {
+    scope.release()
+    throw err
+  })
   try {
     const lp = lpStream(stream, { maxDataLength: LIMITS.modelChunkBytes + 64 })
     await lp.write(encodeMessage({ type: 'model-request', modelHash: hash }), { signal: sig })
@@ -103,5 +106,7 @@ export async function fetchModelFromPeer(
   } catch (err) {
     stream.abort(err instanceof Error ? err : new Error(String(err)))
     throw err
+  } finally {
+    scope.release()
   }
 }

@@ -8,6 +8,7 @@ import { compile, type TopLevelSpec } from 'vega-lite'
 import type { GasRow } from './gas'
 import { type InferenceRow, WARMUP } from './inference'
 import type { MeshRow, QuorumLatency } from './mesh'
+import type { ColdStart, TabMemory } from './tab'
 
 export interface Target {
   name: string
@@ -24,6 +25,8 @@ export interface BenchResults {
   machine: { cpus: number; cpuModel: string; node: string; chromium: string }
   inference: InferenceRow[]
   ratios: Array<{ model: string; threads: number; browserOverNative: number }>
+  coldStart: ColdStart
+  memory: TabMemory
   mesh: MeshRow[]
   scaling: MeshRow[]
   quorumLatency: QuorumLatency
@@ -116,6 +119,19 @@ export async function writeReport(dir: string, r: BenchResults, optimisations: s
       y: { aggregate: 'count', type: 'quantitative', title: 'tasks' },
     },
   }
+  const heap: TopLevelSpec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: 'Volunteer tab: JS heap after GC, as tasks complete',
+    width: 420,
+    height: 180,
+    data: { values: r.memory.samples.map((m) => ({ tasks: m.tasks, MiB: m.heapBytes / 2 ** 20 })) },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'tasks', type: 'quantitative', title: 'tasks done by the tab' },
+      y: { field: 'MiB', type: 'quantitative', title: 'heap (MiB)', scale: { zero: true } },
+    },
+  }
+  writeFileSync(join(dir, 'tab-heap.svg'), await renderSvg(heap))
   writeFileSync(join(dir, 'throughput-volunteers.svg'), await renderSvg(throughput))
   writeFileSync(join(dir, 'quorum-latency.svg'), await renderSvg(quorum))
   writeFileSync(join(dir, 'inference-latency.svg'), await renderSvg(latency))
@@ -150,6 +166,16 @@ Browser / native throughput at equal threads:
 ${r.ratios.map((x) => `| ${x.model} | ${x.threads} | ${fmt(x.browserOverNative, 2)} |`).join('\n')}
 
 ![per-inference latency](inference-latency.svg)
+
+## 2. Cold start
+
+Page open → the tab's first result received by the coordinator, for a job already running
+(announced every 2 s), model \`${r.coldStart.model}\`: ${fmt(r.coldStart.uncachedMs, 0)} ms in a fresh
+browser profile (page, ONNX Runtime and model fetched), ${fmt(r.coldStart.cachedMs, 0)} ms in the
+same profile on a new page (model from IndexedDB). Includes pressing Start, joining the mesh
+through the relay, hearing the announcement, the lease, loading the model and one inference. Of
+that, page open → the volunteer session running (inference worker with ONNX Runtime, libp2p node
+dialled to the relay): ${fmt(r.coldStart.uncachedSessionMs, 0)} ms and ${fmt(r.coldStart.cachedSessionMs, 0)} ms.
 
 ## 3. Mesh overhead
 
@@ -188,6 +214,15 @@ one warm-up settlement so that the workers' accounts already hold pay.
 ${r.gas.map((g) => `| ${g.quorum} | ${g.batch} | ${fmt(g.gasPerTx, 0)} | ${fmt(g.gasPerTask, 0)} |`).join('\n')}
 
 ![settlement gas per task](settlement-gas.svg)
+
+## 7. Memory
+
+The volunteer page's JavaScript heap (main thread: libp2p, job state, UI) after a forced garbage
+collection, while one tab runs ${r.memory.tasks.toLocaleString('en-US')} tasks of the small model: ${fmt(r.memory.samples[0]?.heapBytes ? r.memory.samples[0].heapBytes / 2 ** 20 : 0)} MiB
+after ${r.memory.samples[0]?.tasks ?? 0} tasks, ${fmt((r.memory.samples.at(-1)?.heapBytes ?? 0) / 2 ** 20)} MiB after ${r.memory.samples.at(-1)?.tasks ?? 0}
+(${fmt(r.memory.growthPct)} %). The inference worker's heap is not included.
+
+![tab heap](tab-heap.svg)
 
 ${optimisations}
 `
