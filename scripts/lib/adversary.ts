@@ -66,6 +66,7 @@ import {
   UNDEFENDED,
 } from '../../lib/trust'
 import {
+  allHeard,
   type ChaosNet,
   finishJob,
   MODEL,
@@ -222,14 +223,9 @@ async function startPopulation(
   cleanup.push(() => requester.stop())
   const roleOf = new Map(volunteers.map((x) => [x.v.identity.address.toLowerCase(), x.role]))
   // Every volunteer in the gossip mesh before the job starts, so that all of them take part.
-  const ids = new Set(volunteers.map((x) => x.v.node.peerId.toString()))
-  await withTimeout(
-    (async () => {
-      while (requester.presence.peers().filter((p) => ids.has(p.peerId)).length < ids.size)
-        await new Promise((r) => setTimeout(r, 250))
-    })(),
-    60_000,
-    'every volunteer heard on presence',
+  await allHeard(
+    requester,
+    volunteers.map((x) => x.v),
   )
   return { requester, volunteers, roleOf }
 }

@@ -308,6 +308,19 @@ export async function startPeers(
   return { volunteers, requester }
 }
 
+/** Waits until the requester has heard every volunteer on presence, so that all take part. */
+export function allHeard(requester: NodeRequester, volunteers: NodeVolunteer[]): Promise<void> {
+  const ids = new Set(volunteers.map((v) => v.node.peerId.toString()))
+  return withTimeout(
+    (async () => {
+      while (requester.presence.peers().filter((p) => ids.has(p.peerId)).length < ids.size)
+        await new Promise((r) => setTimeout(r, 250))
+    })(),
+    60_000,
+    'every volunteer heard on presence',
+  )
+}
+
 /** Tasks accepted so far (settled ones included). */
 export const doneCount = (p: JobProgress) => p.counts.accepted + p.counts.settled
 

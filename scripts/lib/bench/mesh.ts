@@ -22,6 +22,7 @@ import { createEngineCompute, createOrtEngine, seededInputs } from '../../../lib
 import { openMemoryStore } from '../../../lib/store/memory-node'
 import { trustSettings } from '../../../lib/trust'
 import {
+  allHeard,
   doneCount,
   MODEL,
   onNet,
@@ -120,15 +121,7 @@ async function meshRun(volunteers: number, c: MeshConfig, latency: number[]): Pr
     const { volunteers: vs, requester } = await startPeers(net, cleanup, volunteers, c.taskMs, {
       wrapCompute: wrap,
     })
-    const ids = new Set(vs.map((v) => v.node.peerId.toString()))
-    await withTimeout(
-      (async () => {
-        while (requester.presence.peers().filter((p) => ids.has(p.peerId)).length < ids.size)
-          await new Promise((r) => setTimeout(r, 250))
-      })(),
-      60_000,
-      'every volunteer heard on presence',
-    )
+    await allHeard(requester, vs)
     const quorum = Math.min(2, c.replicas)
     const inputs = tasksFor(c.tasks, 11)
     const keys = inputs.map(key)
