@@ -1,5 +1,5 @@
 'use client'
-import { useEffect, useRef, useState } from 'react'
+import { useEffect, useMemo, useRef, useState } from 'react'
 import { formatEther, parseEther } from 'viem'
 import { stake, type WorkerOnChain, withdraw, withdrawStake } from '../../lib/chain'
 import { publicClientFor } from '../../lib/chain/config'
@@ -299,7 +299,7 @@ function StakeCard({ config, session }: { config: AppConfig; session: VolunteerS
   const [status, setStatus] = useState<string>()
   const [busy, setBusy] = useState(false)
   const [chainNow, setChainNow] = useState(0)
-  const client = publicClientFor(config)
+  const client = useMemo(() => publicClientFor(config), [config])
   const refresh = () =>
     Promise.all([session.onChain(), session.balance(), client.getBlock()])
       .then(([i, b, block]) => {

@@ -13,7 +13,7 @@ import { seededInputs } from '../../../lib/runtime'
 import { type NodeRequester, startNodeRequester } from '../../../lib/sdk/node'
 import { trustSettings } from '../../../lib/trust'
 import { readManifest } from '../../models'
-import { withTimeout } from '../chaos'
+import { when, withTimeout } from '../chaos'
 import type { Stack } from '../stack'
 
 export interface ColdStart {
@@ -55,15 +55,7 @@ async function submit(requester: NodeRequester, model: string, tasks: number, se
 
 const firstResult = (job: Awaited<ReturnType<typeof submit>>) =>
   withTimeout(
-    new Promise<void>((resolve) => {
-      const check = () => {
-        if (job.handle.progress().resultsReceived < 1) return
-        job.handle.events.removeEventListener('progress', check)
-        resolve()
-      }
-      job.handle.events.addEventListener('progress', check)
-      check()
-    }),
+    when(job.handle, (p) => p.resultsReceived >= 1),
     120_000,
     'the first result',
   )
