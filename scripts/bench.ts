@@ -23,6 +23,7 @@ import { browserInference, type InferenceRow, nativeInference } from './lib/benc
 import { type MeshConfig, type MeshRow, meshOverhead } from './lib/bench/mesh'
 import { type BenchResults, type Target, writeReport } from './lib/bench/report'
 import { tabBench } from './lib/bench/tab'
+import { readWebGpuResults } from './lib/bench/webgpu'
 import { buildAppIfStale, ROOT, startStack } from './lib/stack'
 
 const { values } = parseArgs({
@@ -42,10 +43,17 @@ if (values.help) {
 const quick = values.quick
 const notesFile = join(ROOT, 'bench/optimisations.md')
 const notes = () => (existsSync(notesFile) ? readFileSync(notesFile, 'utf8') : '')
+/** WebGPU figures from a GPU machine (npm run bench:webgpu), committed in bench/. */
+const webgpu = () => readWebGpuResults(join(ROOT, 'bench'))
 if (values['report-only']) {
   // Rewrites REPORT.md and the charts from the last results.json (after editing the notes).
   const dir = join(ROOT, quick ? 'bench/tmp' : 'bench')
-  await writeReport(dir, JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')), notes())
+  await writeReport(
+    dir,
+    JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')),
+    notes(),
+    webgpu(),
+  )
   process.exit(0)
 }
 setLogLevel('warn')
@@ -218,7 +226,7 @@ const results: BenchResults = {
   targets,
 }
 writeFileSync(join(OUT, 'results.json'), `${JSON.stringify(results, null, 2)}\n`)
-await writeReport(OUT, results, notes())
+await writeReport(OUT, results, notes(), webgpu())
 say(`Wrote ${join(OUT, 'results.json')} and ${join(OUT, 'REPORT.md')}.`)
 for (const t of targets)
   say(

@@ -12,6 +12,7 @@ import type { InferenceBenchResult } from '../../../app/_components/bench-app'
 import { parseInputsJson } from '../../../lib/proofs'
 import { seededInputs } from '../../../lib/runtime'
 import { MODELS_DIR, readManifest } from '../../models'
+import { summarize, WARMUP } from './stats'
 
 export interface InferenceRow {
   model: string
@@ -23,20 +24,6 @@ export interface InferenceRow {
   p95: number
   /** Inferences per second at the median. */
   throughput: number
-}
-
-/**
- * Runs before timing starts. V8 compiles WASM with a baseline tier first and optimises hot
- * functions as they run: here the PP-OCR detector takes 5–8 inferences to reach steady speed
- * (~100 ms → ~45 ms on one thread). A volunteer runs streams of tasks, so steady speed is the
- * figure that matters; the cold first inference is part of the cold-start measurement.
- */
-export const WARMUP = 10
-
-export function summarize(ms: number[]) {
-  const s = [...ms].sort((a, b) => a - b)
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? Number.NaN
-  return { p50: at(0.5), p95: at(0.95) }
 }
 
 function row(model: string, runtime: InferenceRow['runtime'], threads: number, ms: number[]) {

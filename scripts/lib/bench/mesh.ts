@@ -32,7 +32,7 @@ import {
   when,
   withTimeout,
 } from '../chaos'
-import { summarize } from './inference'
+import { summarize } from './stats'
 
 export interface MeshConfig {
   taskMs: number

@@ -6,9 +6,11 @@ import { join } from 'node:path'
 import * as vega from 'vega'
 import { compile, type TopLevelSpec } from 'vega-lite'
 import type { GasRow } from './gas'
-import { type InferenceRow, WARMUP } from './inference'
+import type { InferenceRow } from './inference'
 import type { MeshRow, QuorumLatency } from './mesh'
+import { WARMUP } from './stats'
 import type { ColdStart, TabMemory } from './tab'
+import { type WebGpuResults, webgpuSection } from './webgpu'
 
 export interface Target {
   name: string
@@ -41,7 +43,12 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
 
 const fmt = (n: number, d = 1) => n.toLocaleString('en-US', { maximumFractionDigits: d })
 
-export async function writeReport(dir: string, r: BenchResults, optimisations: string) {
+export async function writeReport(
+  dir: string,
+  r: BenchResults,
+  optimisations: string,
+  webgpu: WebGpuResults[] = [],
+) {
   const latency: TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: 'Per-inference latency (ms, log scale)',
@@ -167,6 +174,7 @@ ${r.ratios.map((x) => `| ${x.model} | ${x.threads} | ${fmt(x.browserOverNative, 
 
 ![per-inference latency](inference-latency.svg)
 
+${webgpuSection(webgpu)}
 ## 2. Cold start
 
 Page open → the tab's first result received by the coordinator, for a job already running
