@@ -1,8 +1,5 @@
 import type { Metadata } from 'next'
-import Link from 'next/link'
 import type { ReactNode } from 'react'
-import { WalletProvider } from './_components/wallet'
-import { readAppConfig } from './config'
 import './globals.css'
 
 export const metadata: Metadata = {
@@ -11,23 +8,11 @@ export const metadata: Metadata = {
     'Browser-native volunteer compute: ONNX models run in volunteers’ tabs, verified by quorum, paid from escrow.',
 }
 
+/** The document only: the site's pages add their header in (site)/layout.tsx; /embed has none. */
 export default function RootLayout({ children }: { children: ReactNode }) {
-  const app = readAppConfig()
   return (
     <html lang="en">
-      <body>
-        <header className="site">
-          <Link href="/" className="brand">
-            Meshwork
-          </Link>
-          <Link href="/volunteer">Volunteer</Link>
-          <Link href="/request">Request</Link>
-          <Link href="/network">Network</Link>
-        </header>
-        <main>
-          {app.ok ? <WalletProvider config={app.config}>{children}</WalletProvider> : children}
-        </main>
-      </body>
+      <body>{children}</body>
     </html>
   )
 }

@@ -27,6 +27,14 @@ const Bench = dynamic(() => import('./bench-app').then((m) => m.BenchApp), {
   loading,
 })
 
+const Embed = dynamic(() => import('./embed-frame').then((m) => m.EmbedFrame), {
+  ssr: false,
+  loading,
+})
+
+export function EmbedPage({ config }: { config: AppConfig }) {
+  return <Embed config={config} />
+}
 export function BenchPage({ config }: { config: AppConfig }) {
   return <Bench config={config} />
 }

@@ -15,6 +15,7 @@ import {
 } from '../../lib/chain'
 import { loadOrCreateRelayKey } from '../../relay/key'
 import { type Relay, startRelay } from '../../relay/relay'
+import { buildEmbed } from '../build-embed'
 import { ensureModels } from '../models'
 import { type Anvil, startAnvil } from './anvil'
 import { assertPortFree, freePort, run, type Service, startService } from './procs'
@@ -170,6 +171,7 @@ export async function buildAppIfStale(log: (line: string) => void = () => {}): P
   )
   if (built > newest) return
   log('building the web app (next build, ~30 s)…')
+  await buildEmbed()
   await run(join(ROOT, 'node_modules/.bin/next'), ['build'], {
     cwd: ROOT,
     env: { NEXT_TELEMETRY_DISABLED: '1' },

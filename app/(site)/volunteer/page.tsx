@@ -1,6 +1,6 @@
-import { VolunteerPage } from '../_components/client-only'
-import { NotConfigured } from '../_components/not-configured'
-import { readAppConfig } from '../config'
+import { VolunteerPage } from '../../_components/client-only'
+import { NotConfigured } from '../../_components/not-configured'
+import { readAppConfig } from '../../config'
 
 export const dynamic = 'force-dynamic'
 

@@ -1,6 +1,6 @@
-import { RequestPage } from '../_components/client-only'
-import { NotConfigured } from '../_components/not-configured'
-import { readAppConfig } from '../config'
+import { RequestPage } from '../../_components/client-only'
+import { NotConfigured } from '../../_components/not-configured'
+import { readAppConfig } from '../../config'
 
 export const dynamic = 'force-dynamic'
 

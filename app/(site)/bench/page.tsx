@@ -1,6 +1,6 @@
-import { BenchPage } from '../_components/client-only'
-import { NotConfigured } from '../_components/not-configured'
-import { readAppConfig } from '../config'
+import { BenchPage } from '../../_components/client-only'
+import { NotConfigured } from '../../_components/not-configured'
+import { readAppConfig } from '../../config'
 
 export const dynamic = 'force-dynamic'
 
