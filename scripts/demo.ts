@@ -10,13 +10,20 @@
  *   --model NAME|FILE.onnx   catalogue model or any ONNX file (default ppocr-cls)
  *   --inputs FILE.json       inputs file (default: seeded example inputs)
  *   --policy exact|argmax|topk:K|round:D   (default: the model's)
+ *   --embed          volunteers are tabs on a page of another origin that embeds /embed.js
+ *                    (the visitor presses Allow in its frame), plus one `meshwork volunteer`
+ *                    Node process; the JSON adds embeddedWorkers and nodeWorkers
  *   --json           last line of stdout is the result object
  *
  * Runs inside a private network namespace (scripts/in-netns.sh) so that Chromium has WebRTC.
  */
 import '../lib/env/polyfills-node'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import * as ort from 'onnxruntime-node'
+import type { Locator } from 'playwright-core'
 import { parseEther } from 'viem'
 import { loadModel, loadTasks } from '../cli/submit'
 import { DEV_PRIVATE_KEYS } from '../lib/chain'
@@ -26,8 +33,10 @@ import { formatPolicy, parsePolicy, resultHash } from '../lib/proofs'
 import { createOrtEngine } from '../lib/runtime'
 import { sha256Hex } from '../lib/runtime/model-source'
 import { startNodeRequester } from '../lib/sdk/node'
-import { launchChromium, openVolunteer } from '../tests/helpers/browser'
-import { startStack } from './lib/stack'
+import { launchChromium, openVolunteer, watchPage } from '../tests/helpers/browser'
+import { embedFrame, startEmbedHost, tagPage } from './lib/embed-host'
+import { startService } from './lib/procs'
+import { ROOT, startStack } from './lib/stack'
 
 const { values } = parseArgs({
   options: {
@@ -39,6 +48,7 @@ const { values } = parseArgs({
     inputs: { type: 'string' },
     policy: { type: 'string' },
     json: { type: 'boolean', default: false },
+    embed: { type: 'boolean', default: false },
     timeout: { type: 'string', default: '600' },
   },
 })
@@ -61,11 +71,59 @@ try {
       `Note: ${count} volunteers for ${replicas} replicas: each task can get at most ${count} results.`,
     )
 
-  say(`Opening ${count} volunteer tabs in headless Chromium…`)
   const browser = await launchChromium()
   cleanup.unshift(() => browser.close())
-  const tabs = []
-  for (let i = 0; i < count; i++) tabs.push(await openVolunteer(browser, stack.appUrl!, `tab-${i}`))
+  /** Each tab's Meshwork element: the /volunteer page's stats, or the embed frame's status. */
+  const stats: Locator[] = []
+  let nodeVolunteer: string | undefined
+  if (values.embed) {
+    const host = await startEmbedHost({ '/': tagPage(stack.appUrl!) })
+    cleanup.unshift(() => host.stop())
+    say(`Opening ${count} tabs on ${host.url}, a site that embeds ${stack.appUrl}/embed.js…`)
+    for (let i = 0; i < count; i++) {
+      const page = watchPage(await (await browser.newContext()).newPage(), `embed-${i}`)
+      await page.goto(host.url)
+      await embedFrame(page).getByTestId('embed-allow').click({ timeout: 60_000 })
+      const status = embedFrame(page).getByTestId('embed-status')
+      await status.waitFor({ timeout: 60_000 })
+      stats.push(status)
+    }
+    say('Starting one `meshwork volunteer` Node process…')
+    const keyDir = mkdtempSync(join(tmpdir(), 'meshwork-demo-'))
+    const cli = await startService({
+      name: 'meshwork-volunteer',
+      command: join(ROOT, 'node_modules/.bin/tsx'),
+      args: [
+        join(ROOT, 'cli/meshwork.ts'),
+        'volunteer',
+        '--key-file',
+        join(keyDir, 'volunteer.key'),
+        '--relay',
+        stack.relay.multiaddr,
+        '--rpc',
+        stack.chain.rpcUrl,
+        '--chain-id',
+        String(stack.chain.chainId),
+        '--contract',
+        stack.chain.contract,
+      ],
+      cwd: ROOT,
+      ready: (line) => {
+        const m = /^Volunteering as (0x[0-9a-fA-F]{40})/.exec(line)
+        if (m) nodeVolunteer = m[1]!.toLowerCase()
+        return m !== null
+      },
+      timeoutMs: 60_000,
+    })
+    cleanup.unshift(() => cli.stop())
+  } else {
+    say(`Opening ${count} volunteer tabs in headless Chromium…`)
+    for (let i = 0; i < count; i++) {
+      const page = await openVolunteer(browser, stack.appUrl!, `tab-${i}`)
+      stats.push(page.getByTestId('volunteer-stats'))
+    }
+  }
+  const expected = count + (nodeVolunteer ? 1 : 0)
 
   const requester = await startNodeRequester(DEV_PRIVATE_KEYS[1]!, {
     ...stack.chain,
@@ -73,12 +131,12 @@ try {
   })
   cleanup.unshift(() => requester.stop())
   // Submit once every tab has been heard on the mesh, so that all of them take part.
-  say(`Waiting for ${count} volunteers to be seen on the mesh…`)
+  say(`Waiting for ${expected} volunteers to be seen on the mesh…`)
   const seen = () => requester.presence.peers().filter((p) => p.role === 'volunteer').length
   const waitUntil = Date.now() + 60_000
-  while (seen() < count && Date.now() < waitUntil) await new Promise((r) => setTimeout(r, 250))
-  if (seen() < count)
-    say(`Only ${seen()} of ${count} volunteers seen after 60 s; submitting anyway.`)
+  while (seen() < expected && Date.now() < waitUntil) await new Promise((r) => setTimeout(r, 250))
+  if (seen() < expected)
+    say(`Only ${seen()} of ${expected} volunteers seen after 60 s; submitting anyway.`)
   say(
     `Submitting ${tasks.length} tasks of ${entry?.name ?? values.model} (${formatPolicy(policy)}, ${replicas} replicas, quorum ${quorum})…`,
   )
@@ -125,19 +183,26 @@ try {
   await reference.dispose()
 
   // Browser-to-browser WebRTC links: pairs of tabs directly connected to each other.
-  const ids = await Promise.all(
-    tabs.map((t) => t.getByTestId('volunteer-stats').getAttribute('data-peer-id')),
-  )
+  const ids = await Promise.all(stats.map((t) => t.getAttribute('data-peer-id')))
   const links = new Set<string>()
-  for (const t of tabs) {
-    const self = await t.getByTestId('volunteer-stats').getAttribute('data-peer-id')
-    const direct = (
-      (await t.getByTestId('volunteer-stats').getAttribute('data-direct-peers')) ?? ''
-    )
-      .split(',')
-      .filter(Boolean)
+  for (const [i, t] of stats.entries()) {
+    const self = ids[i]
+    const direct = ((await t.getAttribute('data-direct-peers')) ?? '').split(',').filter(Boolean)
     for (const d of direct) if (ids.includes(d) && self) links.add([self, d].sort().join('|'))
   }
+  // Who did the work: the embedded tabs (by their addresses) and the Node volunteer.
+  const tabAddresses = new Set(
+    (await Promise.all(stats.map((t) => t.getAttribute('data-address')))).map((a) =>
+      a?.toLowerCase(),
+    ),
+  )
+  const worked = final.workers.filter((w) => w.results > 0)
+  const embeddedWorkers = values.embed
+    ? worked.filter((w) => tabAddresses.has(w.address.toLowerCase())).length
+    : undefined
+  const nodeWorkers = values.embed
+    ? worked.filter((w) => w.address.toLowerCase() === nodeVolunteer).length
+    : undefined
   const backends: Record<string, number> = {}
   for (const w of final.workers) backends[w.backend] = (backends[w.backend] ?? 0) + 1
   const accepted = final.counts.settled + final.counts.accepted
@@ -145,7 +210,8 @@ try {
     ok:
       accepted === tasks.length &&
       final.counts.settled === tasks.length &&
-      matching === tasks.length,
+      matching === tasks.length &&
+      (!values.embed || (embeddedWorkers! > 0 && nodeWorkers === 1)),
     tasks: tasks.length,
     accepted,
     settled: final.counts.settled,
@@ -155,6 +221,7 @@ try {
     policy: formatPolicy(policy),
     model: entry?.name ?? values.model,
     workers: final.workers.length,
+    ...(values.embed ? { embeddedWorkers, nodeWorkers } : {}),
     webrtcConnections: links.size,
     backends,
     resultsMatchReference: matching === tasks.length,
@@ -174,7 +241,11 @@ Meshwork demo: ${summary.ok ? 'OK' : 'FAILED'}
   workers        ${summary.workers} (${Object.entries(backends)
     .map(([b, n]) => `${n} on ${b}`)
     .join(', ')}), ${summary.resultsReceived} results
-  WebRTC         ${summary.webrtcConnections} browser-to-browser connections
+  WebRTC         ${summary.webrtcConnections} browser-to-browser connections${
+    values.embed
+      ? `\n  embedded       ${embeddedWorkers} of ${count} tabs on another origin did work; ${nodeWorkers} Node volunteer`
+      : ''
+  }
   reference      ${matching}/${tasks.length} accepted results equal onnxruntime-node's under ${summary.policy}
   settlement     ${summary.settleTransactions} transactions, ${summary.settleGasPerTask} gas per task
   wall time      ${(summary.wallMs / 1000).toFixed(1)} s

@@ -189,7 +189,12 @@ export function EmbedFrame({ config }: { config: AppConfig }) {
       {status.state === 'starting' && <p className="muted">Connecting…</p>}
       {running && (
         <>
-          <p data-testid="embed-status" data-peer-id={status.peerId} data-address={status.address}>
+          <p
+            data-testid="embed-status"
+            data-peer-id={status.peerId}
+            data-address={status.address}
+            data-direct-peers={session.current?.snapshot().directPeerIds.join(',')}
+          >
             {status.state === 'paused'
               ? `Paused (${status.pausedBy === 'battery' ? 'on battery' : 'page hidden'})`
               : `Computing on ${status.backend}`}{' '}

@@ -155,6 +155,7 @@ export function VolunteerApp({ config }: { config: AppConfig }) {
             style={{ marginTop: '1rem' }}
             data-testid="volunteer-stats"
             data-peer-id={snap?.peerId}
+            data-address={snap?.address}
             data-direct-peers={snap?.directPeerIds.join(',')}
           >
             <Stat

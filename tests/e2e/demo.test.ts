@@ -50,4 +50,22 @@ describe('npm run demo', () => {
     expect(summary.backends).toEqual({ wasm: 3 })
     expect(summary.settleGasPerTask).toBeGreaterThan(0)
   })
+
+  it('--embed: tabs on another origin embed the worker, with one `meshwork volunteer` beside them', async () => {
+    const { stdout } = await promisify(execFile)(
+      join(ROOT, 'node_modules/.bin/tsx'),
+      [join(ROOT, 'scripts/demo.ts'), '--json', '--embed', '--volunteers', '2', '--tasks', '8'],
+      { cwd: ROOT, timeout: 240_000, maxBuffer: 16 << 20 },
+    )
+    const summary = JSON.parse(stdout.trim().split('\n').pop()!)
+    expect(summary).toMatchObject({
+      ok: true,
+      tasks: 8,
+      settled: 8,
+      resultsMatchReference: true,
+      embeddedWorkers: 2,
+      nodeWorkers: 1,
+    })
+    expect(summary.backends).toEqual({ wasm: 2, cpu: 1 })
+  })
 })

@@ -1,5 +1,4 @@
-import { createServer, type Server } from 'node:http'
-import type { Browser, FrameLocator, Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { parseEther } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEV_PRIVATE_KEYS } from '../../lib/chain'
@@ -7,8 +6,8 @@ import type { EmbedStatus } from '../../lib/embed/protocol'
 import { parseInputsJson, parsePolicy } from '../../lib/proofs'
 import { seededInputs } from '../../lib/runtime'
 import { type NodeRequester, startNodeRequester } from '../../lib/sdk/node'
+import { type EmbedHost, embedFrame, startEmbedHost, tagPage } from '../../scripts/lib/embed-host'
 import { buildMlp } from '../../scripts/lib/onnx-mlp'
-import { freePort } from '../../scripts/lib/procs'
 import { type Stack, startStack } from '../../scripts/lib/stack'
 import { MLP_OPTIONS } from '../../scripts/models'
 import { launchChromium, watchPage } from '../helpers/browser'
@@ -19,7 +18,7 @@ import { launchChromium, watchPage } from '../helpers/browser'
 // WebRTC, anvil) and are paid; stop() removes everything.
 let stack: Stack
 let browser: Browser
-let host: Server
+let host: EmbedHost
 let hostUrl: string
 let requester: NodeRequester
 
@@ -33,9 +32,7 @@ declare global {
 
 function hostPages(appUrl: string): Record<string, string> {
   return {
-    '/tag.html': `<!doctype html><title>A site with the tag</title><h1>Some dApp</h1>
-<script src="${appUrl}/embed.js" data-duty="1" data-hidden-duty="1"></script>
-<script>window.statuses = []; addEventListener('meshwork:status', (e) => statuses.push(e.detail))</script>`,
+    '/tag.html': tagPage(appUrl),
     '/module.html': `<!doctype html><title>A site with the module</title><h1>Another dApp</h1>
 <div id="slot"></div>
 <script type="module">
@@ -52,7 +49,7 @@ function hostPages(appUrl: string): Record<string, string> {
   }
 }
 
-const frameOf = (page: Page): FrameLocator => page.frameLocator('iframe[data-meshwork]')
+const frameOf = embedFrame
 const volunteersSeen = () => requester.presence.peers().filter((p) => p.role === 'volunteer')
 
 async function openHostPage(path: string, name: string): Promise<Page> {
@@ -63,15 +60,8 @@ async function openHostPage(path: string, name: string): Promise<Page> {
 
 beforeAll(async () => {
   stack = await startStack({ ports: 'free', log: (l) => process.stderr.write(`[stack] ${l}\n`) })
-  const pages = hostPages(stack.appUrl!)
-  host = createServer((req, res) => {
-    const body = pages[req.url ?? '']
-    res.writeHead(body ? 200 : 404, { 'content-type': 'text/html' }).end(body ?? 'not found')
-  })
-  const port = await freePort()
-  await new Promise<void>((resolve) => host.listen(port, '127.0.0.1', resolve))
-  // 127.0.0.1 here, localhost for the app: another origin (scheme, host and port all count).
-  hostUrl = `http://127.0.0.1:${port}`
+  host = await startEmbedHost(hostPages(stack.appUrl!))
+  hostUrl = host.url
   browser = await launchChromium()
   requester = await startNodeRequester(DEV_PRIVATE_KEYS[1]!, {
     ...stack.chain,
@@ -82,7 +72,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await requester?.stop()
   await browser?.close()
-  await new Promise((r) => host?.close(r))
+  await host?.stop()
   await stack?.stop()
 })
 
