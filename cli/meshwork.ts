@@ -3,6 +3,8 @@
  */
 import '../lib/env/polyfills-node'
 import { BaseError, errorMessage } from '../lib/errors'
+import { deployCommand } from './deploy'
+import { refundCommand, resultsCommand, statusCommand } from './jobs'
 import { stakeCommand } from './stake'
 import { submitCommand } from './submit'
 import { volunteerCommand } from './volunteer'
@@ -11,9 +13,13 @@ const HELP = `Usage: meshwork <command> [options]
 
 Commands:
   submit      pay for a job, coordinate it, print the results JSON
+  status      a job's state on chain (settled tasks, escrow, deadline)
+  results     a job's results JSON (kept by submit, or from the chain)
+  refund      after the deadline, return a job's unspent escrow to its requester
   volunteer   donate this machine's compute (onnxruntime-node)
   stake       show, add to, unstake or withdraw a volunteer's stake
   relay       run a relay (same as npm run relay)
+  deploy      deploy the JobEscrow contract to a chain
 
 Run \`meshwork <command> --help\` for a command's options.`
 
@@ -26,6 +32,14 @@ async function main(argv: string[]): Promise<number> {
       return volunteerCommand(rest)
     case 'stake':
       return stakeCommand(rest)
+    case 'status':
+      return statusCommand(rest)
+    case 'results':
+      return resultsCommand(rest)
+    case 'refund':
+      return refundCommand(rest)
+    case 'deploy':
+      return deployCommand(rest)
     case 'relay':
       process.argv = [process.argv[0]!, process.argv[1]!, ...rest]
       await import('../relay/main')

@@ -22,6 +22,7 @@ import { sha256Hex } from '../lib/runtime/model-source'
 import { resultsFile } from '../lib/sdk'
 import { nodeReference, startNodeRequester } from '../lib/sdk/node'
 import { TRUST_LEVELS, type TrustLevel } from '../lib/trust'
+import { writeJobFile } from './jobs'
 import { NETWORK_OPTIONS, resolveKey, resolveNetwork } from './network'
 
 export const SUBMIT_HELP = `Usage: meshwork submit --model NAME|FILE.onnx [--inputs FILE.json | --tasks N] [options]
@@ -41,7 +42,8 @@ or failed, and prints the results JSON on stdout (progress on stderr).
                        least 2; 0: none — then nothing catches colluders that agree)
   --reward ETH         per agreeing result (default 0.0001)
   --duration SECONDS   deadline from now (default 3600)
-  --out FILE           also write the results JSON here
+  --out FILE           also write the results JSON here (it is always kept in
+                       .meshwork/jobs/JOBID.json for \`meshwork results\`)
   --key 0x…            paying key (or MESHWORK_KEY; on the local chain, anvil dev account 1)
   --relay MA           relay multiaddr (repeatable; or MESHWORK_RELAYS)
   --rpc URL --chain-id N --contract 0x…   chain (or MESHWORK_RPC_URL, _CHAIN_ID, _CONTRACT)
@@ -107,8 +109,16 @@ export async function submitCommand(argv: string[]): Promise<number> {
       canaryTasks: canaries,
     })
     say(`Job ${job.jobId} created (tx ${job.txHash}). Waiting for volunteers…`)
+    // The results so far, kept for `meshwork results` (at most once a second while it runs).
+    const keep = () => writeJobFile(resultsFile(job.jobId, job.spec, job.handle.results()))
+    say(`Results are kept in ${keep()}.`)
+    let kept = Date.now()
     let last = ''
     job.handle.events.addEventListener('progress', () => {
+      if (Date.now() - kept > 1000) {
+        kept = Date.now()
+        keep()
+      }
       const p = job.handle.progress()
       const line = `settled ${p.counts.settled}/${p.total} · accepted ${p.counts.accepted} · failed ${p.counts.failed} · ${p.resultsReceived} results from ${p.workers.length} workers`
       if (line === last) return
@@ -117,6 +127,7 @@ export async function submitCommand(argv: string[]): Promise<number> {
     })
     const final = await job.handle.done
     const file = resultsFile(job.jobId, job.spec, job.handle.results())
+    writeJobFile(file)
     const text = JSON.stringify(file, null, 2)
     if (values.out) writeFileSync(values.out, text)
     process.stdout.write(`${text}\n`)

@@ -1,20 +1,21 @@
 import { execFile } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { createTestClient, http, parseEther } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { DEV_PRIVATE_KEYS, publicClientFor } from '../../lib/chain'
+import { createJob, DEV_PRIVATE_KEYS, publicClientFor } from '../../lib/chain'
+import { parsePolicy } from '../../lib/proofs'
 import { type NodeVolunteer, startNodeVolunteer, walletFor } from '../../lib/sdk/node'
 import { startTestStack, type TestStack } from '../helpers/stack'
 
 const exec = promisify(execFile)
 const ROOT = join(import.meta.dirname, '../..')
-const meshwork = (args: string[]) =>
+const meshwork = (args: string[], cwd = ROOT) =>
   exec(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'cli/meshwork.ts'), ...args], {
-    cwd: ROOT,
+    cwd,
     timeout: 120_000,
   }).then(
     (r) => ({ code: 0, ...r }),
@@ -28,6 +29,8 @@ const meshwork = (args: string[]) =>
 let stack: TestStack
 const volunteers: NodeVolunteer[] = []
 let net: string[]
+/** The job the submit test paid for (status and results look at it). */
+let submitted: { jobId: string; stdout: string } | undefined
 
 beforeAll(async () => {
   stack = await startTestStack()
@@ -66,6 +69,7 @@ describe('meshwork CLI', () => {
     ])
     expect(r.code).toBe(0)
     const out = JSON.parse(r.stdout)
+    submitted = { jobId: out.jobId, stdout: r.stdout }
     expect(out.tasks).toHaveLength(3)
     // By default the CLI computes 2 % of the tasks itself (at least 2) as known answers: one
     // matching result settles those; the rest need the quorum of 2.
@@ -155,10 +159,119 @@ describe('meshwork CLI', () => {
     expect(await client.getBalance({ address: worker })).toBe(balance + parseEther('0.2'))
   })
 
-  it.each([['submit'], ['volunteer'], ['stake']])('%s --help prints its options', async (cmd) => {
-    const r = await meshwork([cmd, '--help'])
+  it('status and results: the job submit paid for, from the chain and from the file submit kept', async () => {
+    const chainNet = net.slice(2)
+    const { jobId } = submitted!
+    const status = await meshwork(['status', jobId, '--json', ...chainNet])
+    expect(status.code).toBe(0)
+    const s = JSON.parse(status.stdout)
+    expect(s).toMatchObject({
+      jobId,
+      phase: 'complete',
+      taskCount: 3,
+      settledCount: 3,
+      refunded: false,
+    })
+    expect(s.settled).toHaveLength(3)
+    const human = await meshwork(['status', jobId, ...chainNet])
+    expect(human.stdout).toMatch(/settled {4}3 of 3 tasks/)
+
+    // Kept by submit in .meshwork/jobs/: the same file it printed, outputs included.
+    const kept = await meshwork(['results', jobId, ...chainNet])
+    expect(JSON.parse(kept.stdout)).toEqual(JSON.parse(submitted!.stdout))
+    // Elsewhere (no kept file): from the chain, each task's hash and signers, and the same hashes.
+    const elsewhere = await meshwork(
+      ['results', jobId, ...chainNet],
+      mkdtempSync(join(tmpdir(), 'mw-')),
+    )
+    expect(elsewhere.stderr).toMatch(/results from the chain/)
+    const fromChain = JSON.parse(elsewhere.stdout)
+    for (const [i, t] of fromChain.tasks.entries()) {
+      const original = JSON.parse(submitted!.stdout).tasks[i]
+      expect(t.resultHash).toBe(original.resultHash)
+      // On chain: the signers paid. A known-answer task can settle on one of two agreeing results.
+      const agreed = original.agreeing.map((a: string) => a.toLowerCase())
+      expect(t.agreeing.length).toBeGreaterThanOrEqual(1)
+      for (const a of t.agreeing) expect(agreed).toContain(a.toLowerCase())
+      expect(t.outputs).toBeUndefined()
+    }
+    expect((await meshwork(['status', '0x1234', ...chainNet])).stderr).toMatch(/is not a job id/)
+    expect((await meshwork(['status', `0x${'ab'.repeat(32)}`, ...chainNet])).stderr).toMatch(
+      /No job 0xabab/,
+    )
+  })
+
+  it('deploy: puts a JobEscrow on the chain and writes the network file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mw-cli-'))
+    const file = join(dir, 'network.json')
+    const r = await meshwork([
+      'deploy',
+      '--rpc',
+      stack.chain.rpcUrl,
+      '--relay',
+      stack.relay.multiaddr,
+      '--write',
+      file,
+      '--json',
+    ])
     expect(r.code).toBe(0)
-    expect(r.stdout).toMatch(new RegExp(`Usage: meshwork ${cmd}`))
+    const written = JSON.parse(readFileSync(file, 'utf8'))
+    expect(written).toEqual(JSON.parse(r.stdout))
+    expect(written).toMatchObject({ chainId: stack.chain.chainId, relays: [stack.relay.multiaddr] })
+    expect(written.contract).not.toBe(stack.chain.contract)
+    const code = await publicClientFor(stack.chain).getCode({ address: written.contract })
+    expect(code?.length).toBeGreaterThan(1000)
+    const wrong = await meshwork(['deploy', '--rpc', stack.chain.rpcUrl, '--chain-id', '1'])
+    expect(wrong.stderr).toMatch(/serves chain 31337, not 1/)
+    const down = await meshwork(['deploy', '--rpc', 'http://127.0.0.1:9'])
+    expect(down.stderr).toMatch(/Cannot reach the chain/)
+  })
+
+  it.each([['submit'], ['volunteer'], ['stake'], ['status'], ['results'], ['refund'], ['deploy']])(
+    '%s --help prints its options',
+    async (cmd) => {
+      const r = await meshwork([cmd, '--help'])
+      expect(r.code).toBe(0)
+      expect(r.stdout).toMatch(new RegExp(`Usage: meshwork ${cmd}`))
+    },
+  )
+
+  it('refund: refused before the deadline, then returns the whole unspent escrow', async () => {
+    const chainNet = net.slice(2)
+    const client = publicClientFor(stack.chain)
+    const wallet = walletFor(DEV_PRIVATE_KEYS[3]!, stack.chain)
+    const block = await client.getBlock()
+    // Paid on chain with no coordinator: nobody computes it.
+    const { jobId, escrow } = await createJob(wallet, client, stack.chain.contract, {
+      modelHash: `0x${'11'.repeat(32)}`,
+      inputsRoot: `0x${'22'.repeat(32)}`,
+      taskCount: 4,
+      replicas: 2,
+      quorum: 2,
+      policy: parsePolicy('exact'),
+      rewardPerResult: parseEther('0.01'),
+      deadline: Number(block.timestamp) + 600,
+    })
+    const early = await meshwork(['refund', jobId, ...chainNet])
+    expect(early.code).toBe(1)
+    expect(early.stderr).toMatch(/NotExpired/)
+    const test = createTestClient({ mode: 'anvil', transport: http(stack.chain.rpcUrl) })
+    await test.increaseTime({ seconds: 601 })
+    await test.mine({ blocks: 1 })
+    expect(
+      JSON.parse((await meshwork(['status', jobId, '--json', ...chainNet])).stdout).phase,
+    ).toBe('refundable')
+    const requester = wallet.account.address
+    const before = await client.getBalance({ address: requester })
+    // Sent by dev account 1 (the default key here); the ether goes to the requester.
+    const r = await meshwork(['refund', jobId, ...chainNet])
+    expect(r.code).toBe(0)
+    expect(JSON.parse(r.stdout).amount).toBe(escrow.toString())
+    expect(await client.getBalance({ address: requester })).toBe(before + escrow)
+    expect(
+      JSON.parse((await meshwork(['status', jobId, '--json', ...chainNet])).stdout).phase,
+    ).toBe('refunded')
+    expect((await meshwork(['refund', jobId, ...chainNet])).stderr).toMatch(/AlreadyRefunded/)
   })
 
   it('rejects an unknown command with the usage', async () => {
