@@ -8,10 +8,15 @@
  *                       (MESHWORK_RELAY_KEY_FILE, default .meshwork/relay.key)
  *   --max-reservations N  (default 1024)
  *   --announce MA       public address to announce (repeatable)
+ *   --log-format F      text (default) or json: one JSON object per line on stderr, for log
+ *                       collectors (MESHWORK_LOG_FORMAT); the level comes from MESHWORK_LOG
+ *
+ * HTTP on the health port: /health (JSON state) and /metrics (Prometheus).
  */
 import '../lib/env/polyfills-node'
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { jsonSink, setLogSink } from '../lib/env/log'
 import { errorMessage } from '../lib/errors'
 import { loadOrCreateRelayKey } from './key'
 import { startRelay } from './relay'
@@ -27,6 +32,7 @@ const { values } = parseArgs({
     },
     'max-reservations': { type: 'string', default: '1024' },
     announce: { type: 'string', multiple: true },
+    'log-format': { type: 'string', default: process.env.MESHWORK_LOG_FORMAT ?? 'text' },
     help: { type: 'boolean', short: 'h' },
   },
 })
@@ -40,6 +46,12 @@ if (values.help) {
   process.exit(0)
 }
 
+if (values['log-format'] !== 'text' && values['log-format'] !== 'json') {
+  console.error(`--log-format must be text or json, not "${values['log-format']}".`)
+  process.exit(2)
+}
+if (values['log-format'] === 'json') setLogSink(jsonSink)
+
 try {
   const port = Number(values.port)
   const relay = await startRelay({
@@ -50,7 +62,9 @@ try {
     maxReservations: Number(values['max-reservations']),
     ...(values.announce ? { announce: values.announce } : {}),
   })
-  process.stdout.write(`relay multiaddr: ${relay.multiaddr}\nrelay health: ${relay.healthUrl}\n`)
+  process.stdout.write(
+    `relay multiaddr: ${relay.multiaddr}\nrelay health: ${relay.healthUrl}\nrelay metrics: ${relay.healthUrl.replace(/\/health$/, '/metrics')}\n`,
+  )
   const shutdown = async () => {
     await relay.stop()
     process.exit(0)

@@ -1,8 +1,9 @@
 /**
  * The Meshwork relay: a small Node process that browsers reach over WebSockets. It holds circuit
  * relay v2 reservations so that peers can signal WebRTC through it, runs gossipsub on the Meshwork
- * topics (validated like every peer), answers ping and identify, and reports its state on an HTTP
- * health endpoint. Job data never crosses it: relayed connections are limited, and Meshwork's
+ * topics (validated like every peer), answers ping and identify, and reports its state over
+ * HTTP: /health (JSON) and /metrics (Prometheus: libp2p's own connection, stream and protocol
+ * metrics through @libp2p/prometheus-metrics, plus reservations and gossip verdicts). Job data never crosses it: relayed connections are limited, and Meshwork's
  * stream protocols refuse limited connections.
  */
 import { createServer, type Server } from 'node:http'
@@ -13,8 +14,10 @@ import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import type { PrivateKey } from '@libp2p/interface'
 import { ping } from '@libp2p/ping'
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p, type Libp2p } from 'libp2p'
+import { Counter, Gauge, Registry } from 'prom-client'
 import { createLogger } from '../lib/env/log'
 import { type GossipStats, gossipScoreParams, installGossipValidators } from '../lib/mesh/gossip'
 import type { MeshNode } from '../lib/mesh/node'
@@ -69,7 +72,10 @@ export interface RelayHealth {
 const log = createLogger('relay')
 
 export async function startRelay(opts: RelayOptions): Promise<Relay> {
+  // One registry per relay (tests run several in one process), process metrics included.
+  const registry = new Registry()
   const node = await createLibp2p({
+    metrics: prometheusMetrics({ registry, collectDefaultMetrics: true }),
     ...(opts.privateKey ? { privateKey: opts.privateKey } : {}),
     addresses: {
       listen: [`/ip4/${opts.host}/tcp/${opts.port}/ws`],
@@ -105,10 +111,42 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       }),
     },
   })
-  const gossip = installGossipValidators(node as unknown as MeshNode)
+  const verdicts = new Counter({
+    name: 'meshwork_relay_gossip_messages_total',
+    help: "Gossip messages validated, by topic and verdict (rejected ones lower the sender's score)",
+    labelNames: ['topic', 'verdict'],
+    registers: [registry],
+  })
+  const gossip = installGossipValidators(node as unknown as MeshNode, (topic, verdict) =>
+    verdicts.inc({ topic, verdict }),
+  )
   for (const topic of Object.values(TOPICS)) node.services.pubsub.subscribe(topic)
 
   const started = Date.now()
+  new Gauge({
+    name: 'meshwork_relay_reservations',
+    help: 'Circuit relay v2 reservations held now',
+    registers: [registry],
+    collect() {
+      this.set(node.services.relay.reservations.size)
+    },
+  })
+  new Gauge({
+    name: 'meshwork_relay_topic_subscribers',
+    help: 'Peers subscribed to each Meshwork gossip topic',
+    labelNames: ['topic'],
+    registers: [registry],
+    collect() {
+      for (const t of Object.values(TOPICS))
+        this.set({ topic: t }, node.services.pubsub.getSubscribers(t).length)
+    },
+  })
+  node.addEventListener('peer:connect', (e) =>
+    log.debug('peer connected', { peer: e.detail.toString() }),
+  )
+  node.addEventListener('peer:disconnect', (e) =>
+    log.debug('peer disconnected', { peer: e.detail.toString() }),
+  )
   const ma = node.getMultiaddrs()[0]
   if (!ma) throw new Error('relay has no listen address')
   const health = (): RelayHealth => {
@@ -128,6 +166,13 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   }
 
   const server: Server = createServer((req, res) => {
+    if (req.url === '/metrics') {
+      registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+        (err) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${String(err)}\n`),
+      )
+      return
+    }
     if (req.url === '/health' || req.url === '/') {
       res.writeHead(200, { 'content-type': 'application/json', 'access-control-allow-origin': '*' })
       res.end(JSON.stringify(health()))
@@ -146,6 +191,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   log.info('relay listening', {
     multiaddr: ma.toString(),
     health: `http://${opts.host}:${healthPort}/health`,
+    metrics: `http://${opts.host}:${healthPort}/metrics`,
   })
   return {
     node,

@@ -1,7 +1,9 @@
 /**
  * One logger with levels for every subsystem. Output goes to the console by default; tests and
  * the CLI can swap the sink. The level comes from `MESHWORK_LOG` (Node) or
- * `localStorage.meshworkLog` (browser), default `info`.
+ * `localStorage.meshworkLog` (browser), default `info`. `MESHWORK_LOG_FORMAT=json` (Node) writes
+ * one JSON object per line to stderr instead, for log collectors: time, level, scope, msg and
+ * the fields.
  */
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent'
@@ -57,7 +59,17 @@ function safeJson(v: unknown): string {
   }
 }
 
-const state: { level: LogLevel; sink: LogSink } = { level: initialLevel(), sink: consoleSink }
+/** One JSON object per line on stderr (Node). */
+export const jsonSink: LogSink = (r) => {
+  process.stderr.write(
+    `${safeJson({ time: new Date(r.time).toISOString(), level: r.level, scope: r.scope, msg: r.message, ...r.fields })}\n`,
+  )
+}
+
+const state: { level: LogLevel; sink: LogSink } = {
+  level: initialLevel(),
+  sink: IS_NODE && process.env.MESHWORK_LOG_FORMAT === 'json' ? jsonSink : consoleSink,
+}
 
 export function setLogLevel(level: LogLevel): void {
   state.level = level

@@ -96,12 +96,19 @@ export interface GossipStats {
   lastRejection?: { peer: string; reason: string } | undefined
 }
 
-/** Installs validators for every Meshwork topic; returns live counters. */
-export function installGossipValidators(node: MeshNode): GossipStats {
+/**
+ * Installs validators for every Meshwork topic; returns live counters. `onVerdict` hears each
+ * verdict (the relay counts them for Prometheus).
+ */
+export function installGossipValidators(
+  node: MeshNode,
+  onVerdict?: (topic: string, verdict: 'accept' | 'reject') => void,
+): GossipStats {
   const stats: GossipStats = { accepted: 0, rejected: 0 }
   for (const topic of Object.keys(TOPIC_SCHEMAS)) {
     node.services.pubsub.topicValidators.set(topic, (peer, msg) => {
       const v = validateGossip(topic, msg.data, msg.type === 'signed' ? msg.from : undefined)
+      onVerdict?.(topic, v.verdict === 'accept' ? 'accept' : 'reject')
       if (v.verdict === 'accept') {
         stats.accepted++
         return TopicValidatorResult.Accept

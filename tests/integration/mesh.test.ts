@@ -141,4 +141,21 @@ describe('mesh over a real relay', () => {
     expect(h.status).toBe('ok')
     expect(h.reservations).toBeGreaterThanOrEqual(2)
   })
+
+  it('exposes Prometheus metrics: reservations, gossip verdicts, libp2p connections', async () => {
+    const res = await fetch(relay.healthUrl.replace(/\/health$/, '/metrics'))
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0.0.4/)
+    const text = await res.text()
+    const value = (re: RegExp) => Number(re.exec(text)?.[1])
+    expect(value(/^meshwork_relay_reservations (\d+)$/m)).toBe(relay.health().reservations)
+    // The forged and malformed presence messages of the gossip test, counted by verdict.
+    expect(
+      value(
+        /^meshwork_relay_gossip_messages_total\{topic="[^"]*presence[^"]*",verdict="reject"\} (\d+)$/m,
+      ),
+    ).toBeGreaterThanOrEqual(2)
+    // libp2p's own metrics (@libp2p/prometheus-metrics) and the process's.
+    expect(text).toMatch(/^libp2p_connection_manager_connections\{/m)
+    expect(text).toMatch(/^process_resident_memory_bytes \d+/m)
+  })
 })
