@@ -6,14 +6,21 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createPublicClient, formatEther, http } from 'viem'
-import { deployEscrow, LOCAL_CHAIN_ID, publicClientFor, validateChainConfig } from '../lib/chain'
+import {
+  deployEscrow,
+  deployRequests,
+  LOCAL_CHAIN_ID,
+  publicClientFor,
+  validateChainConfig,
+} from '../lib/chain'
 import { ConfigError, errorMessage } from '../lib/errors'
 import { walletFor } from '../lib/sdk/node'
 import { type NetworkFile, resolveKey } from './network'
 
 export const DEPLOY_HELP = `Usage: meshwork deploy --rpc URL [--key 0x…] [options]
 
-Deploys JobEscrow with your key and prints the settings for the app, relay and CLI.
+Deploys JobEscrow and MeshworkRequests (on-chain requests) with your key and prints the
+settings for the app, relay and CLI.
 
   --rpc URL           the chain's JSON-RPC endpoint (or MESHWORK_RPC_URL)
   --chain-id N        expected chain id (default: the one the RPC reports; a mismatch stops)
@@ -69,7 +76,14 @@ export async function deployCommand(argv: string[]): Promise<number> {
     `Deploying JobEscrow on chain ${reported}${reported === LOCAL_CHAIN_ID ? ' (local)' : ''} from ${wallet.account.address} (${formatEther(balance)} ETH)…`,
   )
   const contract = await deployEscrow(wallet, client)
-  const network: NetworkFile = { relays: values.relay ?? [], rpcUrl, chainId: reported, contract }
+  const requests = await deployRequests(wallet, client, contract)
+  const network: NetworkFile = {
+    relays: values.relay ?? [],
+    rpcUrl,
+    chainId: reported,
+    contract,
+    requests,
+  }
   if (values.write) {
     mkdirSync(dirname(values.write), { recursive: true })
     writeFileSync(values.write, `${JSON.stringify(network, null, 2)}\n`)
@@ -78,12 +92,13 @@ export async function deployCommand(argv: string[]): Promise<number> {
   if (values.json) process.stdout.write(`${JSON.stringify(network)}\n`)
   else
     process.stdout.write(
-      `JobEscrow deployed at ${contract}
+      `JobEscrow deployed at ${contract}, MeshworkRequests at ${requests}
 
 For the app and relay:
   MESHWORK_RPC_URL=${rpcUrl}
   MESHWORK_CHAIN_ID=${reported}
   MESHWORK_CONTRACT=${contract}
+  MESHWORK_REQUESTS=${requests}   (for meshwork bridge)
   MESHWORK_RELAYS=${network.relays.join(',') || '<your relay multiaddrs>'}
 `,
     )

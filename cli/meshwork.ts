@@ -3,6 +3,7 @@
  */
 import '../lib/env/polyfills-node'
 import { BaseError, errorMessage } from '../lib/errors'
+import { bridgeCommand } from './bridge'
 import { deployCommand } from './deploy'
 import { refundCommand, resultsCommand, statusCommand } from './jobs'
 import { stakeCommand } from './stake'
@@ -20,6 +21,7 @@ Commands:
   stake       show, add to, unstake or withdraw a volunteer's stake
   relay       run a relay (same as npm run relay)
   deploy      deploy the JobEscrow contract to a chain
+  bridge      bring on-chain requests (MeshworkRequests) into the mesh and answer them
 
 Run \`meshwork <command> --help\` for a command's options.`
 
@@ -40,6 +42,8 @@ async function main(argv: string[]): Promise<number> {
       return refundCommand(rest)
     case 'deploy':
       return deployCommand(rest)
+    case 'bridge':
+      return bridgeCommand(rest)
     case 'relay':
       process.argv = [process.argv[0]!, process.argv[1]!, ...rest]
       await import('../relay/main')

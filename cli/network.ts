@@ -16,6 +16,8 @@ export interface NetworkFile {
   rpcUrl: string
   chainId: number
   contract: Address
+  /** MeshworkRequests, where on-chain requests are made (`meshwork bridge`). */
+  requests?: Address
   appUrl?: string
 }
 
@@ -34,7 +36,7 @@ export interface NetworkFlags {
   contract?: string | undefined
 }
 
-const networkFile = (): Partial<NetworkFile> =>
+export const networkFile = (): Partial<NetworkFile> =>
   existsSync(NETWORK_FILE) ? JSON.parse(readFileSync(NETWORK_FILE, 'utf8')) : {}
 
 /** The chain only (commands that send transactions but do not join the mesh). */

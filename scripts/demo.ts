@@ -13,6 +13,10 @@
  *   --embed          volunteers are tabs on a page of another origin that embeds /embed.js
  *                    (the visitor presses Allow in its frame), plus one `meshwork volunteer`
  *                    Node process; the JSON adds embeddedWorkers and nodeWorkers
+ *   --onchain        instead of one job from the SDK: an example consumer contract asks for one
+ *                    inference per task on chain (MeshworkRequests), a bridge here brings them
+ *                    into the mesh, and the consumer's callback receives each answer; the JSON
+ *                    adds onchainRequests and callbacks (default model mlp-16x4, 5 tasks)
  *   --json           last line of stdout is the result object
  *
  * Runs inside a private network namespace (scripts/in-netns.sh) so that Chromium has WebRTC.
@@ -35,20 +39,22 @@ import { sha256Hex } from '../lib/runtime/model-source'
 import { startNodeRequester } from '../lib/sdk/node'
 import { launchChromium, openVolunteer, watchPage } from '../tests/helpers/browser'
 import { embedFrame, startEmbedHost, tagPage } from './lib/embed-host'
+import { onchainDemo } from './lib/onchain-demo'
 import { startService } from './lib/procs'
 import { ROOT, startStack } from './lib/stack'
 
 const { values } = parseArgs({
   options: {
     volunteers: { type: 'string', default: '3' },
-    tasks: { type: 'string', default: '30' },
+    tasks: { type: 'string' },
     replicas: { type: 'string', default: '3' },
     quorum: { type: 'string', default: '2' },
-    model: { type: 'string', default: 'ppocr-cls' },
+    model: { type: 'string' },
     inputs: { type: 'string' },
     policy: { type: 'string' },
     json: { type: 'boolean', default: false },
     embed: { type: 'boolean', default: false },
+    onchain: { type: 'boolean', default: false },
     timeout: { type: 'string', default: '600' },
   },
 })
@@ -60,8 +66,15 @@ const stack = await startStack({ ports: 'free', log: say })
 const cleanup: Array<() => Promise<unknown>> = [() => stack.stop()]
 let exitCode = 1
 try {
-  const { model, entry } = loadModel(values.model)
-  const tasks = await loadTasks(model, entry, values.inputs, Number(values.tasks))
+  // On chain, inputs travel in calldata: a small model by default.
+  const modelName = values.model ?? (values.onchain ? 'mlp-16x4' : 'ppocr-cls')
+  const { model, entry } = loadModel(modelName)
+  const tasks = await loadTasks(
+    model,
+    entry,
+    values.inputs,
+    Number(values.tasks ?? (values.onchain ? 5 : 30)),
+  )
   const policy = parsePolicy(values.policy ?? entry?.defaultPolicy ?? 'round:3')
   const replicas = Number(values.replicas)
   const quorum = Number(values.quorum)
@@ -137,103 +150,136 @@ try {
   while (seen() < expected && Date.now() < waitUntil) await new Promise((r) => setTimeout(r, 250))
   if (seen() < expected)
     say(`Only ${seen()} of ${expected} volunteers seen after 60 s; submitting anyway.`)
-  say(
-    `Submitting ${tasks.length} tasks of ${entry?.name ?? values.model} (${formatPolicy(policy)}, ${replicas} replicas, quorum ${quorum})…`,
-  )
-  const job = await requester.submit({
-    model,
-    modelFile: entry?.file,
-    modelName: entry?.name ?? values.model,
-    tasks,
-    replicas,
-    quorum,
-    policy,
-    rewardPerResult: parseEther('0.0001'),
-    durationSeconds: 3600,
-  })
-  let last = ''
-  job.handle.events.addEventListener('progress', () => {
-    const p = job.handle.progress()
-    const line = `  settled ${p.counts.settled}/${p.total}, accepted ${p.counts.accepted}, failed ${p.counts.failed}, ${p.resultsReceived} results`
-    if (line === last) return
-    last = line
-    say(line)
-  })
-  const timeout = new Promise<never>((_, reject) =>
-    setTimeout(
-      () => reject(new Error(`the job did not finish within ${values.timeout} s`)),
-      Number(values.timeout) * 1000,
-    ).unref(),
-  )
-  const final = await Promise.race([job.handle.done, timeout])
-  const results = job.handle.results()
-
-  // Reference: onnxruntime-node on the same model and inputs, hashed under the job's policy.
-  const reference = createOrtEngine(ort, { backend: 'cpu', executionProviders: ['cpu'] })
-  const hash = await sha256Hex(model)
-  await reference.load(hash, model)
-  let matching = 0
-  for (const r of results) {
-    if (
-      r.resultHash &&
-      r.resultHash === resultHash(await reference.run(hash, tasks[r.taskIndex]!), policy)
+  if (values.onchain) {
+    const r = await onchainDemo({
+      stack,
+      requester,
+      model,
+      modelFile: entry?.file,
+      modelName: entry?.name ?? modelName,
+      policy,
+      tasks,
+      timeoutMs: Number(values.timeout) * 1000,
+      say,
+    })
+    const summary = {
+      ok:
+        r.callbacks === tasks.length &&
+        r.resultsMatching === tasks.length &&
+        r.skipped.length === 0,
+      ...r,
+      model: entry?.name ?? modelName,
+      policy: formatPolicy(policy),
+      resultsMatchReference: r.resultsMatching === tasks.length,
+      wallMs: Date.now() - started,
+    }
+    process.stdout.write(`
+Meshwork on-chain demo: ${summary.ok ? 'OK' : 'FAILED'}
+  requests       ${r.onchainRequests} made on chain by a consumer contract (${r.gasPerRequest} gas each)
+  callbacks      ${r.callbacks} answers delivered to the consumer, ${r.resultsMatching} equal to onnxruntime-node's
+  skipped        ${r.skipped.length === 0 ? 'none' : r.skipped.map((x) => `${x.requestId}: ${x.reason}`).join('; ')}
+  wall time      ${(summary.wallMs / 1000).toFixed(1)} s
+`)
+    if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`)
+    exitCode = summary.ok ? 0 : 1
+  } else {
+    say(
+      `Submitting ${tasks.length} tasks of ${entry?.name ?? modelName} (${formatPolicy(policy)}, ${replicas} replicas, quorum ${quorum})…`,
     )
-      matching++
-  }
-  await reference.dispose()
+    const job = await requester.submit({
+      model,
+      modelFile: entry?.file,
+      modelName: entry?.name ?? modelName,
+      tasks,
+      replicas,
+      quorum,
+      policy,
+      rewardPerResult: parseEther('0.0001'),
+      durationSeconds: 3600,
+    })
+    let last = ''
+    job.handle.events.addEventListener('progress', () => {
+      const p = job.handle.progress()
+      const line = `  settled ${p.counts.settled}/${p.total}, accepted ${p.counts.accepted}, failed ${p.counts.failed}, ${p.resultsReceived} results`
+      if (line === last) return
+      last = line
+      say(line)
+    })
+    const timeout = new Promise<never>((_, reject) =>
+      setTimeout(
+        () => reject(new Error(`the job did not finish within ${values.timeout} s`)),
+        Number(values.timeout) * 1000,
+      ).unref(),
+    )
+    const final = await Promise.race([job.handle.done, timeout])
+    const results = job.handle.results()
 
-  // Browser-to-browser WebRTC links: pairs of tabs directly connected to each other.
-  const ids = await Promise.all(stats.map((t) => t.getAttribute('data-peer-id')))
-  const links = new Set<string>()
-  for (const [i, t] of stats.entries()) {
-    const self = ids[i]
-    const direct = ((await t.getAttribute('data-direct-peers')) ?? '').split(',').filter(Boolean)
-    for (const d of direct) if (ids.includes(d) && self) links.add([self, d].sort().join('|'))
-  }
-  // Who did the work: the embedded tabs (by their addresses) and the Node volunteer.
-  const tabAddresses = new Set(
-    (await Promise.all(stats.map((t) => t.getAttribute('data-address')))).map((a) =>
-      a?.toLowerCase(),
-    ),
-  )
-  const worked = final.workers.filter((w) => w.results > 0)
-  const embeddedWorkers = values.embed
-    ? worked.filter((w) => tabAddresses.has(w.address.toLowerCase())).length
-    : undefined
-  const nodeWorkers = values.embed
-    ? worked.filter((w) => w.address.toLowerCase() === nodeVolunteer).length
-    : undefined
-  const backends: Record<string, number> = {}
-  for (const w of final.workers) backends[w.backend] = (backends[w.backend] ?? 0) + 1
-  const accepted = final.counts.settled + final.counts.accepted
-  const summary = {
-    ok:
-      accepted === tasks.length &&
-      final.counts.settled === tasks.length &&
-      matching === tasks.length &&
-      (!values.embed || (embeddedWorkers! > 0 && nodeWorkers === 1)),
-    tasks: tasks.length,
-    accepted,
-    settled: final.counts.settled,
-    failed: final.counts.failed,
-    replicas,
-    quorum,
-    policy: formatPolicy(policy),
-    model: entry?.name ?? values.model,
-    workers: final.workers.length,
-    ...(values.embed ? { embeddedWorkers, nodeWorkers } : {}),
-    webrtcConnections: links.size,
-    backends,
-    resultsMatchReference: matching === tasks.length,
-    resultsMatching: matching,
-    resultsReceived: final.resultsReceived,
-    settleTransactions: final.settleTxs,
-    settleGasPerTask:
-      final.counts.settled > 0 ? Number(final.settleGasUsed / BigInt(final.counts.settled)) : 0,
-    jobId: job.jobId,
-    wallMs: Date.now() - started,
-  }
-  process.stdout.write(`
+    // Reference: onnxruntime-node on the same model and inputs, hashed under the job's policy.
+    const reference = createOrtEngine(ort, { backend: 'cpu', executionProviders: ['cpu'] })
+    const hash = await sha256Hex(model)
+    await reference.load(hash, model)
+    let matching = 0
+    for (const r of results) {
+      if (
+        r.resultHash &&
+        r.resultHash === resultHash(await reference.run(hash, tasks[r.taskIndex]!), policy)
+      )
+        matching++
+    }
+    await reference.dispose()
+
+    // Browser-to-browser WebRTC links: pairs of tabs directly connected to each other.
+    const ids = await Promise.all(stats.map((t) => t.getAttribute('data-peer-id')))
+    const links = new Set<string>()
+    for (const [i, t] of stats.entries()) {
+      const self = ids[i]
+      const direct = ((await t.getAttribute('data-direct-peers')) ?? '').split(',').filter(Boolean)
+      for (const d of direct) if (ids.includes(d) && self) links.add([self, d].sort().join('|'))
+    }
+    // Who did the work: the embedded tabs (by their addresses) and the Node volunteer.
+    const tabAddresses = new Set(
+      (await Promise.all(stats.map((t) => t.getAttribute('data-address')))).map((a) =>
+        a?.toLowerCase(),
+      ),
+    )
+    const worked = final.workers.filter((w) => w.results > 0)
+    const embeddedWorkers = values.embed
+      ? worked.filter((w) => tabAddresses.has(w.address.toLowerCase())).length
+      : undefined
+    const nodeWorkers = values.embed
+      ? worked.filter((w) => w.address.toLowerCase() === nodeVolunteer).length
+      : undefined
+    const backends: Record<string, number> = {}
+    for (const w of final.workers) backends[w.backend] = (backends[w.backend] ?? 0) + 1
+    const accepted = final.counts.settled + final.counts.accepted
+    const summary = {
+      ok:
+        accepted === tasks.length &&
+        final.counts.settled === tasks.length &&
+        matching === tasks.length &&
+        (!values.embed || (embeddedWorkers! > 0 && nodeWorkers === 1)),
+      tasks: tasks.length,
+      accepted,
+      settled: final.counts.settled,
+      failed: final.counts.failed,
+      replicas,
+      quorum,
+      policy: formatPolicy(policy),
+      model: entry?.name ?? modelName,
+      workers: final.workers.length,
+      ...(values.embed ? { embeddedWorkers, nodeWorkers } : {}),
+      webrtcConnections: links.size,
+      backends,
+      resultsMatchReference: matching === tasks.length,
+      resultsMatching: matching,
+      resultsReceived: final.resultsReceived,
+      settleTransactions: final.settleTxs,
+      settleGasPerTask:
+        final.counts.settled > 0 ? Number(final.settleGasUsed / BigInt(final.counts.settled)) : 0,
+      jobId: job.jobId,
+      wallMs: Date.now() - started,
+    }
+    process.stdout.write(`
 Meshwork demo: ${summary.ok ? 'OK' : 'FAILED'}
   job            ${summary.jobId}
   model          ${summary.model}, policy ${summary.policy}, ${replicas} replicas, quorum ${quorum}
@@ -250,8 +296,9 @@ Meshwork demo: ${summary.ok ? 'OK' : 'FAILED'}
   settlement     ${summary.settleTransactions} transactions, ${summary.settleGasPerTask} gas per task
   wall time      ${(summary.wallMs / 1000).toFixed(1)} s
 `)
-  if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`)
-  exitCode = summary.ok ? 0 : 1
+    if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`)
+    exitCode = summary.ok ? 0 : 1
+  }
 } catch (err) {
   say(`Demo failed: ${errorMessage(err)}`)
   if (values.json)

@@ -73,6 +73,7 @@ try {
     rpcUrl: stack.chain.rpcUrl,
     chainId: stack.chain.chainId,
     contract: stack.chain.contract,
+    requests: stack.requests,
     appUrl: stack.appUrl!,
   }
   mkdirSync(join(NETWORK_FILE, '..'), { recursive: true })
@@ -85,6 +86,7 @@ Meshwork is running.
   Relay health   ${stack.relay.healthUrl}
   Chain          id ${stack.chain.chainId}, RPC ${stack.chain.rpcUrl} (anvil, dev accounts unlocked)
   JobEscrow      ${stack.chain.contract}
+  Requests       ${stack.requests}   (on-chain requests; bridge them: npm run meshwork -- bridge)
 
 The CLI uses this network by default: npm run meshwork -- submit --model mlp-16x4 --tasks 10
 Press Ctrl-C to stop everything.

@@ -18,9 +18,17 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
 /// two signatures by one worker over different results for the same task can slash all of it:
 /// half goes to the reporter, half is burned (locked here forever), so self-reporting loses half.
 /// Every settled signature counts toward the worker's on-chain record (`accountOf`).
+/// A contract may open a job with `createJobWithCallback`: each settled task then calls its
+/// `onTaskSettled` with the accepted result hash (bounded gas; a failing callback never blocks
+/// settlement or pay). MeshworkRequests uses this to answer on-chain requests.
 /// @dev The EIP-712 domain is ("Meshwork", "1", chainid, this), so signatures cannot be replayed
 /// on another chain or against another deployment. OpenZeppelin's ECDSA rejects malleable
 /// (high-s) and malformed signatures; strictly ascending signers make duplicates impossible.
+/// @notice Implemented by a contract that opened jobs with `createJobWithCallback`.
+interface IJobCallback {
+    function onTaskSettled(bytes32 jobId, uint32 taskIndex, bytes32 resultHash) external;
+}
+
 contract JobEscrow is EIP712, ReentrancyGuard {
     /// @notice EIP-712 type hash of a worker's signed result.
     bytes32 public constant RESULT_TYPEHASH = keccak256("Result(bytes32 jobId,uint32 taskIndex,bytes32 resultHash)");
@@ -37,7 +45,7 @@ contract JobEscrow is EIP712, ReentrancyGuard {
         uint128 rewardPerResult; // wei per agreeing result
     }
 
-    /// @notice A job as stored. Packed: slot 0 holds requester to refunded, slot 1 the amounts.
+    /// @notice A job as stored. Packed: slot 0 holds requester to callback, slot 1 the amounts.
     struct Job {
         address requester;
         uint32 taskCount;
@@ -45,6 +53,7 @@ contract JobEscrow is EIP712, ReentrancyGuard {
         uint8 replicas;
         uint8 quorum;
         bool refunded;
+        bool callback; // call requester.onTaskSettled for each settled task (fills slot 0)
         uint128 rewardPerResult;
         uint128 remaining; // escrow not yet credited or refunded
         uint64 deadline;
@@ -75,6 +84,9 @@ contract JobEscrow is EIP712, ReentrancyGuard {
         uint64 unlockAt; // unstaking may be withdrawn from then on
     }
 
+    /// @notice Gas given to a requester's `onTaskSettled`.
+    uint256 public constant CALLBACK_GAS = 100_000;
+
     /// @notice How long stake stays slashable after it is asked back.
     uint64 public constant UNSTAKE_DELAY = 3 days;
 
@@ -102,6 +114,7 @@ contract JobEscrow is EIP712, ReentrancyGuard {
         uint64 deadline
     );
     event TaskSettled(bytes32 indexed jobId, uint32 indexed taskIndex, bytes32 resultHash, address[] signers);
+    event CallbackFailed(bytes32 indexed jobId, uint32 indexed taskIndex);
     event Withdrawn(address indexed worker, uint256 amount);
     event Refunded(bytes32 indexed jobId, address indexed requester, uint256 amount);
     event Staked(address indexed worker, address indexed from, uint256 amount, uint256 active);
@@ -134,12 +147,25 @@ contract JobEscrow is EIP712, ReentrancyGuard {
     error SameResult(bytes32 resultHash);
     error NotEquivocation(address signerA, address signerB);
     error NothingToSlash(address worker);
+    error CallbackNeedsContract(address requester);
+    error NotEnoughGasForCallback(uint256 left);
 
     constructor() EIP712("Meshwork", "1") {}
 
     /// @notice Opens a job and escrows exactly taskCount × replicas × rewardPerResult.
     /// @return jobId keccak256(chainid, this contract, requester, the requester's job nonce).
     function createJob(JobParams calldata p) external payable returns (bytes32 jobId) {
+        return _createJob(p, false);
+    }
+
+    /// @notice Like createJob, for a contract requester that wants `onTaskSettled` called as each
+    /// task settles.
+    function createJobWithCallback(JobParams calldata p) external payable returns (bytes32 jobId) {
+        if (msg.sender.code.length == 0) revert CallbackNeedsContract(msg.sender);
+        return _createJob(p, true);
+    }
+
+    function _createJob(JobParams calldata p, bool callback) private returns (bytes32 jobId) {
         if (p.taskCount == 0) revert NoTasks();
         if (p.quorum == 0 || p.quorum > p.replicas) revert QuorumOutOfRange(p.quorum, p.replicas);
         if (p.rewardPerResult == 0) revert ZeroReward();
@@ -156,6 +182,7 @@ contract JobEscrow is EIP712, ReentrancyGuard {
             replicas: p.replicas,
             quorum: p.quorum,
             refunded: false,
+            callback: callback,
             rewardPerResult: p.rewardPerResult,
             // msg.value is bounded by the ether supply, far below 2^128.
             remaining: uint128(msg.value),
@@ -222,7 +249,18 @@ contract JobEscrow is EIP712, ReentrancyGuard {
             job.settledCount += 1;
         }
         emit TaskSettled(c.jobId, c.taskIndex, c.resultHash, signers);
+        if (job.callback) _callback(job.requester, c);
         return true;
+    }
+
+    /// @dev After every state change of the settlement. The settler must leave the callback its
+    /// gas (else it could make it fail on purpose); a callback that fails is reported, not fatal.
+    function _callback(address requester, Certificate calldata c) private {
+        if (gasleft() < (CALLBACK_GAS * 64) / 63 + 5_000) revert NotEnoughGasForCallback(gasleft());
+        try IJobCallback(requester).onTaskSettled{gas: CALLBACK_GAS}(c.jobId, c.taskIndex, c.resultHash) {}
+        catch {
+            emit CallbackFailed(c.jobId, c.taskIndex);
+        }
     }
 
     /// @notice Sends a worker everything credited to it. Anyone may call; the money only ever

@@ -54,7 +54,7 @@ export function chainError(what: string, cause: unknown): ChainError {
  * Sends a transaction and waits for its receipt, turning a revert (at simulation or on chain)
  * into a ChainError that names the custom error.
  */
-async function send(what: string, client: PublicClient, write: () => Promise<Hex>) {
+export async function sendTx(what: string, client: PublicClient, write: () => Promise<Hex>) {
   let receipt: Awaited<ReturnType<PublicClient['waitForTransactionReceipt']>>
   try {
     receipt = await client.waitForTransactionReceipt({ hash: await write() })
@@ -66,19 +66,29 @@ async function send(what: string, client: PublicClient, write: () => Promise<Hex
   return receipt
 }
 
-export async function deployEscrow(wallet: Wallet, client: PublicClient): Promise<Address> {
+/** Deploys a contract and waits for it; failures become a ChainError naming `what`. */
+export async function deployContract(
+  what: string,
+  wallet: Wallet,
+  client: PublicClient,
+  args: Parameters<Wallet['deployContract']>[0],
+): Promise<Address> {
   try {
-    const hash = await wallet.deployContract({
-      abi: jobEscrowAbi,
-      bytecode: jobEscrowBytecode,
-      chain: wallet.chain,
-    })
+    const hash = await wallet.deployContract(args)
     const receipt = await client.waitForTransactionReceipt({ hash })
-    if (!receipt.contractAddress) throw new ChainError('Deployment produced no contract address.')
+    if (!receipt.contractAddress) throw new ChainError(`Deploying ${what} produced no address.`)
     return receipt.contractAddress
   } catch (err) {
-    throw err instanceof ChainError ? err : chainError('Deploying JobEscrow', err)
+    throw err instanceof ChainError ? err : chainError(`Deploying ${what}`, err)
   }
+}
+
+export function deployEscrow(wallet: Wallet, client: PublicClient): Promise<Address> {
+  return deployContract('JobEscrow', wallet, client, {
+    abi: jobEscrowAbi,
+    bytecode: jobEscrowBytecode,
+    chain: wallet.chain,
+  })
 }
 
 export interface CreateJobResult {
@@ -94,7 +104,7 @@ export async function createJob(
   spec: JobSpec,
 ): Promise<CreateJobResult> {
   const escrow = escrowFor(spec)
-  const receipt = await send('createJob', client, () =>
+  const receipt = await sendTx('createJob', client, () =>
     wallet.writeContract({
       address: contract,
       abi: jobEscrowAbi,
@@ -181,7 +191,7 @@ export async function settle(
   contract: Address,
   certs: readonly Certificate[],
 ): Promise<SettleResult> {
-  const receipt = await send('settle', client, () =>
+  const receipt = await sendTx('settle', client, () =>
     wallet.writeContract({
       address: contract,
       abi: jobEscrowAbi,
@@ -213,7 +223,7 @@ export async function withdraw(
   contract: Address,
   worker: Address,
 ) {
-  const receipt = await send('withdraw', client, () =>
+  const receipt = await sendTx('withdraw', client, () =>
     wallet.writeContract({
       address: contract,
       abi: jobEscrowAbi,
@@ -228,7 +238,7 @@ export async function withdraw(
 
 /** After the deadline: returns the unspent escrow to the requester. */
 export async function refund(wallet: Wallet, client: PublicClient, contract: Address, jobId: Hex) {
-  const receipt = await send('refund', client, () =>
+  const receipt = await sendTx('refund', client, () =>
     wallet.writeContract({
       address: contract,
       abi: jobEscrowAbi,
@@ -332,7 +342,7 @@ export async function stake(
   worker?: Address,
 ) {
   if (amount <= 0n) throw new InvalidInputError('The stake must be more than 0.')
-  const receipt = await send('stake', client, () =>
+  const receipt = await sendTx('stake', client, () =>
     worker && worker.toLowerCase() !== wallet.account.address.toLowerCase()
       ? wallet.writeContract({
           address: contract,
@@ -363,7 +373,7 @@ export async function requestUnstake(
   contract: Address,
   amount: bigint,
 ) {
-  const receipt = await send('requestUnstake', client, () =>
+  const receipt = await sendTx('requestUnstake', client, () =>
     wallet.writeContract({
       address: contract,
       abi: jobEscrowAbi,
@@ -387,7 +397,7 @@ export async function withdrawStake(
   contract: Address,
   worker: Address,
 ) {
-  const receipt = await send('withdrawStake', client, () =>
+  const receipt = await sendTx('withdrawStake', client, () =>
     wallet.writeContract({
       address: contract,
       abi: jobEscrowAbi,
@@ -419,7 +429,7 @@ export async function slash(
   contract: Address,
   e: Equivocation,
 ) {
-  const receipt = await send('slash', client, () =>
+  const receipt = await sendTx('slash', client, () =>
     wallet.writeContract({
       address: contract,
       abi: jobEscrowAbi,
@@ -450,7 +460,7 @@ export async function sendBalance(wallet: Wallet, client: PublicClient, to: Addr
   if (balance <= fee)
     throw new InvalidInputError(`${from} holds too little ether to pay for a transfer.`)
   const amount = balance - fee
-  await send('Sending the balance', client, () =>
+  await sendTx('Sending the balance', client, () =>
     wallet.sendTransaction({
       to,
       value: amount,

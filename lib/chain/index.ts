@@ -5,5 +5,6 @@
 export * from './config'
 export * from './dev'
 export * from './escrow'
-export { jobEscrowAbi } from './generated'
+export { exampleConsumerAbi, jobEscrowAbi, meshworkRequestsAbi } from './generated'
+export * from './requests'
 export * from './settlement'

@@ -1,9 +1,17 @@
 import fc from 'fast-check'
+import { keccak256 } from 'viem'
 import { describe, expect, it } from 'vitest'
-import { canonicalResult, canonicalTensor, resultHash } from './canonical'
-import { decodeCbor } from './cbor'
+import {
+  canonicalResult,
+  canonicalTensor,
+  decodeTensorMap,
+  encodeTensorMap,
+  resultHash,
+  tensorMapHash,
+} from './canonical'
+import { decodeCbor, encodeCbor } from './cbor'
 import { parsePolicy } from './policy'
-import type { Tensor } from './tensor'
+import type { Tensor, TensorMap } from './tensor'
 
 const f32 = (dims: number[], values: number[]): Tensor => ({
   type: 'float32',
@@ -101,4 +109,30 @@ describe('parsePolicy', () => {
       expect(() => parsePolicy(p)).toThrowError(/Unknown agreement policy[\s\S]*Use exact/)
     },
   )
+})
+
+describe('tensor maps as on-chain bytes', () => {
+  const x: TensorMap = {
+    x: { type: 'float32', dims: [1, 3], data: new Float32Array([0.5, -1, 2]) },
+    n: { type: 'int32', dims: [2], data: new Int32Array([7, -7]) },
+  }
+
+  it('round-trips, and the bytes hash like the tensors', () => {
+    const bytes = encodeTensorMap(x)
+    const back = decodeTensorMap(bytes)
+    expect(tensorMapHash(back)).toBe(tensorMapHash(x))
+    expect(keccak256(bytes)).toBe(tensorMapHash(x))
+  })
+
+  it('refuses bytes that are not canonical tensors, with the reason', () => {
+    expect(() => decodeTensorMap(new Uint8Array([0xff]))).toThrow(/not valid CBOR/)
+    expect(() => decodeTensorMap(encodeCbor([1, 2]))).toThrow(/map from names/)
+    expect(() =>
+      decodeTensorMap(encodeCbor({ x: { t: 'float99', d: [1], b: new Uint8Array(4) } })),
+    ).toThrow(/must be \{t: type/)
+    expect(() =>
+      decodeTensorMap(encodeCbor({ x: { t: 'float32', d: [2], b: new Uint8Array(4) } })),
+    ).toThrow(/does not match its shape/)
+    expect(() => decodeTensorMap(encodeCbor({}))).toThrow(/No tensors/)
+  })
 })

@@ -17,9 +17,10 @@
  * The result hash is keccak256 over these bytes.
  */
 import { type Hex, keccak256 } from 'viem'
-import { encodeCbor } from './cbor'
+import { InvalidInputError } from '../errors'
+import { decodeCbor, encodeCbor } from './cbor'
 import type { AgreementPolicy } from './policy'
-import { type Tensor, type TensorMap, tensorBytes } from './tensor'
+import { isTensorType, type Tensor, type TensorMap, tensorBytes, tensorFromBytes } from './tensor'
 
 export interface CanonicalTensor {
   t: string
@@ -106,4 +107,44 @@ function rounded(t: Tensor, digits: number): CanonicalTensor {
     }
   }
   return { t: 'float64', d: [...t.dims], b: bytes }
+}
+
+/** The canonical bytes of tensors as computed: what `tensorMapHash` hashes (on-chain inputs). */
+export function encodeTensorMap(tensors: TensorMap): Uint8Array {
+  return canonicalResult(tensors, { kind: 'exact' })
+}
+
+/**
+ * The inverse of `encodeTensorMap`, for bytes from anywhere (an on-chain request): checks the
+ * structure and every tensor, and that the bytes are the canonical encoding, so that the
+ * tensors hash to keccak256(bytes). Throws InvalidInputError with the reason.
+ */
+export function decodeTensorMap(bytes: Uint8Array): TensorMap {
+  let raw: unknown
+  try {
+    raw = decodeCbor(bytes, { maxDepth: 4 })
+  } catch (err) {
+    throw new InvalidInputError('The tensors are not valid CBOR.', { cause: err })
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw) || raw instanceof Uint8Array)
+    throw new InvalidInputError('The tensors must be a CBOR map from names to tensors.')
+  const out: TensorMap = {}
+  for (const [name, v] of Object.entries(raw as Record<string, unknown>)) {
+    const t = v as Partial<CanonicalTensor> | null
+    if (
+      t === null ||
+      typeof t !== 'object' ||
+      !isTensorType(t.t) ||
+      !Array.isArray(t.d) ||
+      !t.d.every((x) => Number.isSafeInteger(x) && x >= 0) ||
+      !(t.b instanceof Uint8Array)
+    )
+      throw new InvalidInputError(`Tensor "${name}" must be {t: type, d: dims, b: bytes}.`)
+    out[name] = tensorFromBytes(t.t, t.d, t.b)
+  }
+  if (Object.keys(out).length === 0) throw new InvalidInputError('No tensors.')
+  const again = encodeTensorMap(out)
+  if (again.length !== bytes.length || again.some((b, i) => b !== bytes[i]))
+    throw new InvalidInputError('The tensors are not in canonical form (deterministic CBOR).')
+  return out
 }

@@ -3,7 +3,7 @@
  * relays and a contract address. Node only (onnxruntime-node, in-memory store).
  */
 import * as ort from 'onnxruntime-node'
-import { type Address, createWalletClient, type Hex, http } from 'viem'
+import { type Address, createWalletClient, type Hex, http, nonceManager } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import {
   type ChainConfig,
@@ -61,10 +61,14 @@ export interface NodeRequester {
   stop(): Promise<void>
 }
 
-/** A viem wallet client for a private key (Node: the CLI and scripts). */
+/**
+ * A viem wallet client for a private key (Node: the CLI and scripts). Its nonces come from
+ * viem's nonce manager, so concurrent transactions (settlement rounds of several jobs, result
+ * deliveries) do not collide.
+ */
 export function walletFor(key: Hex, cfg: Pick<ChainConfig, 'rpcUrl' | 'chainId'>) {
   return createWalletClient({
-    account: privateKeyToAccount(key),
+    account: privateKeyToAccount(key, { nonceManager }),
     chain: chainFor(cfg),
     transport: http(cfg.rpcUrl),
   })

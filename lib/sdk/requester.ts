@@ -95,36 +95,66 @@ export async function submitJob(ctx: SubmitContext, req: JobRequest): Promise<Su
   }
   const { jobId, txHash } = await createJob(ctx.wallet, ctx.client, ctx.contract, spec)
   const chainId = ctx.wallet.chain?.id ?? (await ctx.client.getChainId())
-  const job = {
+  const handle = await coordinateJob(ctx, {
     jobId,
     spec,
     chainId,
-    contract: ctx.contract,
     requester: ctx.wallet.account.address,
-    createdAt: Date.now(),
-    status: 'running' as const,
+    tasks: req.tasks,
+    model: req.model,
     modelName: req.modelName,
     modelFile: req.modelFile,
+    trust: { settings: trust, canaries },
+  })
+  return { jobId, txHash, spec, handle }
+}
+
+/** A job already on chain, to coordinate from here: stores it, its tasks and model, and runs it. */
+export interface JobToCoordinate {
+  jobId: Hex
+  spec: JobSpec
+  chainId: number
+  /** The job's requester on chain (a wallet, or a contract such as MeshworkRequests). */
+  requester: Address
+  tasks: TensorMap[]
+  model: Uint8Array
+  modelName?: string | undefined
+  modelFile?: string | undefined
+  trust: JobTrust
+}
+
+export async function coordinateJob(
+  ctx: Pick<SubmitContext, 'contract' | 'store' | 'coordinator'>,
+  j: JobToCoordinate,
+): Promise<JobHandle> {
+  const job = {
+    jobId: j.jobId,
+    spec: j.spec,
+    chainId: j.chainId,
+    contract: ctx.contract,
+    requester: j.requester,
+    createdAt: Date.now(),
+    status: 'running' as const,
+    modelName: j.modelName,
+    modelFile: j.modelFile,
   }
-  const tasks = req.tasks.map((inputs, taskIndex) => ({
-    jobId,
+  const tasks = j.tasks.map((inputs, taskIndex) => ({
+    jobId: j.jobId,
     taskIndex,
     status: 'open' as const,
     inputs,
     results: [],
   }))
   await ctx.store.putModel({
-    hash: spec.modelHash,
-    bytes: req.model,
-    name: req.modelName,
+    hash: j.spec.modelHash,
+    bytes: j.model,
+    name: j.modelName,
     storedAt: Date.now(),
   })
-  const jobTrust: JobTrust = { settings: trust, canaries }
-  await ctx.store.setMeta(jobTrustKey(jobId), jobTrust)
+  await ctx.store.setMeta(jobTrustKey(j.jobId), j.trust)
   await ctx.store.putJob(job)
   await ctx.store.putTasks(tasks)
-  const handle = ctx.coordinator.run(job, tasks, req.model, req.modelFile, jobTrust)
-  return { jobId, txHash, spec, handle }
+  return ctx.coordinator.run(job, tasks, j.model, j.modelFile, j.trust)
 }
 
 /** `k` distinct indices in [0, n), uniformly (partial Fisher–Yates). */

@@ -4,13 +4,14 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { createWalletClient, http } from 'viem'
+import { type Address, createWalletClient, http } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import {
   type ChainConfig,
   chainFor,
   DEV_PRIVATE_KEYS,
   deployEscrow,
+  deployRequests,
   publicClientFor,
 } from '../../lib/chain'
 import { loadOrCreateRelayKey } from '../../relay/key'
@@ -44,6 +45,8 @@ export interface Stack {
   relay: Relay
   app: Service | undefined
   chain: ChainConfig
+  /** MeshworkRequests (on-chain requests), deployed beside the escrow. */
+  requests: Address
   appUrl: string | undefined
   env: Record<string, string>
   stop(): Promise<void>
@@ -98,6 +101,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     })
     const contract = await deployEscrow(deployer, publicClientFor(cfg))
     log(`JobEscrow deployed at ${contract}`)
+    const requests = await deployRequests(deployer, publicClientFor(cfg), contract)
     const relay = await startRelay({
       host: '127.0.0.1',
       port: ports.relay,
@@ -112,6 +116,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       MESHWORK_RPC_URL: anvil.rpcUrl,
       MESHWORK_CHAIN_ID: String(anvil.chainId),
       MESHWORK_CONTRACT: contract,
+      MESHWORK_REQUESTS: requests,
       MESHWORK_DEV: '1',
     }
     let app: Service | undefined
@@ -132,7 +137,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       stops.push(() => app!.stop())
       appUrl = `http://localhost:${ports.app}`
     }
-    return { anvil, relay, app, chain, appUrl, env, stop }
+    return { anvil, relay, app, chain, requests, appUrl, env, stop }
   } catch (err) {
     await stop()
     throw err

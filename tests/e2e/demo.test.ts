@@ -68,4 +68,20 @@ describe('npm run demo', () => {
     })
     expect(summary.backends).toEqual({ wasm: 2, cpu: 1 })
   })
+
+  it('--onchain: a consumer contract asks on chain and its callback gets every answer', async () => {
+    const { stdout } = await promisify(execFile)(
+      join(ROOT, 'node_modules/.bin/tsx'),
+      [join(ROOT, 'scripts/demo.ts'), '--json', '--onchain', '--tasks', '3'],
+      { cwd: ROOT, timeout: 240_000, maxBuffer: 16 << 20 },
+    )
+    const summary = JSON.parse(stdout.trim().split('\n').pop()!)
+    expect(summary).toMatchObject({
+      ok: true,
+      onchainRequests: 3,
+      callbacks: 3,
+      resultsMatchReference: true,
+      skipped: [],
+    })
+  })
 })

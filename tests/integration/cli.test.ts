@@ -227,14 +227,20 @@ describe('meshwork CLI', () => {
     expect(down.stderr).toMatch(/Cannot reach the chain/)
   })
 
-  it.each([['submit'], ['volunteer'], ['stake'], ['status'], ['results'], ['refund'], ['deploy']])(
-    '%s --help prints its options',
-    async (cmd) => {
-      const r = await meshwork([cmd, '--help'])
-      expect(r.code).toBe(0)
-      expect(r.stdout).toMatch(new RegExp(`Usage: meshwork ${cmd}`))
-    },
-  )
+  it.each([
+    ['submit'],
+    ['volunteer'],
+    ['stake'],
+    ['status'],
+    ['results'],
+    ['refund'],
+    ['deploy'],
+    ['bridge'],
+  ])('%s --help prints its options', async (cmd) => {
+    const r = await meshwork([cmd, '--help'])
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(new RegExp(`Usage: meshwork ${cmd}`))
+  })
 
   it('refund: refused before the deadline, then returns the whole unspent escrow', async () => {
     const chainNet = net.slice(2)

@@ -1,0 +1,169 @@
+/**
+ * The chain watcher that brings on-chain requests (MeshworkRequests) into the mesh. For each
+ * `Requested` event it checks the input (canonical tensors that hash to the request's input
+ * hash), finds the model by its sha256, and coordinates the request's one-task job like any
+ * other, every result replicated to the quorum (no trusted shortcuts: this bridge is not the
+ * job's requester, so only a full quorum certificate settles it). When the task settles,
+ * JobEscrow tells MeshworkRequests the result hash; the bridge then delivers the result bytes
+ * (when small enough) so that the consumer's callback runs. Nothing here needs trust: the
+ * contracts check the certificate and the bytes.
+ */
+import { type Address, bytesToHex, type Hex, hexToBytes, type PublicClient } from 'viem'
+import {
+  deliverResult,
+  MAX_RESULT_BYTES,
+  meshworkRequestsAbi,
+  type OnchainRequest,
+  readJob,
+  readRequest,
+  requestsFromLogs,
+  type Wallet,
+} from '../chain'
+import { createLogger, type Logger } from '../env/log'
+import { errorMessage } from '../errors'
+import type { Coordinator } from '../jobs'
+import { canonicalResult, decodeTensorMap, type TensorMap } from '../proofs'
+import type { Store } from '../store'
+import { trustSettings } from '../trust'
+import { coordinateJob } from './requester'
+
+export interface BridgeModel {
+  bytes: Uint8Array
+  /** Catalogue file name, so that tabs fetch it from the app's origin. */
+  file?: string | undefined
+  name?: string | undefined
+}
+
+export interface BridgeInit {
+  wallet: Wallet
+  client: PublicClient
+  /** JobEscrow. */
+  escrow: Address
+  /** MeshworkRequests. */
+  requests: Address
+  store: Store
+  coordinator: Coordinator
+  /** The model with this sha256, or undefined when this bridge cannot serve it. */
+  modelFor(sha256: Hex): Promise<BridgeModel | undefined>
+  /** First block to look at (default 0: older requests still open are picked up too). */
+  fromBlock?: bigint
+  pollingIntervalMs?: number
+  log?: Logger
+}
+
+export interface BridgeStats {
+  seen: number
+  coordinating: number
+  delivered: number
+  /** Requests this bridge will not take, with the reason. */
+  skipped: Array<{ requestId: string; reason: string }>
+}
+
+export interface RequestBridge {
+  stats(): BridgeStats
+  /** Fires `delivered` (detail: { requestId, callbackOk }) and `skipped`. */
+  events: EventTarget
+  stop(): void
+}
+
+export function startRequestBridge(init: BridgeInit): RequestBridge {
+  const log = init.log ?? createLogger('bridge')
+  const events = new EventTarget()
+  const handled = new Set<bigint>()
+  const stats: BridgeStats = { seen: 0, coordinating: 0, delivered: 0, skipped: [] }
+  const chainId = init.wallet.chain?.id
+
+  const skip = (r: OnchainRequest, reason: string) => {
+    log.warn('request skipped', { requestId: r.requestId.toString(), reason })
+    stats.skipped.push({ requestId: r.requestId.toString(), reason })
+    events.dispatchEvent(new CustomEvent('skipped', { detail: { requestId: r.requestId, reason } }))
+  }
+
+  const take = async (r: OnchainRequest) => {
+    if (handled.has(r.requestId)) return
+    handled.add(r.requestId)
+    stats.seen++
+    const state = await readRequest(init.client, init.requests, r.requestId)
+    if (state.answered || state.refunded) return
+    let inputs: TensorMap
+    try {
+      inputs = decodeTensorMap(hexToBytes(r.input))
+    } catch (err) {
+      return skip(r, `input: ${errorMessage(err)}`)
+    }
+    const job = await readJob(init.client, init.escrow, r.jobId)
+    if (!job) return skip(r, `no job ${r.jobId} on the escrow`)
+    const block = await init.client.getBlock()
+    if (job.deadline <= Number(block.timestamp)) return skip(r, 'its deadline has passed')
+    const model = await init.modelFor(job.modelHash)
+    if (!model) return skip(r, `model ${job.modelHash} is not available to this bridge`)
+    stats.coordinating++
+    log.info('coordinating an on-chain request', {
+      requestId: r.requestId.toString(),
+      jobId: r.jobId,
+      model: model.name ?? job.modelHash,
+    })
+    const handle = await coordinateJob(
+      { contract: init.escrow, store: init.store, coordinator: init.coordinator },
+      {
+        jobId: r.jobId,
+        spec: job,
+        chainId: chainId ?? (await init.client.getChainId()),
+        requester: init.requests,
+        tasks: [inputs],
+        model: model.bytes,
+        modelFile: model.file,
+        modelName: model.name,
+        // Not the requester: only a full quorum certificate settles.
+        trust: { settings: trustSettings('high'), canaries: [] },
+      },
+    )
+    await handle.done
+    stats.coordinating--
+    const [result] = handle.results()
+    if (result?.status !== 'settled' || !result.outputs)
+      return skip(
+        r,
+        `the task was not settled (${result?.failure ?? result?.status ?? 'no result'})`,
+      )
+    const bytes = canonicalResult(result.outputs, job.policy)
+    const fits = bytes.length <= MAX_RESULT_BYTES
+    if (!fits && r.wantBytes)
+      return skip(
+        r,
+        `its result is ${bytes.length} bytes, over ${MAX_RESULT_BYTES}: anyone may deliver the hash alone an hour after settlement`,
+      )
+    const { callbackOk } = await deliverResult(
+      init.wallet,
+      init.client,
+      init.requests,
+      r.requestId,
+      fits ? bytesToHex(bytes) : '0x',
+    )
+    stats.delivered++
+    log.info('delivered', { requestId: r.requestId.toString(), callbackOk, bytes: bytes.length })
+    events.dispatchEvent(
+      new CustomEvent('delivered', { detail: { requestId: r.requestId, callbackOk } }),
+    )
+  }
+
+  const unwatch = init.client.watchContractEvent({
+    address: init.requests,
+    abi: meshworkRequestsAbi,
+    eventName: 'Requested',
+    fromBlock: init.fromBlock ?? 0n,
+    poll: true,
+    pollingInterval: init.pollingIntervalMs ?? 500,
+    onLogs: (logs) => {
+      for (const r of requestsFromLogs(logs))
+        take(r).catch((err) => skip(r, `failed: ${errorMessage(err)}`))
+    },
+    onError: (err) => log.warn('watching requests failed; retrying', { error: errorMessage(err) }),
+  })
+
+  return {
+    stats: () => ({ ...stats, skipped: [...stats.skipped] }),
+    events,
+    stop: () => unwatch(),
+  }
+}
