@@ -18,6 +18,7 @@ export function JobApp({ config, jobId: id }: { config: AppConfig; jobId: string
   const [progress, setProgress] = useState<JobProgress>()
   const [results, setResults] = useState<TaskResult[]>([])
   const [error, setError] = useState<string>()
+  const [selected, setSelected] = useState<number>()
 
   useEffect(() => {
     requesterSession(config)
@@ -137,15 +138,22 @@ export function JobApp({ config, jobId: id }: { config: AppConfig; jobId: string
       )}
       {!wallet && <ConnectWallet purpose="settle accepted tasks" />}
       <h2>Tasks</h2>
-      <div className="tasks">
+      <p className="muted">Select a task to see its quorum.</p>
+      <div className="tasks" data-testid="task-grid">
         {results.map((r) => (
-          <div
+          <button
+            type="button"
             key={r.taskIndex}
-            className={`task ${r.status}`}
+            className={`task ${r.status}${selected === r.taskIndex ? ' selected' : ''}`}
+            aria-label={`task ${r.taskIndex}: ${r.status}`}
+            onClick={() => setSelected(r.taskIndex)}
             title={`task ${r.taskIndex}: ${r.status}${r.verifiedBy ? ` (${r.verifiedBy})` : ''}${r.agreeing.length ? `, ${r.agreeing.length} agreeing` : ''}${r.dissenting.length ? `, ${r.dissenting.length} dissenting` : ''}${r.voided.length ? `, ${r.voided.length} voided` : ''}${r.failure ? ` (${r.failure})` : ''}`}
           />
         ))}
       </div>
+      {selected !== undefined && results[selected] && (
+        <TaskQuorum result={results[selected]} quorum={record.spec.quorum} />
+      )}
       <h2>Workers</h2>
       <table>
         <thead>
@@ -178,5 +186,69 @@ export function JobApp({ config, jobId: id }: { config: AppConfig; jobId: string
         </tbody>
       </table>
     </>
+  )
+}
+
+/** One task's quorum: who agreed on which result, who dissented, how it was verified and settled. */
+function TaskQuorum({ result: r, quorum: jobQuorum }: { result: TaskResult; quorum: number }) {
+  // A known-answer task needs one result equal to the requester's answer; a trusted worker's one.
+  const quorum = r.verifiedBy === 'known-answer' || r.verifiedBy === 'single' ? 1 : jobQuorum
+  const workers = (label: string, list: readonly string[], className: string) =>
+    list.length > 0 && (
+      <div>
+        <span className="muted">{label}</span>
+        <ul className="mono">
+          {list.map((a) => (
+            <li key={a} className={className}>
+              {a}
+            </li>
+          ))}
+        </ul>
+      </div>
+    )
+  return (
+    <div
+      className="card"
+      data-testid="task-quorum"
+      data-task={r.taskIndex}
+      data-agreeing={r.agreeing.length}
+    >
+      <strong>Task {r.taskIndex}</strong>: {r.status}
+      {r.verifiedBy &&
+        ` · verified by ${r.verifiedBy === 'known-answer' ? 'a known answer' : r.verifiedBy === 'single' ? 'a trusted worker alone' : 'quorum'}`}
+      <div className="quorum-bar" title={`${r.agreeing.length} agreeing of ${quorum} needed`}>
+        {Array.from({ length: Math.max(quorum, r.agreeing.length) }, (_, i) => (
+          // biome-ignore lint/suspicious/noArrayIndexKey: fixed slots of the quorum
+          <span key={i} className={i < r.agreeing.length ? 'agree' : 'missing'} />
+        ))}
+        {r.dissenting.map((d) => (
+          <span key={d} className="dissent" />
+        ))}
+        <span className="muted">
+          {' '}
+          {r.agreeing.length} agreeing / {quorum} needed
+          {r.dissenting.length > 0 && `, ${r.dissenting.length} dissenting`}
+        </span>
+      </div>
+      {r.resultHash && (
+        <div>
+          <span className="muted">result hash</span> <span className="mono">{r.resultHash}</span>
+        </div>
+      )}
+      {r.classes.length > 0 && (
+        <div>
+          <span className="muted">computed with</span> {r.classes.join(', ')}
+        </div>
+      )}
+      {workers('agreeing', r.agreeing, 'ok')}
+      {workers('dissenting', r.dissenting, 'bad')}
+      {workers('voided (worker excluded)', r.voided, 'muted')}
+      {r.settleTx && (
+        <div>
+          <span className="muted">settled in</span> <span className="mono">{r.settleTx}</span>
+        </div>
+      )}
+      {r.failure && <div className="bad">{r.failure}</div>}
+    </div>
   )
 }

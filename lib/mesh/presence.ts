@@ -28,6 +28,8 @@ export interface PresenceInit {
   maxDirectPeers?: number
   /** Forget peers not heard from for this long (ms). Default 20000. */
   expireMs?: number
+  /** Listen only: neither announce this peer nor dial the peers heard (the /network page). */
+  observe?: boolean
 }
 
 export interface PresenceService {
@@ -56,6 +58,7 @@ export function startPresence(init: PresenceInit): PresenceService {
   const unsubscribe = onGossip<Presence>(node, TOPICS.presence, (p) => {
     if (p.peerId === self) return
     known.set(p.peerId, { ...p, lastSeen: Date.now() })
+    if (init.observe) return
     const direct = directPeers()
     if (p.role === 'relay' || direct.includes(p.peerId) || direct.length >= maxDirect) return
     const last = lastDial.get(p.peerId) ?? 0
@@ -74,6 +77,9 @@ export function startPresence(init: PresenceInit): PresenceService {
   })
 
   const announce = () => {
+    const cutoff = Date.now() - (init.expireMs ?? 20_000)
+    for (const [id, p] of known) if (p.lastSeen < cutoff) known.delete(id)
+    if (init.observe) return
     const addrs = dialableAddrs(node)
     if (addrs.length === 0) return
     const message: Presence = {
@@ -87,8 +93,6 @@ export function startPresence(init: PresenceInit): PresenceService {
     publishGossip(node, TOPICS.presence, message).catch((err) =>
       log.debug('presence publish failed', { error: errorMessage(err) }),
     )
-    const cutoff = Date.now() - (init.expireMs ?? 20_000)
-    for (const [id, p] of known) if (p.lastSeen < cutoff) known.delete(id)
   }
   announce()
   const timer = setInterval(announce, init.intervalMs ?? 3000)

@@ -15,7 +15,7 @@ import {
 import { seededInputs } from '../../lib/runtime'
 import { buildMlp } from '../../scripts/lib/onnx-mlp'
 import { type Stack, startStack } from '../../scripts/lib/stack'
-import { launchChromium, openRequester, openVolunteer } from '../helpers/browser'
+import { launchChromium, openRequester, openVolunteer, watchPage } from '../helpers/browser'
 
 // The acceptance path of the whole-loop issue, in real browsers: three volunteer tabs and a
 // requester tab whose dev wallet pays, a real relay and WebRTC between the tabs, the real
@@ -25,12 +25,21 @@ let browser: Browser
 /** The tab that withdrew its pay, and its address (the stake test goes on with it). */
 let withdrawn: { page: Page; worker: Address } | undefined
 const volunteers: Page[] = []
+/** /network, open from before the first job: it hears the job and the tasks done. */
+let network: Page
+
+/** The pages docs/ and the README show, refreshed by every run of this test. */
+const SCREENSHOTS = join(import.meta.dirname, '../../docs/screenshots')
+const shot = (page: Page, name: string) =>
+  page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true })
 
 beforeAll(async () => {
   stack = await startStack({ ports: 'free', log: (l) => process.stderr.write(`[stack] ${l}\n`) })
   browser = await launchChromium()
   for (let i = 0; i < 3; i++)
     volunteers.push(await openVolunteer(browser, stack.appUrl!, `volunteer-${i}`))
+  network = watchPage(await (await browser.newContext()).newPage(), 'network')
+  await network.goto(`${stack.appUrl}/network`)
 })
 
 afterAll(async () => {
@@ -44,6 +53,7 @@ describe('three volunteer tabs and a requester tab', () => {
   it('complete a job paid from the dev wallet: every task settled, every agreeing worker credited', async () => {
     const requester = await openRequester(browser, stack.appUrl!, 'requester')
     await requester.locator('#count').fill('6')
+    await shot(requester, 'request')
     await requester.getByTestId('submit').click()
     await requester.waitForURL(/\/jobs\/0x[0-9a-f]{64}$/, { timeout: 90_000 })
     jobId = requester.url().split('/').pop() as Hex
@@ -52,6 +62,12 @@ describe('three volunteer tabs and a requester tab', () => {
       .poll(() => progress.getAttribute('data-status'), { timeout: 120_000, interval: 1000 })
       .toBe('complete')
     expect(await progress.getAttribute('data-settled')).toBe('6')
+    // The per-task quorum view: who agreed on task 0.
+    await requester.getByRole('button', { name: /^task 0:/ }).click()
+    const quorum = requester.getByTestId('task-quorum')
+    expect(Number(await quorum.getAttribute('data-agreeing'))).toBeGreaterThanOrEqual(1)
+    await shot(requester, 'job')
+    await shot(volunteers[0]!, 'volunteer')
 
     const client = publicClientFor(stack.chain)
     const job = await readJob(client, stack.chain.contract, jobId)
@@ -100,6 +116,16 @@ describe('three volunteer tabs and a requester tab', () => {
       expect(tabAddresses).toContain(signer)
       expect(await creditedBalance(client, stack.chain.contract, signer as Address)).toBe(amount)
     }
+  })
+
+  it('the /network dashboard heard the volunteers, their backends and the tasks they did', async () => {
+    const live = network.getByTestId('network-live')
+    await expect.poll(() => live.getAttribute('data-volunteers'), { timeout: 30_000 }).toBe('3')
+    expect(Number(await live.getAttribute('data-tasks-seen'))).toBeGreaterThanOrEqual(6)
+    // Charts drawn by recharts: the time series and the backends.
+    expect(await network.locator('.recharts-line').count()).toBeGreaterThanOrEqual(3)
+    expect(await network.locator('.recharts-bar-rectangle').count()).toBe(1)
+    await shot(network, 'network')
   })
 
   it('connected the tabs to each other over WebRTC', async () => {
