@@ -3,7 +3,7 @@
  * relays and a contract address. Node only (onnxruntime-node, in-memory store).
  */
 import * as ort from 'onnxruntime-node'
-import { type Address, createWalletClient, type Hex, http, nonceManager } from 'viem'
+import { type Address, createWalletClient, type Hex, http } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import {
   type ChainConfig,
@@ -62,13 +62,14 @@ export interface NodeRequester {
 }
 
 /**
- * A viem wallet client for a private key (Node: the CLI and scripts). Its nonces come from
- * viem's nonce manager, so concurrent transactions (settlement rounds of several jobs, result
- * deliveries) do not collide.
+ * A viem wallet client for a private key (Node: the CLI and scripts). Nonces come from the chain
+ * for each transaction: viem's nonce manager caches them per address and chain id in the
+ * process, which left every transaction stuck after a local chain restarted (benchmarks and
+ * harnesses start several anvil instances with the same dev keys).
  */
 export function walletFor(key: Hex, cfg: Pick<ChainConfig, 'rpcUrl' | 'chainId'>) {
   return createWalletClient({
-    account: privateKeyToAccount(key, { nonceManager }),
+    account: privateKeyToAccount(key),
     chain: chainFor(cfg),
     transport: http(cfg.rpcUrl),
   })

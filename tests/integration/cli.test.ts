@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createJob, DEV_PRIVATE_KEYS, publicClientFor } from '../../lib/chain'
 import { parsePolicy } from '../../lib/proofs'
 import { type NodeVolunteer, startNodeVolunteer, walletFor } from '../../lib/sdk/node'
+import { freePort, startService } from '../../scripts/lib/procs'
 import { startTestStack, type TestStack } from '../helpers/stack'
 
 const exec = promisify(execFile)
@@ -199,6 +200,67 @@ describe('meshwork CLI', () => {
     expect((await meshwork(['status', `0x${'ab'.repeat(32)}`, ...chainNet])).stderr).toMatch(
       /No job 0xabab/,
     )
+  })
+
+  it('the SDK example (examples/sdk-node.ts) runs against a network given by variables', async () => {
+    const r = await exec(
+      join(ROOT, 'node_modules/.bin/tsx'),
+      [join(ROOT, 'examples/sdk-node.ts')],
+      {
+        cwd: mkdtempSync(join(tmpdir(), 'mw-example-')),
+        timeout: 120_000,
+        env: {
+          ...process.env,
+          MESHWORK_RELAYS: stack.relay.multiaddr,
+          MESHWORK_RPC_URL: stack.chain.rpcUrl,
+          MESHWORK_CHAIN_ID: String(stack.chain.chainId),
+          MESHWORK_CONTRACT: stack.chain.contract,
+        },
+      },
+    )
+    expect(r.stdout).toMatch(/^5\/5 settled/m)
+    expect(r.stdout.match(/^task \d: settled by (quorum|known-answer), y = /gm)).toHaveLength(5)
+    expect(r.stdout).toMatch(/: complete\n/)
+  })
+
+  it('relay: serves /health and /metrics, and keeps its identity across restarts', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mw-relay-'))
+    const start = async () => {
+      const port = await freePort()
+      const health = await freePort()
+      const relay = await startService({
+        name: 'meshwork-relay',
+        command: join(ROOT, 'node_modules/.bin/tsx'),
+        args: [
+          join(ROOT, 'cli/meshwork.ts'),
+          'relay',
+          '--port',
+          String(port),
+          '--health-port',
+          String(health),
+          '--key-file',
+          join(dir, 'relay.key'),
+        ],
+        cwd: ROOT,
+        ready: (line) => line.startsWith('relay metrics:'),
+      })
+      const ma = /relay multiaddr: (\S+)/.exec(relay.output())![1]!
+      return { relay, ma, health: `http://127.0.0.1:${health}` }
+    }
+    const first = await start()
+    try {
+      const h = await (await fetch(`${first.health}/health`)).json()
+      expect(h.status).toBe('ok')
+      expect(first.ma).toContain(h.peerId)
+      expect(await (await fetch(`${first.health}/metrics`)).text()).toMatch(
+        /^meshwork_relay_reservations 0$/m,
+      )
+    } finally {
+      await first.relay.stop()
+    }
+    const second = await start()
+    await second.relay.stop()
+    expect(second.ma.split('/p2p/')[1]).toBe(first.ma.split('/p2p/')[1])
   })
 
   it('deploy: puts a JobEscrow on the chain and writes the network file', async () => {
