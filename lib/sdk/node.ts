@@ -11,6 +11,7 @@ import {
   publicClientFor,
   slash,
   validateChainConfig,
+  type Wallet,
   workerOnChain,
 } from '../chain'
 import { createLogger, type Logger } from '../env/log'
@@ -68,11 +69,41 @@ export interface NodeRequester {
  * harnesses start several anvil instances with the same dev keys).
  */
 export function walletFor(key: Hex, cfg: Pick<ChainConfig, 'rpcUrl' | 'chainId'>) {
-  return createWalletClient({
-    account: privateKeyToAccount(key),
-    chain: chainFor(cfg),
-    transport: http(cfg.rpcUrl),
-  })
+  return oneSendAtATime(
+    createWalletClient({
+      account: privateKeyToAccount(key),
+      chain: chainFor(cfg),
+      transport: http(cfg.rpcUrl),
+    }),
+  )
+}
+
+/**
+ * The wallet with its sends queued: each transaction is handed to the node before the next one
+ * asks for its nonce (the node counts pending transactions), so a process that settles, delivers
+ * and pays with one key at once does not send two transactions with the same nonce. Waiting
+ * for receipts is not queued.
+ */
+function oneSendAtATime<
+  W extends Pick<Wallet, 'writeContract' | 'sendTransaction' | 'deployContract'>,
+>(wallet: W): W {
+  let last: Promise<unknown> = Promise.resolve()
+  const queued =
+    <A extends unknown[], R>(send: (...args: A) => Promise<R>) =>
+    (...args: A): Promise<R> => {
+      const next = last.then(
+        () => send(...args),
+        () => send(...args),
+      )
+      last = next.catch(() => {})
+      return next
+    }
+  return {
+    ...wallet,
+    writeContract: queued(wallet.writeContract.bind(wallet)),
+    sendTransaction: queued(wallet.sendTransaction.bind(wallet)),
+    deployContract: queued(wallet.deployContract.bind(wallet)),
+  }
 }
 
 async function meshNodeFor(

@@ -141,6 +141,7 @@ export async function onchainDemo(opts: {
     }
     await engine.dispose()
     const s = bridge.stats()
+    for (const x of s.skipped) say(`  request ${x.requestId} skipped: ${x.reason}`)
     return {
       onchainRequests: inputs.length,
       callbacks: Number((await callbacks()) - first),
