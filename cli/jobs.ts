@@ -18,19 +18,14 @@ import {
   refundJob,
 } from '../lib/sdk'
 import { walletFor } from '../lib/sdk/node'
-import { resolveChain, resolveKey } from './network'
+import { CHAIN_OPTIONS, resolveChain, resolveKey } from './network'
 
 export const JOBS_DIR = join(process.cwd(), '.meshwork/jobs')
 
 const CHAIN_FLAGS = `  --rpc URL --chain-id N --contract 0x…   chain (or MESHWORK_RPC_URL, _CHAIN_ID, _CONTRACT;
                       default: the network \`npm start\` runs)`
 
-const CHAIN_OPTIONS = {
-  rpc: { type: 'string' },
-  'chain-id': { type: 'string' },
-  contract: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const
+const OPTIONS = { ...CHAIN_OPTIONS, help: { type: 'boolean', short: 'h' } } as const
 
 export const STATUS_HELP = `Usage: meshwork status JOBID [--json] [options]
 
@@ -68,7 +63,7 @@ export async function statusCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { ...CHAIN_OPTIONS, json: { type: 'boolean', default: false } },
+    options: { ...OPTIONS, json: { type: 'boolean', default: false } },
   })
   if (values.help) {
     process.stdout.write(`${STATUS_HELP}\n`)
@@ -87,7 +82,7 @@ export async function resultsCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { ...CHAIN_OPTIONS, out: { type: 'string' } },
+    options: { ...OPTIONS, out: { type: 'string' } },
   })
   if (values.help) {
     process.stdout.write(`${RESULTS_HELP}\n`)
@@ -142,7 +137,7 @@ export async function refundCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { ...CHAIN_OPTIONS, key: { type: 'string' } },
+    options: { ...OPTIONS, key: { type: 'string' } },
   })
   if (values.help) {
     process.stdout.write(`${REFUND_HELP}\n`)

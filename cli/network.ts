@@ -21,12 +21,17 @@ export interface NetworkFile {
   appUrl?: string
 }
 
-/** parseArgs options shared by every command that joins a network. */
-export const NETWORK_OPTIONS = {
-  relay: { type: 'string', multiple: true },
+/** parseArgs options of the commands that talk to the chain only. */
+export const CHAIN_OPTIONS = {
   rpc: { type: 'string' },
   'chain-id': { type: 'string' },
   contract: { type: 'string' },
+} as const
+
+/** parseArgs options shared by every command that joins a network. */
+export const NETWORK_OPTIONS = {
+  relay: { type: 'string', multiple: true },
+  ...CHAIN_OPTIONS,
 } as const
 
 export interface NetworkFlags {

@@ -15,7 +15,7 @@ import {
 } from '../lib/chain'
 import { InvalidInputError } from '../lib/errors'
 import { walletFor } from '../lib/sdk/node'
-import { NETWORK_OPTIONS, resolveChain, resolveKey } from './network'
+import { CHAIN_OPTIONS, resolveChain, resolveKey } from './network'
 import { DEFAULT_KEY_FILE, volunteerKey } from './volunteer'
 
 export const STAKE_HELP = `Usage: meshwork stake [--add ETH | --unstake ETH | --withdraw] [options]
@@ -46,9 +46,7 @@ export async function stakeCommand(argv: string[]): Promise<number> {
       'key-file': { type: 'string', default: DEFAULT_KEY_FILE },
       worker: { type: 'string' },
       key: { type: 'string' },
-      rpc: NETWORK_OPTIONS.rpc,
-      'chain-id': NETWORK_OPTIONS['chain-id'],
-      contract: NETWORK_OPTIONS.contract,
+      ...CHAIN_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
   })

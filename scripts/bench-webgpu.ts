@@ -28,6 +28,7 @@ import {
   type TensorMap,
 } from '../lib/proofs'
 import { seededInputs } from '../lib/runtime/examples'
+import { parseManifest } from '../lib/runtime/manifest'
 import { summarize, WARMUP } from './lib/bench/stats'
 import type { WebGpuResults, WebGpuRow } from './lib/bench/webgpu'
 
@@ -50,11 +51,17 @@ const { values } = parseArgs({
 
 const runs = Number(values.runs)
 const ortDir = resolve(values['ort-dir'] ?? join(ROOT, 'node_modules/onnxruntime-web/dist'))
-const manifest = JSON.parse(readFileSync(join(ROOT, 'public/models/manifest.json'), 'utf8'))
-const entry = manifest.models.find((m: { name: string }) => m.name === values.model)
+// Not scripts/models.ts's readManifest: that module loads onnxruntime-node, which the GPU
+// machine's bundle of this script does not carry.
+const manifest = parseManifest(
+  JSON.parse(readFileSync(join(ROOT, 'public/models/manifest.json'), 'utf8')),
+)
+const entry = manifest.models.find((m) => m.name === values.model)
 if (!entry) throw new Error(`No model "${values.model}" in public/models/manifest.json.`)
 const modelBytes = readFileSync(join(ROOT, 'public/models', entry.file))
-const policy = parsePolicy(entry.defaultPolicy ?? 'round:3')
+const policyText = entry.defaultPolicy ?? 'round:3'
+const policy = parsePolicy(policyText)
+const inputDims = entry.exampleDims
 const tasks = parseInputsJson(seededInputs(7, runs + WARMUP, entry.exampleDims))
 const say = (s: string) => process.stderr.write(`${s}\n`)
 
@@ -126,7 +133,7 @@ function compare(a: TensorMap[], b: TensorMap[]): WebGpuRow['agreesWithWasm'] {
       for (let k = 0; k < v.length; k++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(v[k]! - u[k]!))
     }
   }
-  return { policy: entry.defaultPolicy, equal, of: a.length, maxAbsDiff }
+  return { policy: policyText, equal, of: a.length, maxAbsDiff }
 }
 
 type Queue = { writeBuffer(b: unknown, o: number, d: unknown, dOff?: number, size?: number): void }
@@ -163,7 +170,7 @@ async function main(): Promise<WebGpuResults> {
   const results: WebGpuResults = {
     at: new Date().toISOString(),
     model: values.model!,
-    inputDims: entry.exampleDims,
+    inputDims,
     runs,
     warmup: WARMUP,
     cores: cpus().length,

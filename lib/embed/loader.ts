@@ -55,28 +55,24 @@ export interface EmbeddedVolunteer {
   stop(): Promise<void>
 }
 
-/** Where the loader itself was served from: the app's origin. */
-function defaultHost(): string {
+/**
+ * Where the loader itself was served from: the app's origin. Read when the script runs, since
+ * document.currentScript is null later (and in modules, which have import.meta.url instead).
+ */
+const loadedFrom = (() => {
   const script = typeof document !== 'undefined' ? document.currentScript : null
   if (script instanceof HTMLScriptElement && script.src) return new URL(script.src).origin
   if (typeof import.meta !== 'undefined' && import.meta.url?.startsWith('http'))
     return new URL(import.meta.url).origin
-  throw new Error('Meshwork embed: pass `host` (the Meshwork app origin).')
-}
-
-/** Captured while the classic script runs (document.currentScript is null later). */
-const loadedFrom = (() => {
-  try {
-    return defaultHost()
-  } catch {
-    return undefined
-  }
+  return undefined
 })()
 
 const STOP_WAIT_MS = 8000
 
 export function startVolunteer(opts: EmbedOptions = {}): EmbeddedVolunteer {
-  const host = new URL(opts.host ?? loadedFrom ?? defaultHost()).origin
+  const from = opts.host ?? loadedFrom
+  if (!from) throw new Error('Meshwork embed: pass `host` (the Meshwork app origin).')
+  const host = new URL(from).origin
   const throttle = parseThrottle({
     dutyCycle: opts.dutyCycle ?? EMBED_DEFAULTS.dutyCycle,
     hiddenDutyCycle: opts.hiddenDutyCycle ?? EMBED_DEFAULTS.hiddenDutyCycle,

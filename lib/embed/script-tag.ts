@@ -34,7 +34,6 @@ const hostAnswer = new Promise<boolean>((resolve) => {
 const start = () => {
   try {
     const volunteer = startVolunteer({
-      ...(script?.src ? { host: new URL(script.src).origin } : {}),
       consent: data.consent === 'host' ? () => hostAnswer : 'frame',
       relays: data.relay
         ?.split(',')

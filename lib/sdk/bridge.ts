@@ -35,6 +35,10 @@ export interface BridgeModel {
 }
 
 export interface BridgeInit {
+  /**
+   * Pays settlement and deliveries, which run concurrently: give a wallet that queues its sends
+   * (`walletFor` in lib/sdk/node.ts does), or two may take the same nonce.
+   */
   wallet: Wallet
   client: PublicClient
   /** JobEscrow. */
@@ -64,21 +68,6 @@ export interface RequestBridge {
   /** Fires `delivered` (detail: { requestId, callbackOk }) and `skipped`. */
   events: EventTarget
   stop(): void
-}
-
-/**
- * The bridge's wallet also settles (the coordinator's rounds): two transactions sent at once
- * can take the same nonce, and the second is refused. Tries again, a few times.
- */
-async function retryNonce<T>(send: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await send()
-    } catch (err) {
-      if (attempt >= 5 || !/nonce/i.test(errorMessage(err))) throw err
-      await new Promise((r) => setTimeout(r, 300 * attempt))
-    }
-  }
 }
 
 export function startRequestBridge(init: BridgeInit): RequestBridge {
@@ -148,14 +137,12 @@ export function startRequestBridge(init: BridgeInit): RequestBridge {
         r,
         `its result is ${bytes.length} bytes, over ${MAX_RESULT_BYTES}: anyone may deliver the hash alone an hour after settlement`,
       )
-    const { callbackOk } = await retryNonce(() =>
-      deliverResult(
-        init.wallet,
-        init.client,
-        init.requests,
-        r.requestId,
-        fits ? bytesToHex(bytes) : '0x',
-      ),
+    const { callbackOk } = await deliverResult(
+      init.wallet,
+      init.client,
+      init.requests,
+      r.requestId,
+      fits ? bytesToHex(bytes) : '0x',
     )
     stats.delivered++
     log.info('delivered', { requestId: r.requestId.toString(), callbackOk, bytes: bytes.length })

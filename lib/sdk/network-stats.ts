@@ -61,8 +61,7 @@ export function createNetworkStats(
           increases.push({ at: t, n: p.tasksDone - before })
           total += p.tasksDone - before
         }
-        done.set(p.peerId, Math.max(before ?? 0, p.tasksDone))
-        if (before !== undefined && p.tasksDone < before) done.set(p.peerId, p.tasksDone)
+        done.set(p.peerId, p.tasksDone)
       }
     },
     job(a) {

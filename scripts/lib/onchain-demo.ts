@@ -82,11 +82,13 @@ export async function onchainDemo(opts: {
   try {
     let gas = 0n
     const ids: bigint[] = []
-    const first = (await client.readContract({
-      address: consumer,
-      abi: exampleConsumerAbi,
-      functionName: 'callbacks',
-    })) as bigint
+    const callbacks = async () =>
+      (await client.readContract({
+        address: consumer,
+        abi: exampleConsumerAbi,
+        functionName: 'callbacks',
+      })) as bigint
+    const first = await callbacks()
     for (const input of inputs) {
       const receipt = await sendTx('ask', client, () =>
         owner.writeContract({
@@ -107,12 +109,6 @@ export async function onchainDemo(opts: {
       ids.push(asked!.args.requestId)
     }
     say(`The consumer asked for ${inputs.length} inferences on chain; waiting for its callbacks…`)
-    const callbacks = async () =>
-      (await client.readContract({
-        address: consumer,
-        abi: exampleConsumerAbi,
-        functionName: 'callbacks',
-      })) as bigint
     const until = Date.now() + opts.timeoutMs
     let last = -1n
     for (;;) {
