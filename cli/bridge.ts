@@ -76,7 +76,10 @@ export async function bridgeCommand(argv: string[]): Promise<number> {
     })
   const net = resolveNetwork(values)
   const models = await modelsBySha256(values.model ?? [])
-  const requester = await startNodeRequester(resolveKey(values.key, net.chainId, say), net)
+  const requester = await startNodeRequester(resolveKey(values.key, net.chainId, say), {
+    ...net,
+    queueSends: true,
+  })
   const bridge = startRequestBridge({
     wallet: requester.wallet,
     client: requester.client,

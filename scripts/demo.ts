@@ -141,6 +141,8 @@ try {
   const requester = await startNodeRequester(DEV_PRIVATE_KEYS[1]!, {
     ...stack.chain,
     relays: [stack.relay.multiaddr],
+    // The on-chain bridge delivers from this wallet while it settles.
+    queueSends: values.onchain,
   })
   cleanup.unshift(() => requester.stop())
   // Submit once every tab has been heard on the mesh, so that all of them take part.

@@ -37,7 +37,7 @@ export interface BridgeModel {
 export interface BridgeInit {
   /**
    * Pays settlement and deliveries, which run concurrently: give a wallet that queues its sends
-   * (`walletFor` in lib/sdk/node.ts does), or two may take the same nonce.
+   * (`oneSendAtATime`, or `startNodeRequester` with `queueSends`), or two may take the same nonce.
    */
   wallet: Wallet
   client: PublicClient

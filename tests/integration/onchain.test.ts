@@ -54,7 +54,7 @@ beforeAll(async () => {
   stack = await startTestStack()
   const net = { ...stack.chain, relays: [stack.relay.multiaddr] }
   for (let i = 0; i < 2; i++) volunteers.push(await startNodeVolunteer(net))
-  requester = await startNodeRequester(DEV_PRIVATE_KEYS[1]!, net)
+  requester = await startNodeRequester(DEV_PRIVATE_KEYS[1]!, { ...net, queueSends: true })
   const models = await modelsBySha256([])
   bridge = startRequestBridge({
     wallet: requester.wallet,
