@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { parseArgs } from 'node:util'
-import type { Hex } from 'viem'
+import { type Hex, isAddress } from 'viem'
 import { generatePrivateKey } from 'viem/accounts'
 import { ConfigError } from '../lib/errors'
 import { startNodeVolunteer } from '../lib/sdk/node'
@@ -13,9 +13,11 @@ export const DEFAULT_KEY_FILE = '.meshwork/volunteer.key'
 export const VOLUNTEER_HELP = `Usage: meshwork volunteer [options]
 
 Runs a volunteer in this process (onnxruntime-node, CPU) until Ctrl-C. Earnings are credited to
-the address of its key.
+the address of its key, and withdrawn to --payout when given.
 
   --key-file F     the volunteer's key (created if missing; default .meshwork/volunteer.key)
+  --payout 0x…     send withdrawn pay to this address (the key signs the authorisation; the
+                   coordinators that pay it record it on chain)
   --threads N      inference threads (default 1)
   --relay MA --rpc URL --chain-id N --contract 0x…   network (default: what npm start runs)`
 
@@ -25,6 +27,7 @@ export async function volunteerCommand(argv: string[]): Promise<number> {
     options: {
       'key-file': { type: 'string', default: DEFAULT_KEY_FILE },
       threads: { type: 'string', default: '1' },
+      payout: { type: 'string' },
       ...NETWORK_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
@@ -33,14 +36,20 @@ export async function volunteerCommand(argv: string[]): Promise<number> {
     process.stdout.write(`${VOLUNTEER_HELP}\n`)
     return 0
   }
+  const payout = values.payout
+  if (payout !== undefined && !isAddress(payout, { strict: false }))
+    throw new ConfigError(
+      `--payout must be an address (0x followed by 40 hex digits), got "${payout}".`,
+    )
   const key = volunteerKey(values['key-file'], { create: true })
   const v = await startNodeVolunteer({
     ...resolveNetwork(values),
     key,
     threads: Number(values.threads),
+    ...(payout ? { payout } : {}),
   })
   process.stderr.write(
-    `Volunteering as ${v.identity.address} (peer ${v.node.peerId}). Ctrl-C to stop.\n`,
+    `Volunteering as ${v.identity.address} (peer ${v.node.peerId})${payout ? `, paying out to ${payout}` : ''}. Ctrl-C to stop.\n`,
   )
   v.worker.events.addEventListener('task', (e) => {
     const d = (e as CustomEvent<{ jobId: string; taskIndex: number; computeMs: number }>).detail

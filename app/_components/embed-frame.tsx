@@ -45,26 +45,30 @@ export function EmbedFrame({ config }: { config: AppConfig }) {
     }
   }, [])
 
-  const snapshot = useCallback((credited?: bigint): EmbedStatus => {
-    const s = session.current
-    if (!s) return { state: 'stopped', tasksDone: 0 }
-    const snap = s.snapshot()
-    const hidden = document.visibilityState === 'hidden'
-    const pausedBy = onBattery.current
-      ? 'battery'
-      : snap.worker.duty <= 0 && hidden
-        ? 'hidden'
-        : undefined
-    return {
-      state: pausedBy ? 'paused' : 'running',
-      pausedBy,
-      address: snap.address,
-      peerId: snap.peerId,
-      backend: snap.backend,
-      tasksDone: snap.worker.tasksDone,
-      credited: credited?.toString(),
-    }
-  }, [])
+  const snapshot = useCallback(
+    (credited?: bigint): EmbedStatus => {
+      const s = session.current
+      if (!s) return { state: 'stopped', tasksDone: 0 }
+      const snap = s.snapshot()
+      const hidden = document.visibilityState === 'hidden'
+      const pausedBy = onBattery.current
+        ? 'battery'
+        : snap.worker.duty <= 0 && hidden
+          ? 'hidden'
+          : undefined
+      return {
+        state: pausedBy ? 'paused' : 'running',
+        pausedBy,
+        address: snap.address,
+        peerId: snap.peerId,
+        backend: snap.backend,
+        tasksDone: snap.worker.tasksDone,
+        credited: credited?.toString(),
+        payout: params.ok ? params.p.payout : undefined,
+      }
+    },
+    [params],
+  )
 
   const start = useCallback(async () => {
     if (!params.ok || session.current) return
@@ -75,6 +79,7 @@ export function EmbedFrame({ config }: { config: AppConfig }) {
         config: { ...config, relays: p.relays.length > 0 ? p.relays : config.relays },
         threads: p.threads,
         throttle: { dutyCycle: p.dutyCycle, hiddenDutyCycle: p.hiddenDutyCycle },
+        payout: p.payout,
       })
       const nav = navigator as Navigator & { getBattery?: () => Promise<BatteryLike> }
       if (p.pauseOnBattery && nav.getBattery) {
@@ -193,6 +198,7 @@ export function EmbedFrame({ config }: { config: AppConfig }) {
             data-testid="embed-status"
             data-peer-id={status.peerId}
             data-address={status.address}
+            data-payout={status.payout}
             data-direct-peers={session.current?.snapshot().directPeerIds.join(',')}
           >
             {status.state === 'paused'
@@ -200,6 +206,9 @@ export function EmbedFrame({ config }: { config: AppConfig }) {
               : `Computing on ${status.backend}`}{' '}
             · {status.tasksDone} tasks
             {status.credited ? ` · ${formatEther(BigInt(status.credited))} ETH earned` : ''}
+            {status.payout
+              ? ` · paid to ${status.payout.slice(0, 6)}…${status.payout.slice(-4)}`
+              : ''}
           </p>
           <button
             type="button"

@@ -21,6 +21,9 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
 /// A contract may open a job with `createJobWithCallback`: each settled task then calls its
 /// `onTaskSettled` with the accepted result hash (bounded gas; a failing callback never blocks
 /// settlement or pay). MeshworkRequests uses this to answer on-chain requests.
+/// A worker may direct its pay elsewhere (`setPayouts`): an EIP-712 `Payout(worker, payout, nonce)`
+/// signed by the worker's key, submitted by anyone. A browser tab's key holds no ether and lives in
+/// storage its visitor may clear; an embedding site points the tab's pay at its treasury this way.
 /// @dev The EIP-712 domain is ("Meshwork", "1", chainid, this), so signatures cannot be replayed
 /// on another chain or against another deployment. OpenZeppelin's ECDSA rejects malleable
 /// (high-s) and malformed signatures; strictly ascending signers make duplicates impossible.
@@ -32,6 +35,9 @@ interface IJobCallback {
 contract JobEscrow is EIP712, ReentrancyGuard {
     /// @notice EIP-712 type hash of a worker's signed result.
     bytes32 public constant RESULT_TYPEHASH = keccak256("Result(bytes32 jobId,uint32 taskIndex,bytes32 resultHash)");
+
+    /// @notice EIP-712 type hash of a worker's payout authorisation.
+    bytes32 public constant PAYOUT_TYPEHASH = keccak256("Payout(address worker,address payout,uint64 nonce)");
 
     /// @notice What a requester chooses for a job.
     struct JobParams {
@@ -84,6 +90,20 @@ contract JobEscrow is EIP712, ReentrancyGuard {
         uint64 unlockAt; // unstaking may be withdrawn from then on
     }
 
+    /// @notice A worker's signed choice of where its pay goes.
+    struct PayoutAuth {
+        address worker;
+        address payout;
+        uint64 nonce; // must exceed the worker's last one; a newer authorisation replaces an older
+        bytes signature; // by `worker`, over Payout(worker, payout, nonce)
+    }
+
+    /// @notice Where a worker's pay goes, one storage slot.
+    struct PayoutTo {
+        address payout;
+        uint64 nonce;
+    }
+
     /// @notice Gas given to a requester's `onTaskSettled`.
     uint256 public constant CALLBACK_GAS = 100_000;
 
@@ -96,6 +116,7 @@ contract JobEscrow is EIP712, ReentrancyGuard {
     /// @notice Credited and not yet withdrawn, per worker.
     mapping(address worker => Account) private _accounts;
     mapping(address worker => Stake) private _stakes;
+    mapping(address worker => PayoutTo) private _payouts;
     /// @notice Slashed ether locked here forever.
     uint256 public burned;
     /// @notice Jobs created per requester; part of the next job id.
@@ -115,7 +136,8 @@ contract JobEscrow is EIP712, ReentrancyGuard {
     );
     event TaskSettled(bytes32 indexed jobId, uint32 indexed taskIndex, bytes32 resultHash, address[] signers);
     event CallbackFailed(bytes32 indexed jobId, uint32 indexed taskIndex);
-    event Withdrawn(address indexed worker, uint256 amount);
+    event Withdrawn(address indexed worker, address indexed to, uint256 amount);
+    event PayoutSet(address indexed worker, address indexed payout, uint64 nonce);
     event Refunded(bytes32 indexed jobId, address indexed requester, uint256 amount);
     event Staked(address indexed worker, address indexed from, uint256 amount, uint256 active);
     event UnstakeRequested(address indexed worker, uint256 amount, uint64 unlockAt);
@@ -149,6 +171,7 @@ contract JobEscrow is EIP712, ReentrancyGuard {
     error NothingToSlash(address worker);
     error CallbackNeedsContract(address requester);
     error NotEnoughGasForCallback(uint256 left);
+    error BadPayoutSignature(address worker, address signer);
 
     constructor() EIP712("Meshwork", "1") {}
 
@@ -263,15 +286,39 @@ contract JobEscrow is EIP712, ReentrancyGuard {
         }
     }
 
-    /// @notice Sends a worker everything credited to it. Anyone may call; the money only ever
-    /// goes to `worker`, so a worker whose key holds no gas can be paid out by someone else.
+    /// @notice Sends a worker everything credited to it, to its payout address if it set one,
+    /// else to `worker`. Anyone may call; the money only ever goes where the worker chose, so a
+    /// worker whose key holds no gas can be paid out by someone else.
     function withdraw(address payable worker) external nonReentrant returns (uint256 amount) {
         amount = _accounts[worker].balance;
         if (amount == 0) revert NothingToWithdraw(worker);
         _accounts[worker].balance = 0;
-        emit Withdrawn(worker, amount);
-        (bool ok,) = worker.call{value: amount}("");
-        if (!ok) revert TransferFailed(worker, amount);
+        address to = _payouts[worker].payout;
+        if (to == address(0)) to = worker;
+        emit Withdrawn(worker, to, amount);
+        (bool ok,) = payable(to).call{value: amount}("");
+        if (!ok) revert TransferFailed(to, amount);
+    }
+
+    /// @notice Records workers' payout authorisations. Anyone may submit them (a coordinator does
+    /// for the workers it paid). One whose nonce is not above the worker's last is skipped, so two
+    /// parties racing with the same authorisation both succeed; a bad signature reverts the batch.
+    /// Pay already credited and not yet withdrawn follows the newest payout address.
+    /// @return set How many authorisations were recorded.
+    function setPayouts(PayoutAuth[] calldata auths) external returns (uint256 set) {
+        for (uint256 i = 0; i < auths.length; ++i) {
+            PayoutAuth calldata a = auths[i];
+            if (a.payout == address(0)) revert ZeroAddress();
+            PayoutTo storage current = _payouts[a.worker];
+            if (a.nonce <= current.nonce) continue;
+            bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(PAYOUT_TYPEHASH, a.worker, a.payout, a.nonce)));
+            address signer = ECDSA.recover(digest, a.signature);
+            if (signer != a.worker) revert BadPayoutSignature(a.worker, signer);
+            current.payout = a.payout;
+            current.nonce = a.nonce;
+            emit PayoutSet(a.worker, a.payout, a.nonce);
+            ++set;
+        }
     }
 
     /// @notice After the deadline, returns the unspent escrow to the requester. Anyone may call.
@@ -365,6 +412,12 @@ contract JobEscrow is EIP712, ReentrancyGuard {
     /// @notice A worker's pay, settled results and slashes.
     function accountOf(address worker) external view returns (Account memory) {
         return _accounts[worker];
+    }
+
+    /// @notice Where a worker's pay goes (`payout == address(0)`: to the worker itself) and the
+    /// nonce of its last authorisation.
+    function payoutOf(address worker) external view returns (PayoutTo memory) {
+        return _payouts[worker];
     }
 
     /// @notice A worker's stake.

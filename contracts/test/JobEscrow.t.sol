@@ -308,7 +308,7 @@ contract JobEscrowPayoutTest is JobEscrowBase {
 
     function test_withdraw_emitsWithdrawn() public {
         vm.expectEmit(address(escrow));
-        emit JobEscrow.Withdrawn(worker(2), REWARD);
+        emit JobEscrow.Withdrawn(worker(2), worker(2), REWARD);
         escrow.withdraw(payable(worker(2)));
     }
 

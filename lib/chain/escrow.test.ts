@@ -3,10 +3,27 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Anvil, startAnvil } from '../../scripts/lib/anvil'
 import { freePort } from '../../scripts/lib/procs'
-import { certificateFor, type JobSpec, parsePolicy, signResult, tally } from '../proofs'
+import {
+  certificateFor,
+  type JobSpec,
+  parsePolicy,
+  recoverPayoutSigner,
+  signPayout,
+  signResult,
+  tally,
+} from '../proofs'
 import { chainFor, publicClientFor } from './config'
 import { DEV_PRIVATE_KEYS } from './dev'
-import { createJob, creditedBalance, deployEscrow, readJob, settle, withdraw } from './escrow'
+import {
+  createJob,
+  creditedBalance,
+  deployEscrow,
+  payoutOf,
+  readJob,
+  setPayouts,
+  settle,
+  withdraw,
+} from './escrow'
 import { createSettlementBatcher } from './settlement'
 
 // Real anvil, real contract: the bindings are only as good as the calls they make.
@@ -87,6 +104,29 @@ describe('JobEscrow bindings on anvil', () => {
     const { amount } = await withdraw(wallet, client, contract, workers[1]!.address)
     expect(amount).toBe(parseEther('0.003'))
     expect(await client.getBalance({ address: workers[1]!.address })).toBe(before + amount)
+
+    // Worker 2 sends its pay elsewhere: anyone submits its signed authorisation.
+    const treasury = privateKeyToAccount(generatePrivateKey()).address
+    const w2 = workers[2]!
+    const auth = {
+      worker: w2.address,
+      payout: treasury,
+      nonce: 7n,
+      signature: await signPayout(w2, domain, treasury, 7n),
+    }
+    expect(await recoverPayoutSigner(domain, auth, auth.signature)).toBe(w2.address)
+    expect(await payoutOf(client, contract, w2.address)).toEqual({ payout: undefined, nonce: 0n })
+    expect((await setPayouts(wallet, client, contract, [auth])).set).toBe(1)
+    expect((await setPayouts(wallet, client, contract, [auth])).set).toBe(0) // already recorded
+    expect(await payoutOf(client, contract, w2.address)).toEqual({ payout: treasury, nonce: 7n })
+    const paid = await withdraw(wallet, client, contract, w2.address)
+    expect(paid.to).toBe(treasury)
+    expect(await client.getBalance({ address: treasury })).toBe(parseEther('0.003'))
+    // An authorisation altered on the way is refused with the contract's reason.
+    const forged = { ...auth, payout: wallet.account.address, nonce: 8n }
+    await expect(setPayouts(wallet, client, contract, [forged])).rejects.toThrowError(
+      /setPayouts reverted: BadPayoutSignature\(/,
+    )
   })
 
   it('reports reverts by custom error name', async () => {

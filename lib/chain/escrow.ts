@@ -216,7 +216,7 @@ export async function settle(
   }
 }
 
-/** Pays everything credited to `worker`, to `worker`; any wallet may send it. */
+/** Pays everything credited to `worker`, to its payout address if it set one (else to `worker`); any wallet may send it. */
 export async function withdraw(
   wallet: Wallet,
   client: PublicClient,
@@ -233,7 +233,61 @@ export async function withdraw(
     }),
   )
   const [log] = parseEventLogs({ abi: jobEscrowAbi, eventName: 'Withdrawn', logs: receipt.logs })
-  return { txHash: receipt.transactionHash, amount: log?.args.amount ?? 0n }
+  return {
+    txHash: receipt.transactionHash,
+    amount: log?.args.amount ?? 0n,
+    to: log?.args.to ?? worker,
+  }
+}
+
+/** A worker's signed choice of where its pay goes (lib/proofs `signPayout`). */
+export interface PayoutAuthorisation {
+  worker: Address
+  payout: Address
+  nonce: bigint
+  signature: Hex
+}
+
+/**
+ * Records payout authorisations on chain; any wallet may send them. Ones older than the worker's
+ * current authorisation are skipped by the contract; a bad signature reverts the batch.
+ */
+export async function setPayouts(
+  wallet: Wallet,
+  client: PublicClient,
+  contract: Address,
+  auths: readonly PayoutAuthorisation[],
+) {
+  const receipt = await sendTx('setPayouts', client, () =>
+    wallet.writeContract({
+      address: contract,
+      abi: jobEscrowAbi,
+      functionName: 'setPayouts',
+      chain: wallet.chain,
+      args: [auths.map((a) => ({ ...a }))],
+    }),
+  )
+  const logs = parseEventLogs({ abi: jobEscrowAbi, eventName: 'PayoutSet', logs: receipt.logs })
+  return { txHash: receipt.transactionHash, set: logs.length, gasUsed: receipt.gasUsed }
+}
+
+/** Where a worker's pay goes: `payout` undefined means to the worker itself. */
+export async function payoutOf(
+  client: PublicClient,
+  contract: Address,
+  worker: Address,
+): Promise<{ payout: Address | undefined; nonce: bigint }> {
+  try {
+    const r = await client.readContract({
+      address: contract,
+      abi: jobEscrowAbi,
+      functionName: 'payoutOf',
+      args: [worker],
+    })
+    return { payout: /^0x0{40}$/.test(r.payout) ? undefined : r.payout, nonce: r.nonce }
+  } catch (err) {
+    throw chainError('Reading the payout address', err)
+  }
 }
 
 /** After the deadline: returns the unspent escrow to the requester. */

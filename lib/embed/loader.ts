@@ -10,6 +10,7 @@ import {
   type EmbedThrottle,
   frameQuery,
   parseFromFrame,
+  parsePayout,
   parseThrottle,
   type ToFrame,
 } from './protocol'
@@ -35,6 +36,12 @@ export interface EmbedOptions {
   relays?: string[] | undefined
   /** Inference threads (more than 1 only where the page is cross-origin isolated). Default 1. */
   threads?: number | undefined
+  /**
+   * Where the visitor's pay goes, e.g. your site's treasury. Default: the volunteer's own key,
+   * which lives in the visitor's browser storage for your site. The volunteer signs this address
+   * once; the requesters that pay it record it on chain, and withdrawals then go there.
+   */
+  payout?: string | undefined
   /** Element (or CSS selector) to put the frame in. Default: a small box fixed at the bottom right. */
   container?: HTMLElement | string | undefined
   /** Called on every change of state and about once a second while running. */
@@ -81,6 +88,12 @@ export function startVolunteer(opts: EmbedOptions = {}): EmbeddedVolunteer {
   const threads = opts.threads ?? EMBED_DEFAULTS.threads
   if (!(Number.isInteger(threads) && threads >= 1))
     throw new RangeError(`Meshwork embed: threads must be a whole number ≥ 1, got ${threads}`)
+  let payout: `0x${string}` | undefined
+  try {
+    payout = opts.payout === undefined ? undefined : parsePayout(opts.payout)
+  } catch (err) {
+    throw new TypeError(`Meshwork embed: ${(err as Error).message}`)
+  }
   const askHost = typeof opts.consent === 'function' ? opts.consent : undefined
   const frame = document.createElement('iframe')
   frame.title = 'Meshwork volunteer'
@@ -89,6 +102,7 @@ export function startVolunteer(opts: EmbedOptions = {}): EmbeddedVolunteer {
     threads,
     consent: askHost ? 'host' : 'frame',
     relays: opts.relays ?? [],
+    payout,
   })}`
   frame.setAttribute('data-meshwork', 'volunteer')
   const container =

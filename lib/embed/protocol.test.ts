@@ -20,6 +20,7 @@ describe('embed frame query', () => {
       hiddenDutyCycle: 0.1,
       pauseOnBattery: false,
       relays: [RELAY],
+      payout: '0x1111111111111111111111111111111111111111' as const,
     }
     expect(parseFrameQuery(frameQuery(p))).toEqual(p)
   })
@@ -38,6 +39,8 @@ describe('embed frame query', () => {
     ['battery=maybe', /battery/],
     ['relay=/ip4/1.2.3.4/tcp/1', /relay/],
     ['relay=javascript:alert(1)', /relay/],
+    ['payout=0x1234', /payout/],
+    ['payout=treasury.eth', /payout/],
   ])('refuses %s with an error naming the parameter', (q, message) => {
     expect(() => parseFrameQuery(q)).toThrow(message)
   })

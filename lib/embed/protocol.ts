@@ -51,6 +51,8 @@ export interface EmbedStatus {
   tasksDone: number
   /** Wei credited on chain and not yet withdrawn, as a decimal string. */
   credited?: string | undefined
+  /** Where withdrawn pay goes (the embed's `payout`); absent: to `address`. */
+  payout?: string | undefined
   error?: string | undefined
 }
 
@@ -120,6 +122,17 @@ export function parseToFrame(data: unknown): ToFrame | undefined {
   }
 }
 
+const ADDRESS = /^0x[0-9a-fA-F]{40}$/
+
+/** A payout address, checked: the loader refuses a bad one before anything starts. */
+export function parsePayout(v: unknown): `0x${string}` {
+  if (typeof v !== 'string' || !ADDRESS.test(v))
+    throw new TypeError(
+      `payout must be an address (0x followed by 40 hex digits), got ${String(v)}`,
+    )
+  return v as `0x${string}`
+}
+
 const optString = (v: unknown) => (typeof v === 'string' ? v.slice(0, 200) : undefined)
 
 /** A status from the frame, or undefined if the message is not one. */
@@ -139,6 +152,7 @@ export function parseFromFrame(data: unknown): FromFrame | undefined {
       tasksDone: Number.isSafeInteger(tasksDone) && tasksDone >= 0 ? tasksDone : 0,
       credited:
         typeof s.credited === 'string' && /^\d{1,78}$/.test(s.credited) ? s.credited : undefined,
+      payout: typeof s.payout === 'string' && ADDRESS.test(s.payout) ? s.payout : undefined,
       error: optString(s.error),
     },
   }
@@ -151,6 +165,8 @@ export interface FrameParams extends EmbedThrottle {
   consent: 'frame' | 'host'
   /** Relays to use instead of the app's configured ones. */
   relays: string[]
+  /** Where the volunteer's pay goes (the site's treasury); default: its own key's address. */
+  payout?: `0x${string}` | undefined
 }
 
 export function frameQuery(p: Partial<FrameParams>): string {
@@ -161,6 +177,7 @@ export function frameQuery(p: Partial<FrameParams>): string {
   if (p.hiddenDutyCycle !== undefined) q.set('hiddenDuty', String(p.hiddenDutyCycle))
   if (p.pauseOnBattery !== undefined) q.set('battery', p.pauseOnBattery ? 'pause' : 'run')
   for (const r of p.relays ?? []) q.append('relay', r)
+  if (p.payout) q.set('payout', p.payout)
   return q.toString()
 }
 
@@ -184,7 +201,9 @@ export function parseFrameQuery(search: string): FrameParams {
   for (const r of relays)
     if (!/^\/(ip4|ip6|dns|dns4|dns6)\/[^/]+\/tcp\/\d+\/(ws|wss|tls\/ws)\/p2p\/\w+$/.test(r))
       throw new RangeError(`relay must be a WebSocket multiaddr ending in /p2p/ID, got "${r}"`)
+  const payout = q.get('payout')
   return {
+    ...(payout !== null ? { payout: parsePayout(payout) } : {}),
     consent,
     threads,
     dutyCycle: throttle.dutyCycle!,

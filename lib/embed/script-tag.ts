@@ -7,7 +7,7 @@
  * Attributes (all optional): data-consent ("frame", or "host": the page asks in its own UI and
  * calls `meshwork.consent(true)`), data-relay (comma-separated multiaddrs), data-threads,
  * data-duty, data-hidden-duty, data-pause-on-battery ("false" to run on battery too),
- * data-container (CSS selector). Each status also fires a `meshwork:status` event on window.
+ * data-container (CSS selector), data-payout (address the pay goes to). Each status also fires a `meshwork:status` event on window.
  */
 import { type EmbeddedVolunteer, type EmbedStatus, startVolunteer } from './loader'
 
@@ -45,6 +45,7 @@ const start = () => {
       pauseOnBattery:
         data.pauseOnBattery === undefined ? undefined : data.pauseOnBattery !== 'false',
       container: data.container,
+      payout: data.payout || undefined,
       onStatus: (status: EmbedStatus) => {
         window.dispatchEvent(new CustomEvent('meshwork:status', { detail: status }))
       },

@@ -9,6 +9,7 @@ import type { Equivocation } from '../chain'
 import { createLogger, type Logger } from '../env/log'
 import { errorMessage } from '../errors'
 import {
+  addressOfPeer,
   dialableAddrs,
   errorResponse,
   type JobAnnouncement,
@@ -26,6 +27,7 @@ import { formatPolicy } from '../proofs'
 import type { JobRecord, Store, TaskRecord } from '../store'
 import { type JobTrust, jobTrustKey, type WorkerRecord } from '../trust'
 import { JobRun, type WorkerTiming } from './job-run'
+import { createPayoutRelay, type PayoutPort } from './payouts'
 import type { JobProgress, Settler, TaskResult } from './types'
 
 export interface CoordinatorInit {
@@ -43,6 +45,8 @@ export interface CoordinatorInit {
   stakeOf?: ((worker: Address) => Promise<bigint>) | undefined
   /** Sends equivocation evidence on chain (slash); failures are logged. */
   slasher?: ((e: Equivocation) => Promise<unknown>) | undefined
+  /** Records paid workers' payout authorisations on chain (payouts.ts). Without it they are ignored. */
+  payouts?: PayoutPort | undefined
 }
 
 /** Store meta key of the per-worker trust records. */
@@ -109,6 +113,15 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
   }
   const timers: Array<ReturnType<typeof setInterval>> = []
   const { node } = init
+  const payouts = init.payouts && createPayoutRelay(init.payouts, log)
+  /** Workers with an agreeing result in a settled task of any job here. */
+  const paidWorkers = () => {
+    const paid = new Set<string>()
+    for (const { run } of runs.values())
+      for (const r of run.results())
+        if (r.status === 'settled') for (const a of r.agreeing) paid.add(a.toLowerCase())
+    return paid
+  }
 
   const announce = async () => {
     for (const { run, modelFile } of runs.values()) {
@@ -152,6 +165,7 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
         .settleReady()
         .catch((err) => log.warn('settle round failed', { error: errorMessage(err) }))
     }
+    await payouts?.flush(paidWorkers)
   }
 
   const add = (
@@ -209,6 +223,12 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
         async (req, ctx) => {
           const entry = runs.get(req.jobId as Hex)
           if (!entry) return { type: 'no-work', reason: 'unknown-job', retryAfterMs: 0 }
+          const worker = req.payout && payouts && addressOfPeer(ctx.remotePeer)
+          if (worker && req.payout)
+            void payouts?.offer(worker, req.payout, {
+              chainId: entry.run.job.chainId,
+              contract: entry.run.job.contract,
+            })
           return entry.run.assign(ctx.remotePeer, req)
         },
         { log, maxInboundStreams: 16 },

@@ -30,13 +30,14 @@ import {
   toWireTensors,
   workResponseSchema,
 } from '../mesh'
-import type { Lease, WorkResponse } from '../mesh/messages'
+import type { Lease, WorkRequest, WorkResponse } from '../mesh/messages'
 import {
   type AgreementPolicy,
   formatPolicy,
   inputHash,
   parsePolicy,
   resultHash,
+  signPayout,
   signResult,
   type TensorMap,
   verifyInputProof,
@@ -65,6 +66,12 @@ export interface WorkerInit {
   outboxIntervalMs?: number
   /** Share of the machine to give, read before each task (see throttle.ts). Default: all of it. */
   throttle?: () => { settings: ThrottleSettings; hidden: boolean }
+  /**
+   * Where this volunteer's pay should go (an embedding site's treasury, the volunteer's wallet).
+   * The worker signs a payout authorisation once and sends it with its work requests; coordinators
+   * that pay it record it on chain. Default: pay stays with the worker's own key.
+   */
+  payout?: Address | undefined
 }
 
 export type WorkerState = 'idle' | 'working' | 'paused' | 'stopped'
@@ -119,9 +126,50 @@ const MODEL_ERROR_CODES: Record<string, TaskErrorMessage['code']> = {
   'fetch-failed': 'model-unavailable',
 }
 
+/** Store meta key of the last payout authorisation's address and nonce. */
+const PAYOUT_KEY = 'payout'
+
+/**
+ * The payout authorisation for work requests. A payout address seen before keeps its nonce (the
+ * same authorisation); a new one takes a nonce above the last, at least the time in seconds, so
+ * that it replaces the old one on chain even if this store was cleared and the key kept.
+ */
+export async function payoutAuthorisation(
+  store: Store,
+  identity: Identity,
+  chain: WorkerChain,
+  payout: Address,
+): Promise<NonNullable<WorkRequest['payout']>> {
+  const saved = await store.getMeta<{ payout: string; nonce: string }>(PAYOUT_KEY)
+  let nonce: bigint
+  if (saved && saved.payout.toLowerCase() === payout.toLowerCase()) nonce = BigInt(saved.nonce)
+  else {
+    const now = BigInt(Math.floor(Date.now() / 1000))
+    const next = BigInt(saved?.nonce ?? 0) + 1n
+    nonce = next > now ? next : now
+    await store.setMeta(PAYOUT_KEY, { payout, nonce: nonce.toString() })
+  }
+  const signature = await signPayout(
+    identity.account,
+    { chainId: chain.chainId, contract: chain.contract },
+    payout,
+    nonce,
+  )
+  return { payout, nonce: nonce.toString(), signature }
+}
+
 export function createWorker(init: WorkerInit): Worker {
   const log = init.log ?? createLogger('worker')
   const { node, compute } = init
+  /** Signed once; a failure (storage) only means the pay stays with this key. */
+  const payout = init.payout
+    ? payoutAuthorisation(init.store, init.identity, init.chain, init.payout).catch((err) => {
+        log.warn('payout authorisation failed; pay stays with this key', {
+          error: errorMessage(err),
+        })
+        return undefined
+      })
+    : Promise.resolve(undefined)
   const events = new EventTarget()
   const jobs = new Map<Hex, KnownJob>()
   let state: WorkerState = 'idle'
@@ -491,22 +539,27 @@ export function createWorker(init: WorkerInit): Worker {
 
   /** Asks the job's coordinator for a task; never rejects (the loop handles both outcomes). */
   const askWork = (job: KnownJob): Promise<{ res: WorkResponse } | { err: unknown }> =>
-    request(
-      node,
-      coordinatorAddrs(job),
-      PROTOCOLS.work,
-      {
-        type: 'work-request',
-        jobId: job.ann.jobId,
-        backend: compute.backend,
-        runtime: compute.runtime,
-      },
-      workResponseSchema,
-      { signal: abort.signal },
-    ).then(
-      (res) => ({ res }),
-      (err: unknown) => ({ err }),
-    )
+    payout
+      .then((auth) =>
+        request(
+          node,
+          coordinatorAddrs(job),
+          PROTOCOLS.work,
+          {
+            type: 'work-request',
+            jobId: job.ann.jobId,
+            backend: compute.backend,
+            runtime: compute.runtime,
+            ...(auth ? { payout: auth } : {}),
+          },
+          workResponseSchema,
+          { signal: abort.signal },
+        ),
+      )
+      .then(
+        (res) => ({ res }),
+        (err: unknown) => ({ err }),
+      )
 
   const work = async () => {
     /**

@@ -43,6 +43,11 @@ const VALID: Array<{ name: string; schema: z.ZodType; max: number; example: obje
       jobId: h32,
       backend: 'wasm',
       runtime: 'onnxruntime-web 1.30.0',
+      payout: {
+        payout: `0x${'12'.repeat(20)}`,
+        nonce: '1796000000',
+        signature: `0x${'ab'.repeat(65)}`,
+      },
     },
   },
   {

@@ -79,6 +79,18 @@ export const workRequestSchema = z.object({
   backend,
   /** Runtime and version, e.g. "onnxruntime-web 1.30.0". */
   runtime: z.string().max(64),
+  /**
+   * Where the worker wants its pay sent: its EIP-712 `Payout(worker, payout, nonce)` authorisation
+   * under the job's escrow domain. The coordinator records it on chain once it has paid the worker.
+   */
+  payout: z
+    .object({
+      payout: address,
+      /** Decimal uint64. */
+      nonce: z.string().regex(/^\d{1,20}$/),
+      signature,
+    })
+    .optional(),
 })
 
 export const leaseSchema = z.object({

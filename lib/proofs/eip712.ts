@@ -88,3 +88,66 @@ export async function recoverResultSigner(
     return undefined
   }
 }
+
+/**
+ * A worker's payout authorisation: `Payout(worker, payout, nonce)` under the same domain. The
+ * escrow's `setPayouts` accepts it from anyone and sends the worker's pay to `payout` from then
+ * on; a newer nonce replaces an older authorisation.
+ */
+export const PAYOUT_TYPES = {
+  Payout: [
+    { name: 'worker', type: 'address' },
+    { name: 'payout', type: 'address' },
+    { name: 'nonce', type: 'uint64' },
+  ],
+} as const
+
+export interface PayoutMessage {
+  worker: Address
+  payout: Address
+  nonce: bigint
+}
+
+/** Anything that can sign a payout authorisation (a viem `LocalAccount`). */
+export interface PayoutSigner {
+  address: Address
+  signTypedData(args: {
+    domain: ReturnType<typeof resultDomain>
+    types: typeof PAYOUT_TYPES
+    primaryType: 'Payout'
+    message: PayoutMessage
+  }): Promise<Hex>
+}
+
+export function signPayout(
+  signer: PayoutSigner,
+  domain: ResultDomainParameters,
+  payout: Address,
+  nonce: bigint,
+): Promise<Hex> {
+  return signer.signTypedData({
+    domain: resultDomain(domain),
+    types: PAYOUT_TYPES,
+    primaryType: 'Payout',
+    message: { worker: signer.address, payout, nonce },
+  })
+}
+
+/** The address that signed the authorisation, or undefined for a signature that does not parse. */
+export async function recoverPayoutSigner(
+  domain: ResultDomainParameters,
+  message: PayoutMessage,
+  signature: Hex,
+): Promise<Address | undefined> {
+  try {
+    return await recoverTypedDataAddress({
+      domain: resultDomain(domain),
+      types: PAYOUT_TYPES,
+      primaryType: 'Payout',
+      message,
+      signature,
+    })
+  } catch {
+    return undefined
+  }
+}

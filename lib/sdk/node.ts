@@ -8,7 +8,9 @@ import { privateKeyToAccount } from 'viem/accounts'
 import {
   type ChainConfig,
   chainFor,
+  payoutOf,
   publicClientFor,
+  setPayouts,
   slash,
   validateChainConfig,
   type Wallet,
@@ -154,6 +156,10 @@ export async function startNodeRequester(
     log: createLogger('coordinator'),
     stakeOf: async (worker) => (await workerOnChain(client, cfg.contract, worker)).stake,
     slasher: (e) => slash(wallet, client, cfg.contract, e),
+    payouts: {
+      current: (worker) => payoutOf(client, cfg.contract, worker),
+      submit: (auths) => setPayouts(wallet, client, cfg.contract, auths),
+    },
   })
   await coordinator.start()
   return {
@@ -214,6 +220,8 @@ export interface NodeVolunteerOptions extends NodeNetworkOptions {
   store?: Store
   /** Wraps the compute port: test harnesses make slow, faulty or adversarial volunteers. */
   wrapCompute?: (compute: Compute) => Compute
+  /** Where its pay goes instead of `key`'s address (recorded by the coordinators that pay it). */
+  payout?: Address
 }
 
 export async function startNodeVolunteer(opts: NodeVolunteerOptions): Promise<NodeVolunteer> {
@@ -236,6 +244,7 @@ export async function startNodeVolunteer(opts: NodeVolunteerOptions): Promise<No
     compute,
     chain: { client: publicClientFor(cfg), chainId: cfg.chainId, contract: cfg.contract },
     log,
+    payout: opts.payout,
   })
   worker.start()
   return {

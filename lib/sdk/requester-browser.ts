@@ -4,7 +4,15 @@
  * results. Settlement uses whatever wallet the page has connected at the time.
  */
 import type { Hex } from 'viem'
-import { publicClientFor, settle, slash, type Wallet, workerOnChain } from '../chain'
+import {
+  payoutOf,
+  publicClientFor,
+  setPayouts,
+  settle,
+  slash,
+  type Wallet,
+  workerOnChain,
+} from '../chain'
 import type { AppConfig } from '../env/app-config'
 import { createLogger } from '../env/log'
 import { ChainError } from '../errors'
@@ -59,6 +67,14 @@ async function open(config: AppConfig): Promise<RequesterSession> {
     slasher: async (e) => {
       if (!wallet) throw new ChainError('Connect a wallet to report an equivocating worker.')
       return slash(wallet, client, config.contract, e)
+    },
+    // Paid workers' payout addresses go on chain from the connected wallet, once per worker.
+    payouts: {
+      current: (worker) => payoutOf(client, config.contract, worker),
+      submit: async (auths) => {
+        if (!wallet) throw new ChainError('Connect a wallet to record payout addresses.')
+        return setPayouts(wallet, client, config.contract, auths)
+      },
     },
   })
   await coordinator.start()

@@ -46,6 +46,8 @@ export interface VolunteerOptions {
   threads?: number
   /** Share of time to compute, visible and hidden (default: all of it visible, half hidden). */
   throttle?: Partial<ThrottleSettings>
+  /** Where this tab's pay goes instead of its own key's address (an embedding site's treasury). */
+  payout?: Address | undefined
 }
 
 export interface VolunteerSnapshot {
@@ -122,6 +124,7 @@ export async function startVolunteer(opts: VolunteerOptions): Promise<VolunteerS
     })
   let throttle = validateThrottle(opts.throttle ?? {})
   const worker = createWorker({
+    payout: opts.payout,
     throttle: () => ({
       settings: throttle,
       hidden: typeof document !== 'undefined' && document.visibilityState === 'hidden',

@@ -1,7 +1,8 @@
 import type { Browser, Page } from 'playwright-core'
-import { parseEther } from 'viem'
+import { type Address, parseEther } from 'viem'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { DEV_PRIVATE_KEYS } from '../../lib/chain'
+import { DEV_PRIVATE_KEYS, payoutOf, withdraw } from '../../lib/chain'
 import type { EmbedStatus } from '../../lib/embed/protocol'
 import { parseInputsJson, parsePolicy } from '../../lib/proofs'
 import { seededInputs } from '../../lib/runtime'
@@ -30,6 +31,9 @@ declare global {
   }
 }
 
+/** The module page's site sends its visitors' pay here (a fresh address: its balance starts at 0). */
+const TREASURY = privateKeyToAccount(generatePrivateKey()).address
+
 function hostPages(appUrl: string): Record<string, string> {
   return {
     '/tag.html': tagPage(appUrl),
@@ -43,6 +47,7 @@ function hostPages(appUrl: string): Record<string, string> {
     consent: () => asked,
     container: '#slot',
     dutyCycle: 1,
+    payout: '${TREASURY}',
     onStatus: (s) => window.statuses.push(s),
   })
 </script>`,
@@ -140,6 +145,24 @@ describe('the embed on a second origin', () => {
       )
       .toMatchObject({ credited: true })
     expect((await mod.evaluate(() => window.statuses!.at(-1)!.tasksDone)) > 0).toBe(true)
+
+    // The module page's visitor is paid out to the site's treasury: the tab signed the payout
+    // address, the requester's coordinator recorded it on chain, and withdrawing sends it there.
+    const modAddress = addresses[1] as Address
+    expect(await mod.evaluate(() => window.statuses!.at(-1)!.payout)).toBe(TREASURY)
+    await expect
+      .poll(async () => (await payoutOf(requester.client, requester.contract, modAddress)).payout, {
+        timeout: 30_000,
+      })
+      .toBe(TREASURY)
+    // The tag page set none: its pay stays with the tab's own key.
+    expect(
+      (await payoutOf(requester.client, requester.contract, addresses[0] as Address)).payout,
+    ).toBeUndefined()
+    const paid = await withdraw(requester.wallet, requester.client, requester.contract, modAddress)
+    expect(paid.to).toBe(TREASURY)
+    expect(paid.amount > 0n).toBe(true)
+    expect(await requester.client.getBalance({ address: TREASURY })).toBe(paid.amount)
   })
 
   it('stop() ends the session, leaves the mesh and removes the frame', async () => {

@@ -6,7 +6,7 @@ import { promisify } from 'node:util'
 import { createTestClient, http, parseEther } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createJob, DEV_PRIVATE_KEYS, publicClientFor } from '../../lib/chain'
+import { createJob, DEV_PRIVATE_KEYS, payoutOf, publicClientFor } from '../../lib/chain'
 import { parsePolicy } from '../../lib/proofs'
 import { type NodeVolunteer, startNodeVolunteer, walletFor } from '../../lib/sdk/node'
 import { freePort, startService } from '../../scripts/lib/procs'
@@ -27,6 +27,9 @@ const meshwork = (args: string[], cwd = ROOT) =>
     }),
   )
 
+/** A fresh address: where the second volunteer's pay goes. */
+const PAYOUT = privateKeyToAccount(generatePrivateKey()).address
+
 let stack: TestStack
 const volunteers: NodeVolunteer[] = []
 let net: string[]
@@ -36,7 +39,9 @@ let submitted: { jobId: string; stdout: string } | undefined
 beforeAll(async () => {
   stack = await startTestStack()
   const cfg = { ...stack.chain, relays: [stack.relay.multiaddr] }
-  for (let i = 0; i < 2; i++) volunteers.push(await startNodeVolunteer(cfg))
+  // The second volunteer sends its pay elsewhere (`meshwork volunteer --payout`).
+  volunteers.push(await startNodeVolunteer(cfg))
+  volunteers.push(await startNodeVolunteer({ ...cfg, payout: PAYOUT }))
   net = [
     '--relay',
     stack.relay.multiaddr,
@@ -84,6 +89,20 @@ describe('meshwork CLI', () => {
       expect(t.outputs.y.dims).toEqual([1, 4])
     }
     expect(r.stderr).toMatch(/anvil dev account 1/)
+
+    // The requester recorded the paid volunteer's payout address before it exited.
+    const client = publicClientFor(stack.chain)
+    const second = volunteers[1]!.identity.address
+    expect(await payoutOf(client, stack.chain.contract, second)).toMatchObject({ payout: PAYOUT })
+    expect(
+      (await payoutOf(client, stack.chain.contract, volunteers[0]!.identity.address)).payout,
+    ).toBeUndefined()
+  })
+
+  it('volunteer: refuses a payout that is not an address', async () => {
+    const r = await meshwork(['volunteer', '--payout', '0x1234', ...net])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/--payout must be an address/)
   })
 
   it('submit: refuses an inputs file that does not fit the model before paying', async () => {
