@@ -12,7 +12,9 @@
  *   --policy exact|argmax|topk:K|round:D   (default: the model's)
  *   --embed          volunteers are tabs on a page of another origin that embeds /embed.js
  *                    (the visitor presses Allow in its frame), plus one `meshwork volunteer`
- *                    Node process; the JSON adds embeddedWorkers and nodeWorkers
+ *                    Node process; the host page sets data-payout, and the JSON adds
+ *                    embeddedWorkers, nodeWorkers and payoutsRecorded (paid tabs whose pay goes
+ *                    to the host site on chain)
  *   --onchain        instead of one job from the SDK: an example consumer contract asks for one
  *                    inference per task on chain (MeshworkRequests), a bridge here brings them
  *                    into the mesh, and the consumer's callback receives each answer; the JSON
@@ -29,8 +31,9 @@ import { parseArgs } from 'node:util'
 import * as ort from 'onnxruntime-node'
 import type { Locator } from 'playwright-core'
 import { parseEther } from 'viem'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { loadModel, loadTasks } from '../cli/submit'
-import { DEV_PRIVATE_KEYS } from '../lib/chain'
+import { DEV_PRIVATE_KEYS, payoutOf } from '../lib/chain'
 import { setLogLevel } from '../lib/env/log'
 import { errorMessage } from '../lib/errors'
 import { formatPolicy, parsePolicy, resultHash } from '../lib/proofs'
@@ -42,6 +45,9 @@ import { embedFrame, startEmbedHost, tagPage } from './lib/embed-host'
 import { onchainDemo } from './lib/onchain-demo'
 import { startService } from './lib/procs'
 import { ROOT, startStack } from './lib/stack'
+
+/** The embedding site's treasury in `--embed` (a fresh address each run). */
+const TREASURY = privateKeyToAccount(generatePrivateKey()).address
 
 const { values } = parseArgs({
   options: {
@@ -90,7 +96,10 @@ try {
   const stats: Locator[] = []
   let nodeVolunteer: string | undefined
   if (values.embed) {
-    const host = await startEmbedHost({ '/': tagPage(stack.appUrl!) })
+    // The host site sends its visitors' pay to its own address (data-payout).
+    const host = await startEmbedHost({
+      '/': tagPage(stack.appUrl!, `data-duty="1" data-hidden-duty="1" data-payout="${TREASURY}"`),
+    })
     cleanup.unshift(() => host.stop())
     say(`Opening ${count} tabs on ${host.url}, a site that embeds ${stack.appUrl}/embed.js…`)
     for (let i = 0; i < count; i++) {
@@ -251,6 +260,26 @@ Meshwork on-chain demo: ${summary.ok ? 'OK' : 'FAILED'}
     const nodeWorkers = values.embed
       ? worked.filter((w) => w.address.toLowerCase() === nodeVolunteer).length
       : undefined
+    // Each embedded tab that was paid has its pay directed to the host site's treasury on chain
+    // (the requester records it within a settlement round or two).
+    let payoutsRecorded: number | undefined
+    if (values.embed) {
+      const paidTabs = worked.filter((w) => tabAddresses.has(w.address.toLowerCase()))
+      const recorded = async () => {
+        let n = 0
+        for (const w of paidTabs) {
+          const p = await payoutOf(requester.client, requester.contract, w.address)
+          if (p.payout?.toLowerCase() === TREASURY.toLowerCase()) n++
+        }
+        return n
+      }
+      const until = Date.now() + 15_000
+      payoutsRecorded = await recorded()
+      while (payoutsRecorded < paidTabs.length && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 1000))
+        payoutsRecorded = await recorded()
+      }
+    }
     const backends: Record<string, number> = {}
     for (const w of final.workers) backends[w.backend] = (backends[w.backend] ?? 0) + 1
     const accepted = final.counts.settled + final.counts.accepted
@@ -259,7 +288,8 @@ Meshwork on-chain demo: ${summary.ok ? 'OK' : 'FAILED'}
         accepted === tasks.length &&
         final.counts.settled === tasks.length &&
         matching === tasks.length &&
-        (!values.embed || (embeddedWorkers! > 0 && nodeWorkers === 1)),
+        (!values.embed ||
+          (embeddedWorkers! > 0 && nodeWorkers === 1 && payoutsRecorded === embeddedWorkers)),
       tasks: tasks.length,
       accepted,
       settled: final.counts.settled,
@@ -269,7 +299,7 @@ Meshwork on-chain demo: ${summary.ok ? 'OK' : 'FAILED'}
       policy: formatPolicy(policy),
       model: entry?.name ?? modelName,
       workers: final.workers.length,
-      ...(values.embed ? { embeddedWorkers, nodeWorkers } : {}),
+      ...(values.embed ? { embeddedWorkers, nodeWorkers, payoutsRecorded } : {}),
       webrtcConnections: links.size,
       backends,
       resultsMatchReference: matching === tasks.length,
@@ -291,7 +321,7 @@ Meshwork demo: ${summary.ok ? 'OK' : 'FAILED'}
     .join(', ')}), ${summary.resultsReceived} results
   WebRTC         ${summary.webrtcConnections} browser-to-browser connections${
     values.embed
-      ? `\n  embedded       ${embeddedWorkers} of ${count} tabs on another origin did work; ${nodeWorkers} Node volunteer`
+      ? `\n  embedded       ${embeddedWorkers} of ${count} tabs on another origin did work; ${nodeWorkers} Node volunteer\n  payout         ${payoutsRecorded} tabs pay out to the host site's ${TREASURY}`
       : ''
   }
   reference      ${matching}/${tasks.length} accepted results equal onnxruntime-node's under ${summary.policy}

@@ -65,6 +65,8 @@ describe('npm run demo', () => {
       resultsMatchReference: true,
       embeddedWorkers: 2,
       nodeWorkers: 1,
+      // Both tabs' pay goes to the host page's data-payout address, recorded on chain.
+      payoutsRecorded: 2,
     })
     expect(summary.backends).toEqual({ wasm: 2, cpu: 1 })
   })
