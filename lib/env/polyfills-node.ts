@@ -22,10 +22,25 @@ if (typeof Promise.withResolvers !== 'function') {
   })
 }
 
+/**
+ * ws's WebSocket is an EventEmitter, so an `error` nobody listens to is thrown as an uncaught
+ * exception; a browser's WebSocket (an EventTarget) never throws for one. libp2p's WebSocket
+ * dialer stops listening when a dial is aborted, so a connection refused just after an abort
+ * (a node stopping while it redials a relay that is down) crashed the Node process. This one
+ * behaves like the browser's: an error with no other listener is dropped (the dial has already
+ * failed on its own).
+ */
+export class BrowserLikeWebSocket extends WsWebSocket {
+  constructor(...args: ConstructorParameters<typeof WsWebSocket>) {
+    super(...args)
+    this.on('error', () => {})
+  }
+}
+
 if (typeof globalThis.WebSocket === 'undefined') {
   Object.defineProperty(globalThis, 'WebSocket', {
     configurable: true,
     writable: true,
-    value: WsWebSocket,
+    value: BrowserLikeWebSocket,
   })
 }

@@ -66,7 +66,15 @@ export async function createMeshNode(init: MeshNodeInit): Promise<MeshNode> {
   const relays = parseRelayAddrs(init.relays)
   const node = await createLibp2p({
     privateKey: init.identity.privateKey,
-    addresses: { listen: ['/p2p-circuit', '/webrtc'] },
+    // One circuit listener per configured relay: each asks the relay transport for a
+    // reservation on a relay it is connected to, so a peer holds one on every relay that is up
+    // and keeps its WebRTC address through any of them when one relay goes down.
+    addresses: {
+      listen: [
+        ...Array.from({ length: Math.max(1, relays.length) }, () => '/p2p-circuit'),
+        '/webrtc',
+      ],
+    },
     transports: [
       webSockets(),
       webRTC({ rtcConfiguration: { iceServers: init.iceServers ?? [] } }),

@@ -1,12 +1,21 @@
 /**
  * Chaos scenarios about browser tabs (headless Chromium; the web app built and served by the
- * stack of `npm start`). Volunteers are Node peers here: the fault under test is the tab.
+ * stack of `npm start`): a requester tab that reloads (its volunteers are Node peers), and
+ * volunteer tabs that are hidden.
  */
+import type { Page } from 'playwright-core'
 import type { Hex } from 'viem'
-import { publicClientFor } from '../../lib/chain'
-import { startNodeVolunteer } from '../../lib/sdk/node'
-import { launchChromium, openRequester } from '../../tests/helpers/browser'
-import { chainAudit, paddedCompute, type Scenario, type ScenarioResult } from './chaos'
+import { DEV_PRIVATE_KEYS, publicClientFor } from '../../lib/chain'
+import { startNodeRequester, startNodeVolunteer } from '../../lib/sdk/node'
+import { launchChromium, openRequester, watchPage } from '../../tests/helpers/browser'
+import {
+  chainAudit,
+  paddedCompute,
+  type Scenario,
+  type ScenarioResult,
+  submitMlpJob,
+  withTimeout,
+} from './chaos'
 import { startStack } from './stack'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -98,4 +107,119 @@ const requesterReload: Scenario = {
   },
 }
 
-export const TAB_SCENARIOS: Scenario[] = [requesterReload]
+/**
+ * Makes a tab look hidden (or visible again) to the page: Page Visibility's `visibilityState` and
+ * `hidden`, and a `visibilitychange` event. Headless Chromium keeps every page visible and has
+ * no protocol command to hide one, so the page is told the way a real tab switch tells it.
+ */
+async function setHidden(page: Page, hidden: boolean) {
+  // A string, not a function: tsx's name helper (__name) does not exist in the page.
+  await page.evaluate(`(() => {
+    const h = ${hidden}
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (h ? 'hidden' : 'visible') })
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => h })
+    document.dispatchEvent(new Event('visibilitychange'))
+  })()`)
+}
+
+const tasksDone = async (page: Page) =>
+  Number((await page.getByTestId('tasks-done').locator('b').textContent()) ?? 'NaN')
+
+const hiddenTab: Scenario = {
+  name: 'hidden-tab',
+  description:
+    'Two volunteer tabs set to pause while hidden take turns being hidden, one job each: the hidden tab takes no task, the visible one does the whole job, and a tab shown again takes work within seconds.',
+  async run(size, log): Promise<ScenarioResult> {
+    const started = Date.now()
+    const tasks = size === 'full' ? 30 : 10
+    const stack = await startStack({ ports: 'free', log: (l) => log(`  [stack] ${l}`) })
+    const cleanup: Array<() => Promise<unknown>> = [() => stack.stop()]
+    try {
+      const browser = await launchChromium()
+      cleanup.unshift(() => browser.close())
+      const open = async (name: string) => {
+        const page = watchPage(await (await browser.newContext()).newPage(), name)
+        await page.goto(`${stack.appUrl}/volunteer?backend=wasm`)
+        await page.locator('#hidden-share').selectOption('0')
+        await page.getByTestId('start').click()
+        await page.getByTestId('state').waitFor({ timeout: 60_000 })
+        return page
+      }
+      const tabs = [await open('tab-a'), await open('tab-b')]
+      const requester = await startNodeRequester(DEV_PRIVATE_KEYS[1]!, {
+        ...stack.chain,
+        relays: [stack.relay.multiaddr],
+      })
+      cleanup.unshift(() => requester.stop())
+      const until = Date.now() + 60_000
+      while (
+        requester.presence.peers().filter((p) => p.role === 'volunteer').length < 2 &&
+        Date.now() < until
+      )
+        await sleep(250)
+
+      const rounds: Array<{ hiddenTasks: number; visibleTasks: number; settled: number }> = []
+      let doublePaid = 0
+      let settledTotal = 0
+      let firstTaskAfterShownMs: number | null = null
+      for (const [round, hidden] of [0, 1].entries()) {
+        const visible = 1 - hidden
+        await setHidden(tabs[hidden]!, true)
+        const shownAt = Date.now()
+        await setHidden(tabs[visible]!, false)
+        const before = await Promise.all(tabs.map(tasksDone))
+        log(`  round ${round + 1}: tab ${'ab'[hidden]} hidden, tab ${'ab'[visible]} visible`)
+        const job = await submitMlpJob(requester, { tasks, replicas: 1, quorum: 1, seed: round })
+        if (round === 1) {
+          // The tab shown again (hidden in round 1) picks up work: time to its first task.
+          const waitUntil = Date.now() + 30_000
+          while (Date.now() < waitUntil && (await tasksDone(tabs[visible]!)) === before[visible])
+            await sleep(100)
+          if ((await tasksDone(tabs[visible]!)) > before[visible]!)
+            firstTaskAfterShownMs = Date.now() - shownAt
+        }
+        await withTimeout(job.handle.done, 120_000, `job ${round + 1}`).catch(() => undefined)
+        const after = await Promise.all(tabs.map(tasksDone))
+        const audit = await chainAudit(
+          publicClientFor(stack.chain),
+          stack.chain.contract,
+          job.jobId,
+        )
+        doublePaid += audit.doublePaid
+        settledTotal += audit.settled
+        rounds.push({
+          hiddenTasks: after[hidden]! - before[hidden]!,
+          visibleTasks: after[visible]! - before[visible]!,
+          settled: audit.settled,
+        })
+      }
+      const reasons: string[] = []
+      for (const [i, r] of rounds.entries()) {
+        if (r.hiddenTasks !== 0)
+          reasons.push(`round ${i + 1}: the hidden tab did ${r.hiddenTasks} tasks`)
+        if (r.visibleTasks < tasks)
+          reasons.push(`round ${i + 1}: the visible tab did ${r.visibleTasks} of ${tasks} tasks`)
+        if (r.settled !== tasks)
+          reasons.push(`round ${i + 1}: ${tasks - r.settled} tasks not settled`)
+      }
+      if (firstTaskAfterShownMs === null) reasons.push('the tab shown again took no task')
+      if (doublePaid !== 0) reasons.push(`${doublePaid} double payments`)
+      return {
+        name: 'hidden-tab',
+        tasks: tasks * 2,
+        completed: settledTotal,
+        lost: tasks * 2 - settledTotal,
+        doublePaid,
+        recoverMs: firstTaskAfterShownMs,
+        pass: reasons.length === 0,
+        reasons,
+        details: { rounds, hiddenDutyCycle: 0 },
+        wallMs: Date.now() - started,
+      }
+    } finally {
+      for (const c of cleanup) await c().catch(() => {})
+    }
+  },
+}
+
+export const TAB_SCENARIOS: Scenario[] = [requesterReload, hiddenTab]

@@ -749,6 +749,93 @@ const relayLate: Scenario = {
   },
 }
 
+const relayFailover: Scenario = {
+  name: 'relay-failover',
+  description:
+    'Two relays are configured; the first one dies for good mid-job. Every peer keeps its reservation on the second, the job completes, and a volunteer started afterwards (first relay listed first, and down) joins through the second.',
+  async run(size, log) {
+    const started = Date.now()
+    const n = size === 'full' ? 6 : 3
+    const tasks = size === 'full' ? 40 : 12
+    return onNet({}, async (net, cleanup) => {
+      const second = await startRelay({ host: '127.0.0.1', port: await freePort(), healthPort: 0 })
+      cleanup.push(() => second.stop())
+      const relays = [net.relayAddr, second.multiaddr]
+      const network = { ...networkOf(net), relays }
+      const volunteers = await Promise.all(
+        Array.from({ length: n }, () =>
+          startNodeVolunteer({ ...network, wrapCompute: (c) => paddedCompute(150, c) }),
+        ),
+      )
+      cleanup.push(() => Promise.all(volunteers.map((v) => v.stop())))
+      const requester = await startNodeRequester(DEV_PRIVATE_KEYS[1]!, network)
+      cleanup.push(() => requester.stop())
+      const peers = n + 1
+      // Every peer holds a reservation on both relays before the fault.
+      await withTimeout(
+        (async () => {
+          while (net.relay!.health().reservations < peers || second.health().reservations < peers)
+            await sleep(100)
+        })(),
+        30_000,
+        'reservations on both relays',
+      )
+      const job = await submitMlpJob(requester, { tasks, replicas: 2, quorum: 2 })
+      await withTimeout(
+        when(job.handle, (p) => doneCount(p) >= Math.ceil(tasks / 4)),
+        120_000,
+        'a quarter of the tasks',
+      )
+      log('  stopping the first relay for good')
+      await net.stopRelay()
+      const stoppedAt = Date.now()
+      const doneAtStop = doneCount(job.handle.progress())
+      // A newcomer lists the dead relay first: it must join through the second one.
+      const late = await withTimeout(
+        startNodeVolunteer({ ...network, wrapCompute: (c) => paddedCompute(150, c) }),
+        30_000,
+        'a volunteer joining while the first relay is down',
+      ).catch(() => undefined)
+      const lateJoinMs = late ? Date.now() - stoppedAt : null
+      if (late) cleanup.push(() => late.stop())
+      const { final, settled, doublePaid } = await finishJob(net, job, 180_000)
+      const reservationsOnSecond = second.health().reservations
+      const lateDidWork = late ? late.worker.stats().tasksDone : 0
+      log(
+        `  ${reservationsOnSecond} reservations on the second relay; the newcomer joined in ${lateJoinMs} ms and did ${lateDidWork} tasks`,
+      )
+      return result(
+        'relay-failover',
+        started,
+        {
+          tasks,
+          completed: settled,
+          lost: tasks - settled,
+          doublePaid,
+          recoverMs: lateJoinMs,
+          details: {
+            peers,
+            reservationsOnSecond,
+            tasksDoneAfterFirstRelayDied: doneCount(job.handle.progress()) - doneAtStop,
+            newcomerJoined: late !== undefined,
+            newcomerTasks: lateDidWork,
+            final: final?.counts,
+          },
+        },
+        [
+          [
+            reservationsOnSecond >= peers,
+            `${reservationsOnSecond}/${peers} peers kept a reservation on the second relay`,
+          ],
+          [late !== undefined, 'a volunteer could not join while the first relay was down'],
+          [settled === tasks, `${tasks - settled} tasks not settled`],
+          [doublePaid === 0, `${doublePaid} double payments`],
+        ],
+      )
+    })
+  },
+}
+
 /** Hostile frames for a request/response protocol: each one must be refused without harm. */
 function malformedFrames(i: number): Uint8Array {
   const kind = i % 5
@@ -914,5 +1001,6 @@ export const NODE_SCENARIOS: Scenario[] = [
   workerOffline,
   relayRestart,
   relayLate,
+  relayFailover,
   malformedFlood,
 ]
