@@ -196,6 +196,7 @@ export function VolunteerApp({ config }: { config: AppConfig }) {
                       : 'connecting…'
                   : '…'
               }
+              testid="relay"
             />
             <Stat
               label="Earned (credited on chain)"

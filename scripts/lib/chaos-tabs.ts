@@ -3,11 +3,21 @@
  * stack of `npm start`): a requester tab that reloads (its volunteers are Node peers), and
  * volunteer tabs that are hidden.
  */
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Page } from 'playwright-core'
 import type { Hex } from 'viem'
 import { DEV_PRIVATE_KEYS, publicClientFor } from '../../lib/chain'
 import { startNodeRequester, startNodeVolunteer } from '../../lib/sdk/node'
-import { launchChromium, openRequester, watchPage } from '../../tests/helpers/browser'
+import { loadOrCreateRelayKey } from '../../relay/key'
+import { startRelay } from '../../relay/relay'
+import {
+  launchChromium,
+  openRequester,
+  openVolunteer,
+  watchPage,
+} from '../../tests/helpers/browser'
 import {
   chainAudit,
   paddedCompute,
@@ -222,4 +232,84 @@ const hiddenTab: Scenario = {
   },
 }
 
-export const TAB_SCENARIOS: Scenario[] = [requesterReload, hiddenTab]
+const relayLateTabs: Scenario = {
+  name: 'relay-late-tabs',
+  description:
+    'Volunteer tabs open while the relay is down; it comes up later on the same address. Every tab joins (holds a reservation) within 10 s of the relay starting, and the tabs do a job.',
+  async run(size, log): Promise<ScenarioResult> {
+    const started = Date.now()
+    const n = size === 'full' ? 4 : 2
+    const downMs = size === 'full' ? 15_000 : 5000
+    const tasks = size === 'full' ? 20 : 8
+    const keyFile = join(mkdtempSync(join(tmpdir(), 'meshwork-chaos-')), 'relay.key')
+    const stack = await startStack({
+      ports: 'free',
+      relayKeyFile: keyFile,
+      log: (l) => log(`  [stack] ${l}`),
+    })
+    const cleanup: Array<() => Promise<unknown>> = [() => stack.stop()]
+    try {
+      const port = Number(stack.relay.multiaddr.split('/')[4])
+      await stack.relay.stop()
+      const browser = await launchChromium()
+      cleanup.unshift(() => browser.close())
+      const tabs = await Promise.all(
+        Array.from({ length: n }, (_, i) => openVolunteer(browser, stack.appUrl!, `late-tab-${i}`)),
+      )
+      log(`  ${n} tabs open; relay down for ${downMs / 1000} s`)
+      await sleep(downMs)
+      const relay = await startRelay({
+        host: '127.0.0.1',
+        port,
+        healthPort: 0,
+        privateKey: await loadOrCreateRelayKey(keyFile),
+      })
+      cleanup.unshift(() => relay.stop())
+      const relayAt = Date.now()
+      const joinedMs = await Promise.all(
+        tabs.map(async (tab) => {
+          const until = Date.now() + 30_000
+          while (Date.now() < until) {
+            if ((await tab.getByTestId('relay').locator('b').textContent()) === 'reserved')
+              return Date.now() - relayAt
+            await sleep(100)
+          }
+          return null
+        }),
+      )
+      log(`  tabs joined after ${joinedMs.join(', ')} ms`)
+      const requester = await startNodeRequester(DEV_PRIVATE_KEYS[1]!, {
+        ...stack.chain,
+        relays: [relay.multiaddr],
+      })
+      cleanup.unshift(() => requester.stop())
+      const job = await submitMlpJob(requester, { tasks, replicas: 2, quorum: 2 })
+      await withTimeout(job.handle.done, 120_000, 'the job').catch(() => undefined)
+      const audit = await chainAudit(publicClientFor(stack.chain), stack.chain.contract, job.jobId)
+      const joined = joinedMs.filter((ms): ms is number => ms !== null)
+      const recoverMs = joined.length > 0 ? Math.max(...joined) : null
+      const reasons: string[] = []
+      if (joined.length < n) reasons.push(`${n - joined.length} tabs never held a reservation`)
+      if (recoverMs !== null && recoverMs > 10_000)
+        reasons.push(`joined ${recoverMs} ms after the relay started (limit 10 s)`)
+      if (audit.settled !== tasks) reasons.push(`${tasks - audit.settled} tasks not settled`)
+      if (audit.doublePaid !== 0) reasons.push(`${audit.doublePaid} double payments`)
+      return {
+        name: 'relay-late-tabs',
+        tasks,
+        completed: audit.settled,
+        lost: tasks - audit.settled,
+        doublePaid: audit.doublePaid,
+        recoverMs,
+        pass: reasons.length === 0,
+        reasons,
+        details: { tabs: n, relayDownMs: downMs, joinedMs },
+        wallMs: Date.now() - started,
+      }
+    } finally {
+      for (const c of cleanup) await c().catch(() => {})
+    }
+  },
+}
+
+export const TAB_SCENARIOS: Scenario[] = [requesterReload, hiddenTab, relayLateTabs]
