@@ -188,6 +188,30 @@ describe('JobRun', () => {
     expect(await answer(slow, first)).toMatchObject({ status: 'recorded' })
   })
 
+  it('duplicates again once the duplicate runs long too, up to 2r replicas', async () => {
+    const { run, clock, answer } = await setup(1, 2, 2)
+    const [h, a, b, c, d] = await Promise.all([
+      generateIdentity(),
+      generateIdentity(),
+      generateIdentity(),
+      generateIdentity(),
+      generateIdentity(),
+    ])
+    // One result makes the typical compute time known (100 ms): a replica is long after 2 s.
+    await answer(h, lease(run.assign(h.peerId)))
+    const second = lease(run.assign(a.peerId))
+    clock.now += 2001
+    expect(lease(run.assign(b.peerId)).taskIndex).toBe(second.taskIndex)
+    // The duplicate has not run long yet: no other one.
+    clock.now += 1000
+    expect(run.assign(c.peerId)).toMatchObject({ type: 'no-work', reason: 'all-leased' })
+    // Now it has: one more, the fourth result allowed (2r).
+    clock.now += 1100
+    expect(lease(run.assign(c.peerId)).taskIndex).toBe(second.taskIndex)
+    clock.now += 2100
+    expect(run.assign(d.peerId)).toMatchObject({ type: 'no-work', reason: 'all-leased' })
+  })
+
   it('accepts, after a coordinator restart, a result for a lease issued before it', async () => {
     const store = await openMemoryStore()
     const before = await setup(2, 1, 1, store)

@@ -11,7 +11,8 @@
  * workers were ever leased a task is persisted (TaskRecord.leasedTo), so a reloaded coordinator
  * still accepts results that were computed while it was away; the lease timers themselves live
  * in memory and restart at a reload. When no task is left to hand out, a task whose replicas run
- * long is duplicated speculatively on an idle worker (never beyond 2r results).
+ * long is duplicated speculatively on an idle worker, again each time its newest replica runs
+ * long (never beyond 2r results).
  *
  * Trust (docs/trust.md): tasks whose answer the requester computed itself (`known`) are handed
  * out only as canaries, indistinguishable from replicas; a far-off canary answer excludes the
@@ -142,6 +143,18 @@ const FATAL_CODES = new Set([
   'model-too-large',
   'input-mismatch',
 ])
+
+/**
+ * How long a lease lasts: five times the worker's mean compute time plus 5 s once it is timed;
+ * before that, time for a model download plus ten times the typical worker's compute time, or
+ * 60 s when nobody is timed yet.
+ */
+export function leaseLengthMs(workerMeanMs: number | undefined, typicalMs: number | undefined) {
+  if (workerMeanMs !== undefined)
+    return Math.min(MAX_LEASE_MS, Math.max(MIN_LEASE_MS, 5 * workerMeanMs + 5000))
+  if (typicalMs === undefined) return FIRST_LEASE_MS
+  return Math.min(FIRST_LEASE_MS, Math.max(20_000, 10 * typicalMs + 20_000))
+}
 
 export class JobRun {
   readonly job: JobRecord
@@ -279,12 +292,16 @@ export class JobRun {
       // r replicas at first; after r results without quorum, one more at a time up to 2r.
       const allowed = received >= replicas ? Math.min(maxResults, received + 1) : replicas
       if (t.leases.size + received < allowed) return this.lease(t, key, now, false)
-      // Fully leased: remember the task whose oldest replica has run longest, if it runs long.
-      if (t.leases.size + received >= maxResults || t.leases.size + received > allowed) continue
-      const oldest = Math.min(...[...t.leases.values()].map((l) => l.issuedAt))
-      if (now - oldest >= slowAfter && oldest < stragglerSince) {
+      // Fully leased: remember the task that has waited longest on its newest replica, if that
+      // runs long. Each duplicate must itself run long before the next (never beyond 2r): a
+      // duplicate that went to a volunteer who then left does not hold the task until its lease
+      // expires (the simulation measured a shorter tail, lib/sim).
+      if (t.leases.size === 0 || t.leases.size + received >= maxResults) continue
+      let newest = 0
+      for (const l of t.leases.values()) newest = Math.max(newest, l.issuedAt)
+      if (now - newest >= slowAfter && newest < stragglerSince) {
         straggler = t
-        stragglerSince = oldest
+        stragglerSince = newest
       }
     }
     // Nothing left to hand out: duplicate a straggler rather than leave this worker idle.
@@ -846,11 +863,7 @@ export class JobRun {
   }
 
   private leaseMsExact(worker: string): number {
-    const ewma = this.init.workerStats.get(worker)?.ewmaMs
-    if (ewma !== undefined) return Math.min(MAX_LEASE_MS, Math.max(MIN_LEASE_MS, 5 * ewma + 5000))
-    const typical = this.typicalComputeMs()
-    if (typical === undefined) return FIRST_LEASE_MS
-    return Math.min(FIRST_LEASE_MS, Math.max(20_000, 10 * typical + 20_000))
+    return leaseLengthMs(this.init.workerStats.get(worker)?.ewmaMs, this.typicalComputeMs())
   }
 
   /** Median of the timed workers' mean compute times, if any worker is timed. */

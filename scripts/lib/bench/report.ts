@@ -8,6 +8,7 @@ import { compile, type TopLevelSpec } from 'vega-lite'
 import type { GasRow } from './gas'
 import type { InferenceRow } from './inference'
 import type { MeshRow, QuorumLatency } from './mesh'
+import { type SimulationBench, simulationSection } from './sim'
 import { WARMUP } from './stats'
 import type { ColdStart, TabMemory } from './tab'
 import { type WebGpuResults, webgpuSection } from './webgpu'
@@ -33,6 +34,10 @@ export interface BenchResults {
   scaling: MeshRow[]
   quorumLatency: QuorumLatency
   gas: GasRow[]
+  /** Section 8; absent in results written before the simulation existed. */
+  simulation?: SimulationBench | undefined
+  /** When the simulation ran (`--simulation-only` reruns it alone). */
+  simulationAt?: string | undefined
   targets: Target[]
 }
 
@@ -232,7 +237,7 @@ after ${r.memory.samples[0]?.tasks ?? 0} tasks, ${fmt((r.memory.samples.at(-1)?.
 
 ![tab heap](tab-heap.svg)
 
-${optimisations}
+${r.simulationAt && r.simulationAt !== r.startedAt ? `Section 8 ran on its own on ${r.simulationAt} (\`npm run bench -- --simulation-only\`).\n\n` : ''}${simulationSection(r.simulation)}${optimisations}
 `
   writeFileSync(join(dir, 'REPORT.md'), md)
 }
