@@ -19,7 +19,12 @@ import { webSockets } from '@libp2p/websockets'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { Counter, Gauge, Registry } from 'prom-client'
 import { createLogger } from '../lib/env/log'
-import { type GossipStats, gossipScoreParams, installGossipValidators } from '../lib/mesh/gossip'
+import {
+  fastMsgId,
+  type GossipStats,
+  gossipScoreParams,
+  installGossipValidators,
+} from '../lib/mesh/gossip'
 import type { MeshNode } from '../lib/mesh/node'
 import { LIMITS, TOPICS } from '../lib/mesh/protocol'
 
@@ -108,6 +113,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         allowPublishToZeroTopicPeers: true,
         maxInboundDataLength: LIMITS.gossipMessageBytes * 4,
         scoreParams: gossipScoreParams(),
+        fastMsgIdFn: fastMsgId,
       }),
     },
   })

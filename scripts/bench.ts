@@ -6,9 +6,9 @@
  *
  * Measured so far: inference (browser WASM against onnxruntime-node), a tab's cold start and
  * heap over a long run, mesh overhead and quorum
- * latency (Node volunteers), throughput against the number of volunteers, settlement gas, scale
- * by simulation (lib/sim). The other targets of the benchmark issue are listed in the results as
- * not measured yet. Runs inside
+ * latency (Node volunteers), throughput against the number of volunteers, WebRTC dials and
+ * gossip delivery in a mesh of Node volunteers and tabs (30 and 6 at full size), settlement gas,
+ * scale by simulation (lib/sim). Runs inside
  * a private network namespace (scripts/in-netns.sh), where WebRTC has an interface.
  */
 import '../lib/env/polyfills-node'
@@ -22,6 +22,7 @@ import { CHROMIUM, launchChromium } from '../tests/helpers/browser'
 import { settlementGas } from './lib/bench/gas'
 import { browserInference, type InferenceRow, nativeInference } from './lib/bench/inference'
 import { type MeshConfig, type MeshRow, meshOverhead } from './lib/bench/mesh'
+import { type NetworkBench, networkBench } from './lib/bench/network'
 import { type BenchResults, type Target, writeReport } from './lib/bench/report'
 import { simulationBench, simulationTargets } from './lib/bench/sim'
 import { tabBench } from './lib/bench/tab'
@@ -33,13 +34,13 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     'report-only': { type: 'boolean', default: false },
-    'simulation-only': { type: 'boolean', default: false },
+    only: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 })
 if (values.help) {
   process.stdout.write(
-    'Usage: npm run bench [-- --quick] [--json]\n  --quick        short configuration (CI), written to bench/tmp/\n  --json         print the results object as the last line of stdout\n  --report-only  rewrite REPORT.md and the charts from the last results.json\n  --simulation-only  run only the scale simulation and merge it into the last results.json\n',
+    'Usage: npm run bench [-- --quick] [--json]\n  --quick        short configuration (CI), written to bench/tmp/\n  --json         print the results object as the last line of stdout\n  --report-only  rewrite REPORT.md and the charts from the last results.json\n  --only S,…     run only these sections (simulation, network) and merge them into the last results.json\n',
   )
   process.exit(0)
 }
@@ -64,20 +65,43 @@ const say = (s: string) => process.stderr.write(`${s}\n`)
 const OUT = quick ? join(ROOT, 'bench/tmp') : join(ROOT, 'bench')
 mkdirSync(OUT, { recursive: true })
 const SIM_TARGET = /^simulation /
-if (values['simulation-only']) {
-  // The simulation needs no network or browser: rerun it alone and merge it into the last run.
+/** Network and mesh-size sizes: the issue's 30 Node volunteers and 6 tabs in one mesh. */
+const NETWORK_SIZE = quick
+  ? { nodeVolunteers: 3, tabs: 1, messages: 10, tasks: 30 }
+  : { nodeVolunteers: 30, tabs: 6, messages: 50, tasks: 600 }
+if (values.only) {
+  // Sections that stand alone, rerun and merged into the last run's results.
+  const only = values.only.split(',').map((x) => x.trim())
+  const unknown = only.filter((x) => x !== 'simulation' && x !== 'network')
+  if (unknown.length > 0) {
+    say(`Unknown section ${unknown.join(', ')}: --only takes simulation, network.`)
+    process.exit(1)
+  }
   const file = join(OUT, 'results.json')
-  const last: BenchResults = JSON.parse(readFileSync(file, 'utf8'))
-  say('▶ scale by simulation')
-  const simulation = simulationBench(quick, say)
-  const merged: BenchResults = {
-    ...last,
-    simulation,
-    simulationAt: new Date().toISOString(),
-    targets: [
-      ...last.targets.filter((t) => !SIM_TARGET.test(t.name)),
-      ...simulationTargets(simulation),
-    ],
+  const merged: BenchResults = JSON.parse(readFileSync(file, 'utf8'))
+  const now = new Date().toISOString()
+  merged.rerun = { ...merged.rerun }
+  if (only.includes('simulation')) {
+    say('▶ scale by simulation')
+    merged.simulation = simulationBench(quick, say)
+    merged.targets = [
+      ...merged.targets.filter((t) => !SIM_TARGET.test(t.name)),
+      ...simulationTargets(merged.simulation),
+    ]
+    merged.rerun.simulation = now
+  }
+  if (only.includes('network')) {
+    say('▶ network: WebRTC dials, gossip delivery, one job on Node volunteers and tabs')
+    await buildAppIfStale(say)
+    const stack = await startStack({ ports: 'free', log: () => {} })
+    const browser = await launchChromium()
+    try {
+      merged.network = await networkBench(browser, stack, NETWORK_SIZE, say)
+    } finally {
+      await browser.close()
+      await stack.stop()
+    }
+    merged.rerun.network = now
   }
   writeFileSync(file, `${JSON.stringify(merged, null, 2)}\n`)
   await writeReport(OUT, merged, notes(), webgpu())
@@ -137,6 +161,7 @@ await buildAppIfStale(say)
 const stack = await startStack({ ports: 'free', log: () => {} })
 const browser = await launchChromium()
 let tab: Awaited<ReturnType<typeof tabBench>>
+let network: NetworkBench
 try {
   for (const model of MODELS)
     for (const threads of THREADS) {
@@ -151,6 +176,8 @@ try {
     { coldStartModel: quick ? 'mlp-16x4' : CONV_MODEL, memoryTasks: quick ? 50 : 1000 },
     say,
   )
+  say('▶ network: WebRTC dials, gossip delivery, one job on Node volunteers and tabs')
+  network = await networkBench(browser, stack, NETWORK_SIZE, say)
 } finally {
   await browser.close()
   await stack.stop()
@@ -250,7 +277,7 @@ const results: BenchResults = {
   quorumLatency: mesh.quorum,
   gas,
   simulation,
-  simulationAt: startedAt,
+  network,
   targets,
 }
 writeFileSync(join(OUT, 'results.json'), `${JSON.stringify(results, null, 2)}\n`)

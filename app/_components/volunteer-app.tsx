@@ -1,6 +1,6 @@
 'use client'
 import { useEffect, useMemo, useRef, useState } from 'react'
-import { formatEther, parseEther } from 'viem'
+import { bytesToHex, formatEther, parseEther } from 'viem'
 import { stake, type WorkerOnChain, withdraw, withdrawStake } from '../../lib/chain'
 import { publicClientFor } from '../../lib/chain/config'
 import type { AppConfig } from '../../lib/env/app-config'
@@ -18,6 +18,30 @@ type Phase =
   | { kind: 'starting' }
   | { kind: 'running' }
   | { kind: 'failed'; message: string }
+
+/** What a dev network's tab (MESHWORK_DEV=1) offers the benchmark: gossip arrival times. */
+export interface MeshworkDevHooks {
+  /** From now on, log every message of `topic` this tab receives: wall-clock ms and hex bytes. */
+  recordGossip(topic: string): void
+  gossipLog: Array<{ at: number; data: string }>
+}
+
+function exposeDevHooks(s: VolunteerSession) {
+  const gossipLog: MeshworkDevHooks['gossipLog'] = []
+  const hooks: MeshworkDevHooks = {
+    gossipLog,
+    recordGossip(topic) {
+      s.node.services.pubsub.addEventListener('message', (e) => {
+        if (e.detail.topic !== topic) return
+        gossipLog.push({
+          at: performance.timeOrigin + performance.now(),
+          data: bytesToHex(e.detail.data),
+        })
+      })
+    },
+  }
+  ;(window as Window & { meshworkDev?: MeshworkDevHooks }).meshworkDev = hooks
+}
 
 export function VolunteerApp({ config }: { config: AppConfig }) {
   const session = useRef<VolunteerSession | undefined>(undefined)
@@ -63,6 +87,7 @@ export function VolunteerApp({ config }: { config: AppConfig }) {
         prefer,
         throttle: { dutyCycle: share, hiddenDutyCycle: hiddenShare },
       })
+      if (config.dev) exposeDevHooks(session.current)
       setPhase({ kind: 'running' })
     } catch (err) {
       setPhase({ kind: 'failed', message: errorMessage(err) })

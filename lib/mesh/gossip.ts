@@ -7,6 +7,7 @@
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { PeerScoreParams, TopicScoreParams } from '@libp2p/gossipsub/score'
 import type { PeerId } from '@libp2p/interface'
+import { bytesToHex } from 'viem'
 import type { z } from 'zod'
 import { createLogger } from '../env/log'
 import { InvalidMessageError } from '../errors'
@@ -72,6 +73,24 @@ export function validateGossip(
  * enough would punish honest peers) and so is the IP colocation penalty (volunteers behind one
  * NAT are normal; sybil resistance comes from quorum and stake, not from IP addresses).
  */
+/**
+ * Gossipsub's fast message id: the publisher and sequence number as the RPC carries them. Without
+ * one, gossipsub verifies a message's signature before it checks for duplicates, so a peer
+ * verified every copy its mesh neighbours forwarded (up to six), and an idle volunteer's CPU grew
+ * with the number of peers (measured: 9–15 % of a core each with 12 volunteers, 12 % with 18;
+ * signature checks were the largest part). Only a copy that validated is remembered under this
+ * id, so a forged copy cannot shadow the genuine message.
+ */
+export function fastMsgId(msg: {
+  from?: Uint8Array | undefined
+  seqno?: Uint8Array | undefined
+  data?: Uint8Array | undefined
+  topic: string
+}): string {
+  if (msg.from && msg.seqno) return `${bytesToHex(msg.from)}:${bytesToHex(msg.seqno)}`
+  return `${msg.topic}:${msg.data ? bytesToHex(msg.data) : ''}`
+}
+
 export function gossipScoreParams(): Partial<PeerScoreParams> {
   const topic: Partial<TopicScoreParams> = {
     topicWeight: 1,

@@ -17,7 +17,7 @@ import { WebRTC } from '@multiformats/multiaddr-matcher'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { createLogger } from '../env/log'
 import { ConfigError, errorMessage } from '../errors'
-import { gossipScoreParams } from './gossip'
+import { fastMsgId, gossipScoreParams } from './gossip'
 import type { Identity } from './identity'
 import { LIMITS } from './protocol'
 
@@ -100,6 +100,7 @@ export async function createMeshNode(init: MeshNodeInit): Promise<MeshNode> {
         allowPublishToZeroTopicPeers: true,
         maxInboundDataLength: LIMITS.gossipMessageBytes * 4,
         scoreParams: gossipScoreParams(),
+        fastMsgIdFn: fastMsgId,
       }),
     },
   })

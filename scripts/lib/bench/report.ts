@@ -8,6 +8,7 @@ import { compile, type TopLevelSpec } from 'vega-lite'
 import type { GasRow } from './gas'
 import type { InferenceRow } from './inference'
 import type { MeshRow, QuorumLatency } from './mesh'
+import { meshSizeSection, type NetworkBench, networkSection } from './network'
 import { type SimulationBench, simulationSection } from './sim'
 import { WARMUP } from './stats'
 import type { ColdStart, TabMemory } from './tab'
@@ -34,10 +35,12 @@ export interface BenchResults {
   scaling: MeshRow[]
   quorumLatency: QuorumLatency
   gas: GasRow[]
+  /** Sections 5 and 9; absent in results written before they were measured. */
+  network?: NetworkBench | undefined
   /** Section 8; absent in results written before the simulation existed. */
   simulation?: SimulationBench | undefined
-  /** When the simulation ran (`--simulation-only` reruns it alone). */
-  simulationAt?: string | undefined
+  /** Sections rerun alone (`--only`) after the run, and when. */
+  rerun?: { simulation?: string; network?: string } | undefined
   targets: Target[]
 }
 
@@ -217,6 +220,7 @@ ${r.quorumLatency.ms.length} tasks: p50 ${fmt(r.quorumLatency.p50)} ms, p95 ${fm
 
 ![quorum latency](quorum-latency.svg)
 
+${networkSection(r.network, r.rerun?.network)}
 ## 6. Settlement gas
 
 The requester (the coordinator's wallet) settles one batch of quorum certificates on anvil, after
@@ -237,7 +241,7 @@ after ${r.memory.samples[0]?.tasks ?? 0} tasks, ${fmt((r.memory.samples.at(-1)?.
 
 ![tab heap](tab-heap.svg)
 
-${r.simulationAt && r.simulationAt !== r.startedAt ? `Section 8 ran on its own on ${r.simulationAt} (\`npm run bench -- --simulation-only\`).\n\n` : ''}${simulationSection(r.simulation)}${optimisations}
+${r.rerun?.simulation ? `Section 8 ran on its own on ${r.rerun.simulation} (\`npm run bench -- --only simulation\`).\n\n` : ''}${simulationSection(r.simulation)}${meshSizeSection(r.network, r.rerun?.network)}${optimisations}
 `
   writeFileSync(join(dir, 'REPORT.md'), md)
 }
