@@ -44,10 +44,12 @@ describe('npm run demo', () => {
       replicas: 3,
       quorum: 2,
       resultsMatchReference: true,
-      workers: 3,
     })
+    // A quorum of 2 lets two tabs finish the 8 tasks; on a loaded machine the third may still be
+    // fetching this non-catalogue model from the coordinator when they are done (CI once: 2).
+    expect(summary.workers).toBeGreaterThanOrEqual(2)
     expect(summary.webrtcConnections).toBeGreaterThanOrEqual(1)
-    expect(summary.backends).toEqual({ wasm: 3 })
+    expect(summary.backends).toEqual({ wasm: summary.workers })
     expect(summary.settleGasPerTask).toBeGreaterThan(0)
   })
 
