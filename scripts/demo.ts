@@ -43,8 +43,7 @@ import { startNodeRequester } from '../lib/sdk/node'
 import { launchChromium, openVolunteer, watchPage } from '../tests/helpers/browser'
 import { embedFrame, startEmbedHost, tagPage } from './lib/embed-host'
 import { onchainDemo } from './lib/onchain-demo'
-import { startService } from './lib/procs'
-import { ROOT, startStack } from './lib/stack'
+import { startStack, startVolunteerProcess } from './lib/stack'
 
 /** The embedding site's treasury in `--embed` (a fresh address each run). */
 const TREASURY = privateKeyToAccount(generatePrivateKey()).address
@@ -112,32 +111,12 @@ try {
     }
     say('Starting one `meshwork volunteer` Node process…')
     const keyDir = mkdtempSync(join(tmpdir(), 'meshwork-demo-'))
-    const cli = await startService({
+    const cli = await startVolunteerProcess(stack, {
       name: 'meshwork-volunteer',
-      command: join(ROOT, 'node_modules/.bin/tsx'),
-      args: [
-        join(ROOT, 'cli/meshwork.ts'),
-        'volunteer',
-        '--key-file',
-        join(keyDir, 'volunteer.key'),
-        '--relay',
-        stack.relay.multiaddr,
-        '--rpc',
-        stack.chain.rpcUrl,
-        '--chain-id',
-        String(stack.chain.chainId),
-        '--contract',
-        stack.chain.contract,
-      ],
-      cwd: ROOT,
-      ready: (line) => {
-        const m = /^Volunteering as (0x[0-9a-fA-F]{40})/.exec(line)
-        if (m) nodeVolunteer = m[1]!.toLowerCase()
-        return m !== null
-      },
-      timeoutMs: 60_000,
+      keyFile: join(keyDir, 'volunteer.key'),
     })
-    cleanup.unshift(() => cli.stop())
+    nodeVolunteer = cli.address
+    cleanup.unshift(() => cli.service.stop())
   } else {
     say(`Opening ${count} volunteer tabs in headless Chromium…`)
     for (let i = 0; i < count; i++) {

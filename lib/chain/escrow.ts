@@ -264,7 +264,7 @@ export async function setPayouts(
       abi: jobEscrowAbi,
       functionName: 'setPayouts',
       chain: wallet.chain,
-      args: [auths.map((a) => ({ ...a }))],
+      args: [[...auths]],
     }),
   )
   const logs = parseEventLogs({ abi: jobEscrowAbi, eventName: 'PayoutSet', logs: receipt.logs })

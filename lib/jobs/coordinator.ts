@@ -114,14 +114,8 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
   const timers: Array<ReturnType<typeof setInterval>> = []
   const { node } = init
   const payouts = init.payouts && createPayoutRelay(init.payouts, log)
-  /** Workers with an agreeing result in a settled task of any job here. */
-  const paidWorkers = () => {
-    const paid = new Set<string>()
-    for (const { run } of runs.values())
-      for (const r of run.results())
-        if (r.status === 'settled') for (const a of r.agreeing) paid.add(a.toLowerCase())
-    return paid
-  }
+  /** Workers with an agreeing result in a settled task of any job here (lowercase). */
+  const paidWorkers = new Set<string>()
 
   const announce = async () => {
     for (const { run, modelFile } of runs.values()) {
@@ -198,6 +192,9 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
       },
       settleBatch: init.settleBatch ?? 50,
       onChange: () => events.dispatchEvent(new Event('progress')),
+      onSettled: (certs) => {
+        for (const c of certs) for (const a of c.signers) paidWorkers.add(a.toLowerCase())
+      },
     })
     const handle: JobHandle = {
       jobId: job.jobId,
@@ -207,6 +204,10 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
       events,
     }
     runs.set(job.jobId, { run, handle, model, modelFile })
+    // A resumed job's tasks settled before the restart paid their workers too.
+    if (payouts)
+      for (const r of run.results())
+        if (r.status === 'settled') for (const a of r.agreeing) paidWorkers.add(a.toLowerCase())
     void announce()
     return handle
   }
@@ -223,9 +224,9 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
         async (req, ctx) => {
           const entry = runs.get(req.jobId as Hex)
           if (!entry) return { type: 'no-work', reason: 'unknown-job', retryAfterMs: 0 }
-          const worker = req.payout && payouts && addressOfPeer(ctx.remotePeer)
-          if (worker && req.payout)
-            void payouts?.offer(worker, req.payout, {
+          const worker = req.payout && addressOfPeer(ctx.remotePeer)
+          if (payouts && req.payout && worker)
+            void payouts.offer(worker, req.payout, {
               chainId: entry.run.job.chainId,
               contract: entry.run.job.contract,
             })

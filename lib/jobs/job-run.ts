@@ -104,6 +104,8 @@ export interface JobRunInit {
   now?: () => number
   settleBatch?: number
   onChange?: () => void
+  /** Called with each batch of certificates once its settle transaction is mined. */
+  onSettled?: ((certs: readonly Certificate[]) => void) | undefined
   /** Defences and adaptive replication; default trustSettings('standard'). */
   trust?: TrustSettings | undefined
   /** Answers the requester computed itself, by task index: this job's canaries. */
@@ -786,6 +788,7 @@ export class JobRun {
       this.judgeSettled(t)
       await this.init.store.putTask(t.record)
     }
+    this.init.onSettled?.(certs)
     this.init.onChange?.()
     this.checkComplete()
   }

@@ -31,10 +31,7 @@ async function wireAuth(nonce = 5n, payout: Address = treasury) {
   return { account, worker: account.address, wire: { payout, nonce: nonce.toString(), signature } }
 }
 
-const paid =
-  (...workers: Address[]) =>
-  () =>
-    new Set(workers.map((w) => w.toLowerCase()))
+const paid = (...workers: Address[]) => new Set(workers.map((w) => w.toLowerCase()))
 
 describe('payout relay (coordinator side)', () => {
   it('records a paid worker’s authorisation once, and nothing for unpaid workers', async () => {

@@ -29,8 +29,8 @@ export interface PayoutRelay {
     auth: NonNullable<WorkRequest['payout']>,
     domain: ResultDomainParameters,
   ): Promise<void>
-  /** Records the authorisations of the workers `paid` says were paid. Never throws. */
-  flush(paid: () => Set<string>): Promise<void>
+  /** Records the authorisations of the workers in `paid` (lowercase addresses). Never throws. */
+  flush(paid: ReadonlySet<string>): Promise<void>
   /** Authorisations recorded on chain by this coordinator. */
   recorded(): number
 }
@@ -43,12 +43,10 @@ export function createPayoutRelay(port: PayoutPort, log: Logger): PayoutRelay {
   let recorded = 0
   let flushing: Promise<void> | undefined
 
-  const flushOnce = async (paid: () => Set<string>) => {
-    if (offered.size === 0) return
-    const workers = paid()
+  const flushOnce = async (paid: ReadonlySet<string>) => {
     const due: PayoutAuthorisation[] = []
     for (const [key, o] of offered) {
-      if (!workers.has(key)) continue
+      if (!paid.has(key)) continue
       try {
         const onChain = await port.current(o.auth.worker)
         // Already there: the same address (a volunteer restarted re-signs it), or a newer one.

@@ -25,6 +25,7 @@
 import type { Address, Hex } from 'viem'
 import { leaseLengthMs, MAX_CONSECUTIVE_TIMEOUTS, MAX_LEASES_PER_WORKER } from '../jobs/job-run'
 import { type SignedResult, tally } from '../proofs/quorum'
+import { seededRandom } from '../runtime/examples'
 import {
   applyEvent,
   emptyRecord,
@@ -111,18 +112,6 @@ export interface SimResult {
   duplicates: number
   /** Volunteers refused work for timing out 3 times in a row. */
   benched: number
-}
-
-/** mulberry32: a small seeded generator, so that runs repeat exactly. */
-function rng(seed: number) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 const ASK = 0
@@ -259,7 +248,7 @@ const NONE = -1
 export function simulate(partial: Partial<SimConfig> = {}): SimResult {
   const cfg: SimConfig = { ...SIM_DEFAULTS, ...partial }
   const started = performance.now()
-  const random = rng(cfg.seed)
+  const random = seededRandom(cfg.seed)
   const exp = (mean: number) => -Math.log(1 - random()) * mean
   const churn = cfg.onlineMeanMs > 0
   const availability = churn ? cfg.onlineMeanMs / (cfg.onlineMeanMs + cfg.offlineMeanMs) : 1

@@ -6,7 +6,7 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import type { Hex } from 'viem'
 import { DEV_PRIVATE_KEYS, publicClientFor } from '../../lib/chain'
 import { startNodeRequester, startNodeVolunteer } from '../../lib/sdk/node'
@@ -26,9 +26,29 @@ import {
   submitMlpJob,
   withTimeout,
 } from './chaos'
-import { startStack } from './stack'
+import { type Stack, type StackOptions, startStack } from './stack'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/**
+ * Runs `body` on a fresh stack (chain, relay, the app) with headless Chromium; always tears both
+ * down, and whatever `body` adds to `cleanup` (first in, last out) before them.
+ */
+async function onStack<T>(
+  log: (line: string) => void,
+  opts: Omit<StackOptions, 'ports' | 'log'>,
+  body: (stack: Stack, browser: Browser, cleanup: Array<() => Promise<unknown>>) => Promise<T>,
+): Promise<T> {
+  const stack = await startStack({ ...opts, ports: 'free', log: (l) => log(`  [stack] ${l}`) })
+  const cleanup: Array<() => Promise<unknown>> = [() => stack.stop()]
+  try {
+    const browser = await launchChromium()
+    cleanup.unshift(() => browser.close())
+    return await body(stack, browser, cleanup)
+  } finally {
+    for (const c of cleanup) await c().catch(() => {})
+  }
+}
 
 const requesterReload: Scenario = {
   name: 'requester-reload',
@@ -37,9 +57,7 @@ const requesterReload: Scenario = {
   async run(size, log): Promise<ScenarioResult> {
     const started = Date.now()
     const tasks = size === 'full' ? 30 : 12
-    const stack = await startStack({ ports: 'free', log: (l) => log(`  [stack] ${l}`) })
-    const cleanup: Array<() => Promise<unknown>> = [() => stack.stop()]
-    try {
+    return onStack(log, {}, async (stack, browser, cleanup) => {
       const net = { ...stack.chain, relays: [stack.relay.multiaddr] }
       const volunteers = await Promise.all(
         [0, 1, 2].map(() =>
@@ -50,8 +68,6 @@ const requesterReload: Scenario = {
         ),
       )
       cleanup.unshift(() => Promise.all(volunteers.map((v) => v.stop())))
-      const browser = await launchChromium()
-      cleanup.unshift(() => browser.close())
       const page = await openRequester(browser, stack.appUrl!, 'requester')
       await page.locator('#count').fill(String(tasks))
       await page.locator('#replicas').fill('2')
@@ -111,9 +127,7 @@ const requesterReload: Scenario = {
         },
         wallMs: Date.now() - started,
       }
-    } finally {
-      for (const c of cleanup) await c().catch(() => {})
-    }
+    })
   },
 }
 
@@ -142,11 +156,7 @@ const hiddenTab: Scenario = {
   async run(size, log): Promise<ScenarioResult> {
     const started = Date.now()
     const tasks = size === 'full' ? 30 : 10
-    const stack = await startStack({ ports: 'free', log: (l) => log(`  [stack] ${l}`) })
-    const cleanup: Array<() => Promise<unknown>> = [() => stack.stop()]
-    try {
-      const browser = await launchChromium()
-      cleanup.unshift(() => browser.close())
+    return onStack(log, {}, async (stack, browser, cleanup) => {
       const open = async (name: string) => {
         const page = watchPage(await (await browser.newContext()).newPage(), name)
         await page.goto(`${stack.appUrl}/volunteer?backend=wasm`)
@@ -226,9 +236,7 @@ const hiddenTab: Scenario = {
         details: { rounds, hiddenDutyCycle: 0 },
         wallMs: Date.now() - started,
       }
-    } finally {
-      for (const c of cleanup) await c().catch(() => {})
-    }
+    })
   },
 }
 
@@ -242,17 +250,9 @@ const relayLateTabs: Scenario = {
     const downMs = size === 'full' ? 15_000 : 5000
     const tasks = size === 'full' ? 20 : 8
     const keyFile = join(mkdtempSync(join(tmpdir(), 'meshwork-chaos-')), 'relay.key')
-    const stack = await startStack({
-      ports: 'free',
-      relayKeyFile: keyFile,
-      log: (l) => log(`  [stack] ${l}`),
-    })
-    const cleanup: Array<() => Promise<unknown>> = [() => stack.stop()]
-    try {
+    return onStack(log, { relayKeyFile: keyFile }, async (stack, browser, cleanup) => {
       const port = Number(stack.relay.multiaddr.split('/')[4])
       await stack.relay.stop()
-      const browser = await launchChromium()
-      cleanup.unshift(() => browser.close())
       const tabs = await Promise.all(
         Array.from({ length: n }, (_, i) => openVolunteer(browser, stack.appUrl!, `late-tab-${i}`)),
       )
@@ -306,9 +306,7 @@ const relayLateTabs: Scenario = {
         details: { tabs: n, relayDownMs: downMs, joinedMs },
         wallMs: Date.now() - started,
       }
-    } finally {
-      for (const c of cleanup) await c().catch(() => {})
-    }
+    })
   },
 }
 

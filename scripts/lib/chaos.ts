@@ -324,6 +324,14 @@ export function allHeard(requester: NodeRequester, volunteers: NodeVolunteer[]):
 /** Tasks accepted so far (settled ones included). */
 export const doneCount = (p: JobProgress) => p.counts.accepted + p.counts.settled
 
+/** Resolves once a quarter of the job's tasks are accepted: where scenarios inject their fault. */
+export const quarterDone = (job: { handle: JobHandle }, tasks: number, timeoutMs: number) =>
+  withTimeout(
+    when(job.handle, (p) => doneCount(p) >= Math.ceil(tasks / 4)),
+    timeoutMs,
+    'a quarter of the tasks',
+  )
+
 const killHalfWorkers: Scenario = {
   name: 'kill-half-workers',
   description:
@@ -335,11 +343,7 @@ const killHalfWorkers: Scenario = {
     return onNet({}, async (net, cleanup) => {
       const { volunteers, requester } = await startPeers(net, cleanup, n, 150)
       const job = await submitMlpJob(requester, { tasks, replicas: 2, quorum: 2 })
-      await withTimeout(
-        when(job.handle, (p) => doneCount(p) >= Math.ceil(tasks / 4)),
-        60_000,
-        'a quarter of the tasks',
-      ).catch((err) => {
+      await quarterDone(job, tasks, 60_000).catch((err) => {
         log(`  STALL ${JSON.stringify(diagnose(requester, volunteers, job.handle))}`)
         throw err
       })
@@ -630,11 +634,7 @@ const relayRestart: Scenario = {
     return onNet({}, async (net, cleanup) => {
       const { requester } = await startPeers(net, cleanup, n, 150)
       const job = await submitMlpJob(requester, { tasks, replicas: 2, quorum: 2 })
-      await withTimeout(
-        when(job.handle, (p) => doneCount(p) >= Math.ceil(tasks / 4)),
-        120_000,
-        'a quarter of the tasks',
-      )
+      await quarterDone(job, tasks, 120_000)
       log('  stopping the relay')
       await net.stopRelay()
       const duringOutage = doneCount(job.handle.progress())
@@ -761,14 +761,12 @@ const relayFailover: Scenario = {
       const second = await startRelay({ host: '127.0.0.1', port: await freePort(), healthPort: 0 })
       cleanup.push(() => second.stop())
       const relays = [net.relayAddr, second.multiaddr]
-      const network = { ...networkOf(net), relays }
-      const volunteers = await Promise.all(
-        Array.from({ length: n }, () =>
-          startNodeVolunteer({ ...network, wrapCompute: (c) => paddedCompute(150, c) }),
-        ),
-      )
+      const volunteers = await startVolunteers(net, n, 150, { relays })
       cleanup.push(() => Promise.all(volunteers.map((v) => v.stop())))
-      const requester = await startNodeRequester(DEV_PRIVATE_KEYS[1]!, network)
+      const requester = await startNodeRequester(DEV_PRIVATE_KEYS[1]!, {
+        ...networkOf(net),
+        relays,
+      })
       cleanup.push(() => requester.stop())
       const peers = n + 1
       // Every peer holds a reservation on both relays before the fault.
@@ -781,18 +779,14 @@ const relayFailover: Scenario = {
         'reservations on both relays',
       )
       const job = await submitMlpJob(requester, { tasks, replicas: 2, quorum: 2 })
-      await withTimeout(
-        when(job.handle, (p) => doneCount(p) >= Math.ceil(tasks / 4)),
-        120_000,
-        'a quarter of the tasks',
-      )
+      await quarterDone(job, tasks, 120_000)
       log('  stopping the first relay for good')
       await net.stopRelay()
       const stoppedAt = Date.now()
       const doneAtStop = doneCount(job.handle.progress())
       // A newcomer lists the dead relay first: it must join through the second one.
       const late = await withTimeout(
-        startNodeVolunteer({ ...network, wrapCompute: (c) => paddedCompute(150, c) }),
+        startVolunteers(net, 1, 150, { relays }).then(([v]) => v!),
         30_000,
         'a volunteer joining while the first relay is down',
       ).catch(() => undefined)

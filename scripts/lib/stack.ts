@@ -182,3 +182,48 @@ export async function buildAppIfStale(log: (line: string) => void = () => {}): P
     env: { NEXT_TELEMETRY_DISABLED: '1' },
   })
 }
+
+/** The CLI's network flags (`--relay --rpc --chain-id --contract`) for a running stack. */
+export function cliNetworkFlags(stack: Pick<Stack, 'relay' | 'chain'>): string[] {
+  return [
+    '--relay',
+    stack.relay.multiaddr,
+    '--rpc',
+    stack.chain.rpcUrl,
+    '--chain-id',
+    String(stack.chain.chainId),
+    '--contract',
+    stack.chain.contract,
+  ]
+}
+
+/**
+ * A `meshwork volunteer` process on `stack`, as a server would run it; resolves once it
+ * volunteers, with its address (lowercase).
+ */
+export async function startVolunteerProcess(
+  stack: Pick<Stack, 'relay' | 'chain'>,
+  opts: { name: string; keyFile: string; env?: Record<string, string>; timeoutMs?: number },
+): Promise<{ service: Service; address: string }> {
+  let address = ''
+  const service = await startService({
+    name: opts.name,
+    command: join(ROOT, 'node_modules/.bin/tsx'),
+    args: [
+      join(ROOT, 'cli/meshwork.ts'),
+      'volunteer',
+      '--key-file',
+      opts.keyFile,
+      ...cliNetworkFlags(stack),
+    ],
+    cwd: ROOT,
+    ...(opts.env ? { env: opts.env } : {}),
+    ready: (line) => {
+      const m = /^Volunteering as (0x[0-9a-fA-F]{40})/.exec(line)
+      if (m) address = m[1]!.toLowerCase()
+      return m !== null
+    },
+    timeoutMs: opts.timeoutMs ?? 60_000,
+  })
+  return { service, address }
+}

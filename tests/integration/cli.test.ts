@@ -10,6 +10,7 @@ import { createJob, DEV_PRIVATE_KEYS, payoutOf, publicClientFor } from '../../li
 import { parsePolicy } from '../../lib/proofs'
 import { type NodeVolunteer, startNodeVolunteer, walletFor } from '../../lib/sdk/node'
 import { freePort, startService } from '../../scripts/lib/procs'
+import { cliNetworkFlags } from '../../scripts/lib/stack'
 import { startTestStack, type TestStack } from '../helpers/stack'
 
 const exec = promisify(execFile)
@@ -42,16 +43,7 @@ beforeAll(async () => {
   // The second volunteer sends its pay elsewhere (`meshwork volunteer --payout`).
   volunteers.push(await startNodeVolunteer(cfg))
   volunteers.push(await startNodeVolunteer({ ...cfg, payout: PAYOUT }))
-  net = [
-    '--relay',
-    stack.relay.multiaddr,
-    '--rpc',
-    stack.chain.rpcUrl,
-    '--chain-id',
-    String(stack.chain.chainId),
-    '--contract',
-    stack.chain.contract,
-  ]
+  net = cliNetworkFlags(stack)
 })
 
 afterAll(async () => {

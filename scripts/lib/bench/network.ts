@@ -36,8 +36,7 @@ import {
 import { startNodeRequester } from '../../../lib/sdk/node'
 import { openVolunteer } from '../../../tests/helpers/browser'
 import { doneCount, submitMlpJob, when, withTimeout } from '../chaos'
-import { startService } from '../procs'
-import { ROOT, type Stack } from '../stack'
+import { type Stack, startVolunteerProcess } from '../stack'
 import { summarize } from './stats'
 
 export interface NetworkBench {
@@ -82,37 +81,18 @@ export async function networkBench(
     }
     say(`  starting ${size.nodeVolunteers} \`meshwork volunteer\` processes (${since()})`)
     const keyDir = mkdtempSync(join(tmpdir(), 'meshwork-bench-'))
-    const flags = [
-      '--relay',
-      stack.relay.multiaddr,
-      '--rpc',
-      stack.chain.rpcUrl,
-      '--chain-id',
-      String(stack.chain.chainId),
-      '--contract',
-      stack.chain.contract,
-    ]
     for (let i = 0; i < size.nodeVolunteers; i += 3) {
       const batch = await Promise.all(
         Array.from({ length: Math.min(3, size.nodeVolunteers - i) }, (_, j) =>
-          startService({
+          startVolunteerProcess(stack, {
             name: `volunteer-${i + j}`,
-            command: join(ROOT, 'node_modules/.bin/tsx'),
-            args: [
-              join(ROOT, 'cli/meshwork.ts'),
-              'volunteer',
-              '--key-file',
-              join(keyDir, `${i + j}.key`),
-              ...flags,
-            ],
-            cwd: ROOT,
+            keyFile: join(keyDir, `${i + j}.key`),
             env: { MESHWORK_LOG: 'warn' },
-            ready: (line) => line.startsWith('Volunteering as'),
             timeoutMs: 120_000,
           }),
         ),
       )
-      for (const v of batch) stops.push(() => v.stop())
+      for (const v of batch) stops.push(() => v.service.stop())
     }
     say(`  all started (${since()})`)
     const requester = await startNodeRequester(DEV_PRIVATE_KEYS[1]!, net)
