@@ -56,21 +56,24 @@ describe('npm run demo', () => {
   it('--embed: tabs on another origin embed the worker, with one `meshwork volunteer` beside them', async () => {
     const { stdout } = await promisify(execFile)(
       join(ROOT, 'node_modules/.bin/tsx'),
-      [join(ROOT, 'scripts/demo.ts'), '--json', '--embed', '--volunteers', '2', '--tasks', '8'],
+      [join(ROOT, 'scripts/demo.ts'), '--json', '--embed', '--volunteers', '2', '--tasks', '16'],
       { cwd: ROOT, timeout: 240_000, maxBuffer: 16 << 20 },
     )
     const summary = JSON.parse(stdout.trim().split('\n').pop()!)
     expect(summary).toMatchObject({
       ok: true,
-      tasks: 8,
-      settled: 8,
+      tasks: 16,
+      settled: 16,
       resultsMatchReference: true,
-      embeddedWorkers: 2,
       nodeWorkers: 1,
-      // Both tabs' pay goes to the host page's data-payout address, recorded on chain.
-      payoutsRecorded: 2,
     })
-    expect(summary.backends).toEqual({ wasm: 2, cpu: 1 })
+    // The Node volunteer and the first tab ready can finish the tasks (quorum 2) before the
+    // second tab has its model loaded: on a loaded CI machine only one tab worked (once, with 8
+    // tasks). Every tab that did work must have its pay sent to the host page's data-payout
+    // address, recorded on chain.
+    expect(summary.embeddedWorkers).toBeGreaterThanOrEqual(1)
+    expect(summary.payoutsRecorded).toBe(summary.embeddedWorkers)
+    expect(summary.backends).toEqual({ wasm: summary.embeddedWorkers, cpu: 1 })
   })
 
   it('--onchain: a consumer contract asks on chain and its callback gets every answer', async () => {
