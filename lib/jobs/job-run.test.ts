@@ -15,6 +15,7 @@ import type { Store } from '../store'
 import { openMemoryStore } from '../store/memory-node'
 import { emptyRecord, NEW_CANARY_WITHIN, trustSettings, type WorkerRecord } from '../trust'
 import {
+  BENCH_MS,
   JobRun,
   type JobRunInit,
   MAX_CONSECUTIVE_TIMEOUTS,
@@ -171,6 +172,78 @@ describe('JobRun', () => {
     }
     expect(done).toBe(10)
     expect(run.progress().counts.accepted).toBe(10)
+  })
+
+  it('lets a worker that could not fetch the model take the task again, not one whose inference failed', async () => {
+    for (const [code, again] of [
+      ['model-unavailable', true],
+      ['inference-failed', false],
+    ] as const) {
+      // One task, two replicas, two volunteers: the task needs both of them.
+      const { run, jobId, answer } = await setup(1, 2, 2)
+      const a = await generateIdentity()
+      const b = await generateIdentity()
+      const first = lease(run.assign(a.peerId))
+      expect(
+        run.reportError(a.peerId, {
+          type: 'task-error',
+          jobId,
+          taskIndex: first.taskIndex,
+          leaseId: first.leaseId,
+          code,
+          message: 'the coordinator did not answer',
+        }),
+      ).toMatchObject({ status: 'recorded' })
+      await answer(b, lease(run.assign(b.peerId)))
+      const next = run.assign(a.peerId)
+      if (again) {
+        await answer(a, lease(next))
+        expect(run.progress().counts.accepted).toBe(1)
+      } else expect(next).toMatchObject({ type: 'no-work' })
+    }
+  })
+
+  it('benches a worker that timed out MAX_CONSECUTIVE_TIMEOUTS times for BENCH_MS, then gives one lease at a time', async () => {
+    const { run, clock, answer } = await setup(20, 1, 1)
+    const sleeper = await generateIdentity()
+    const honest = await generateIdentity()
+    await answer(honest, lease(run.assign(honest.peerId)))
+    // The tab slept holding leases: all of them expire.
+    const held = Array.from({ length: MAX_CONSECUTIVE_TIMEOUTS }, () =>
+      lease(run.assign(sleeper.peerId)),
+    )
+    clock.now += Math.max(...held.map((l) => l.expiresInMs)) + 1
+    const benched = run.assign(sleeper.peerId)
+    expect(benched).toMatchObject({ type: 'no-work', reason: 'not-eligible' })
+    // Counted from when its leases expired (1 ms ago).
+    expect((benched as { retryAfterMs: number }).retryAfterMs).toBe(BENCH_MS - 1)
+    clock.now += BENCH_MS - 1000
+    expect(run.assign(sleeper.peerId)).toMatchObject({ type: 'no-work', reason: 'not-eligible' })
+    // Back after the bench: one lease at a time until it delivers.
+    clock.now += 1000
+    const probation = lease(run.assign(sleeper.peerId))
+    expect(run.assign(sleeper.peerId)).toMatchObject({ type: 'no-work', reason: 'busy' })
+    await answer(sleeper, probation)
+    for (let i = 0; i < MAX_LEASES_PER_WORKER; i++) lease(run.assign(sleeper.peerId))
+    expect(run.assign(sleeper.peerId)).toMatchObject({ type: 'no-work', reason: 'busy' })
+  })
+
+  it('benches a free rider again after its probation lease expires', async () => {
+    const { run, clock, answer } = await setup(20, 1, 1)
+    const rider = await generateIdentity()
+    const honest = await generateIdentity()
+    await answer(honest, lease(run.assign(honest.peerId)))
+    for (let i = 0; i < MAX_CONSECUTIVE_TIMEOUTS; i++) {
+      clock.now += lease(run.assign(rider.peerId)).expiresInMs + 1
+    }
+    clock.now += BENCH_MS
+    const probation = lease(run.assign(rider.peerId))
+    clock.now += probation.expiresInMs + 1
+    expect(run.assign(rider.peerId)).toMatchObject({
+      type: 'no-work',
+      reason: 'not-eligible',
+      retryAfterMs: BENCH_MS - 1,
+    })
   })
 
   it('duplicates a long-running replica on an idle worker once nothing else is left', async () => {

@@ -7,7 +7,8 @@
  *
  * Leases: a worker holds at most MAX_LEASES_PER_WORKER at once; a lease lasts about five times
  * the worker's measured compute time; an expired lease frees the replica for another worker, and
- * a worker whose leases expire MAX_CONSECUTIVE_TIMEOUTS times in a row gets no more work. Which
+ * a worker whose leases expire MAX_CONSECUTIVE_TIMEOUTS times in a row is benched: no work for
+ * BENCH_MS, then one lease at a time until it delivers a result (`benchRule`). Which
  * workers were ever leased a task is persisted (TaskRecord.leasedTo), so a reloaded coordinator
  * still accepts results that were computed while it was away; the lease timers themselves live
  * in memory and restart at a reload. When no task is left to hand out, a task whose replicas run
@@ -91,6 +92,8 @@ export interface WorkerTiming {
   /** Leases that expired without a result, in all, and since its last result. */
   timeouts: number
   consecutiveTimeouts: number
+  /** When its last lease expired (coordinator clock, ms). */
+  lastTimeoutAt?: number | undefined
 }
 
 export interface JobRunInit {
@@ -130,8 +133,28 @@ const MAX_LEASE_MS = 120_000
  * meanwhile, and the previous one whose result is still on its way.
  */
 export const MAX_LEASES_PER_WORKER = 3
-/** Expired leases in a row after which a worker gets no more work from this coordinator. */
+/** Expired leases in a row after which a worker is benched (BENCH_MS). */
 export const MAX_CONSECUTIVE_TIMEOUTS = 3
+/**
+ * A benched worker gets no work for this long after its last expired lease, then one lease at a
+ * time until it delivers a result: a volunteer whose tab slept or lost its network while holding
+ * leases comes back to work, and a free rider costs one lease per minute.
+ */
+export const BENCH_MS = 60_000
+
+/**
+ * The bench rule for a worker's timeouts: how long it must wait for work (0: it may have some)
+ * and how many leases it may hold.
+ */
+export function benchRule(
+  consecutiveTimeouts: number,
+  lastTimeoutAt: number | undefined,
+  now: number,
+): { waitMs: number; maxLeases: number } {
+  if (consecutiveTimeouts < MAX_CONSECUTIVE_TIMEOUTS)
+    return { waitMs: 0, maxLeases: MAX_LEASES_PER_WORKER }
+  return { waitMs: Math.max(0, (lastTimeoutAt ?? 0) + BENCH_MS - now), maxLeases: 1 }
+}
 /** A replica running this many times the typical compute time (and ≥ 2 s) may be duplicated. */
 const STRAGGLER_FACTOR = 3
 /** A worker counts toward its class's size for this long after its last work request (ms). */
@@ -262,12 +285,12 @@ export class JobRun {
     if (this.trust.defences && rec.excluded)
       return { type: 'no-work', reason: 'not-eligible', retryAfterMs: 60_000 }
     const stats = this.init.workerStats.get(key)
-    if ((stats?.consecutiveTimeouts ?? 0) >= MAX_CONSECUTIVE_TIMEOUTS)
-      return { type: 'no-work', reason: 'not-eligible', retryAfterMs: 60_000 }
+    const bench = benchRule(stats?.consecutiveTimeouts ?? 0, stats?.lastTimeoutAt, now)
+    if (bench.waitMs > 0)
+      return { type: 'no-work', reason: 'not-eligible', retryAfterMs: Math.ceil(bench.waitMs) }
     let held = 0
     for (const t of this.tasks) for (const l of t.leases.values()) if (l.worker === key) held++
-    if (held >= MAX_LEASES_PER_WORKER)
-      return { type: 'no-work', reason: 'busy', retryAfterMs: 1000 }
+    if (held >= bench.maxLeases) return { type: 'no-work', reason: 'busy', retryAfterMs: 1000 }
     const canary = this.drawCanary(key, rec)
     if (canary) return this.lease(canary, key, now, true)
     const { replicas } = this.job.spec
@@ -494,7 +517,17 @@ export class JobRun {
     if (!t?.workers.has(key))
       return { type: 'result-ack', status: 'rejected', reason: 'not your lease' }
     for (const [id, l] of t.leases) if (l.worker === key) t.leases.delete(id)
-    // The worker may not retry this task; another worker will.
+    // A worker that could not fetch the model (a network problem, not the task's) may take the
+    // task again: with few volunteers, the task could otherwise wait forever for a worker that
+    // never held it. For any other error, another worker takes it.
+    if (
+      msg.code === 'model-unavailable' &&
+      !t.record.results.some((r) => r.worker.toLowerCase() === key)
+    ) {
+      t.workers.delete(key)
+      t.record.leasedTo = [...t.workers]
+      void this.init.store.putTask(t.record)
+    }
     const entry = this.errorReports.get(msg.code) ?? {
       message: msg.message,
       workers: new Set<string>(),
@@ -841,6 +874,7 @@ export class JobRun {
           const s = this.statsOf(l.worker)
           s.timeouts++
           s.consecutiveTimeouts++
+          s.lastTimeoutAt = Math.max(s.lastTimeoutAt ?? 0, l.expiresAt)
           if (this.trust.defences) this.event(l.worker, 'timeout')
           if (t.record.single === l.worker) {
             // The trusted worker did not answer: the task goes back to ordinary replication.

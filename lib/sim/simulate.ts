@@ -10,7 +10,7 @@
  * - lease lengths (`leaseLengthMs`, lib/jobs/job-run.ts) and the coordinator's lease rules:
  *   at most MAX_LEASES_PER_WORKER held, never two replicas of a task to one worker, r replicas
  *   and one more at a time up to 2r after a split, straggler duplication once nothing is left,
- *   no work after MAX_CONSECUTIVE_TIMEOUTS expired leases in a row.
+ *   the bench after MAX_CONSECUTIVE_TIMEOUTS expired leases in a row (`benchRule`).
  *
  * JobRun itself walks every task on each work request (fine for thousands of tasks, not for a
  * million), so the scheduling loop here keeps the same rules over indexes: a pointer to the next
@@ -23,7 +23,7 @@
  * a capability probe when it starts, then from its measured compute times).
  */
 import type { Address, Hex } from 'viem'
-import { leaseLengthMs, MAX_CONSECUTIVE_TIMEOUTS, MAX_LEASES_PER_WORKER } from '../jobs/job-run'
+import { benchRule, leaseLengthMs, MAX_CONSECUTIVE_TIMEOUTS } from '../jobs/job-run'
 import { type SignedResult, tally } from '../proofs/quorum'
 import { seededRandom } from '../runtime/examples'
 import {
@@ -110,7 +110,7 @@ export interface SimResult {
   computePerTask: number
   /** Straggler duplicates handed out. */
   duplicates: number
-  /** Volunteers refused work for timing out 3 times in a row. */
+  /** Volunteers benched at the end (timed out 3 times in a row, no result since). */
   benched: number
 }
 
@@ -213,6 +213,7 @@ interface Volunteer {
   held: number
   ewmaMs: number | undefined
   consecutiveTimeouts: number
+  lastTimeoutAt: number | undefined
   record: WorkerRecord
   /** Speed the capability probe reported (tasks per second at this job's size). */
   probedSpeed: number
@@ -281,6 +282,7 @@ export function simulate(partial: Partial<SimConfig> = {}): SimResult {
       held: 0,
       ewmaMs: undefined,
       consecutiveTimeouts: 0,
+      lastTimeoutAt: undefined,
       record: emptyRecord(),
       // A short benchmark when the volunteer starts: its speed within ±10 %.
       probedSpeed: 1 / (cfg.taskMs * factor * (0.9 + 0.2 * random())),
@@ -436,8 +438,9 @@ export function simulate(partial: Partial<SimConfig> = {}): SimResult {
   const assign = (w: number): number | undefined => {
     const v = vols[w]!
     v.lastAskAt = now
-    if (v.consecutiveTimeouts >= MAX_CONSECUTIVE_TIMEOUTS) return 60_000
-    if (v.held >= MAX_LEASES_PER_WORKER) return 1000
+    const bench = benchRule(v.consecutiveTimeouts, v.lastTimeoutAt, now)
+    if (bench.waitMs > 0) return bench.waitMs
+    if (v.held >= bench.maxLeases) return 1000
     if (cfg.placement === 'attractor' && sortedStrength.length > 0) {
       // Replicas still to hand out, and tasks a straggler duplicate may go to.
       const left = remainingReplicas() + fullCount
@@ -637,6 +640,7 @@ export function simulate(partial: Partial<SimConfig> = {}): SimResult {
         endLease(rec)
         expired++
         v.consecutiveTimeouts++
+        v.lastTimeoutAt = now
         applyEvent(v.record, 'timeout')
         const t = tasks[rec.task]!
         if (t.single === w) t.single = NONE
