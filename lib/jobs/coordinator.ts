@@ -15,7 +15,9 @@ import {
   type JobAnnouncement,
   LIMITS,
   type MeshNode,
+  onGossip,
   PROTOCOLS,
+  type Presence,
   publishGossip,
   resultRequestSchema,
   serve,
@@ -51,6 +53,8 @@ export interface CoordinatorInit {
 
 /** Store meta key of the per-worker trust records. */
 const REPUTATION_KEY = 'reputation'
+/** At most one extra announcement round for newly heard volunteers per this long (ms). */
+const NEWCOMER_ANNOUNCE_MS = 500
 /** A worker's stake is read again after this long (ms). */
 const STAKE_TTL_MS = 60_000
 
@@ -152,6 +156,28 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
       }
     }
   }
+
+  /**
+   * A volunteer heard for the first time gets the running jobs' announcements now rather than
+   * at the next interval (up to 2 s later): a newly opened tab starts work sooner. At most one
+   * extra round per NEWCOMER_ANNOUNCE_MS.
+   */
+  const heardVolunteers = new Set<string>()
+  let extraRound: ReturnType<typeof setTimeout> | undefined
+  let lastExtraRound = 0
+  const onPresence = (p: Presence) => {
+    if (p.role !== 'volunteer' || heardVolunteers.has(p.peerId) || runs.size === 0) return
+    if (heardVolunteers.size >= 10_000) heardVolunteers.clear()
+    heardVolunteers.add(p.peerId)
+    if (extraRound) return
+    const wait = Math.max(0, lastExtraRound + NEWCOMER_ANNOUNCE_MS - Date.now())
+    extraRound = setTimeout(() => {
+      extraRound = undefined
+      lastExtraRound = Date.now()
+      void announce()
+    }, wait)
+  }
+  let unsubscribePresence: (() => void) | undefined
 
   const settleAll = async () => {
     for (const { run } of runs.values()) {
@@ -255,6 +281,7 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
         log,
       )
       timers.push(setInterval(() => void announce(), init.announceIntervalMs ?? 2000))
+      unsubscribePresence = onGossip<Presence>(node, TOPICS.presence, onPresence)
       timers.push(setInterval(() => void settleAll(), init.settleIntervalMs ?? 2000))
     },
     run: add,
@@ -268,6 +295,8 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
     get: (jobId) => runs.get(jobId)?.handle,
     async stop() {
       for (const t of timers) clearInterval(t)
+      if (extraRound) clearTimeout(extraRound)
+      unsubscribePresence?.()
       if (saveTimer) {
         clearTimeout(saveTimer)
         saveTimer = undefined

@@ -320,6 +320,23 @@ export function createWorker(init: WorkerInit): Worker {
     }).catch(() => {})
   }
 
+  /**
+   * Loads the job's model (cache, then the app's sources, then the coordinator); shared while it
+   * runs. `after`: the coordinator is asked only once that settles (its work request's dial), so
+   * that two dials to one peer do not race.
+   */
+  const prepareModel = (job: KnownJob, after?: Promise<unknown>) =>
+    compute.prepare(job.ann.modelHash as Hex, async (maxBytes) => {
+      await after
+      return fetchModelFromPeer(
+        node,
+        coordinatorAddrs(job),
+        job.ann.modelHash as Hex,
+        Math.min(maxBytes, init.maxModelBytes ?? 64 * 1024 * 1024),
+        abort.signal,
+      )
+    })
+
   const runLease = async (job: KnownJob, lease: Lease) => {
     const jobId = lease.jobId as Hex
     if (lease.taskIndex >= job.ann.taskCount) throw new Error('lease for a task outside the job')
@@ -346,15 +363,7 @@ export function createWorker(init: WorkerInit): Worker {
     let outputs: TensorMap
     const started = performance.now()
     try {
-      await compute.prepare(job.ann.modelHash as Hex, (maxBytes) =>
-        fetchModelFromPeer(
-          node,
-          coordinatorAddrs(job),
-          job.ann.modelHash as Hex,
-          Math.min(maxBytes, init.maxModelBytes ?? 64 * 1024 * 1024),
-          abort.signal,
-        ),
-      )
+      await prepareModel(job)
       const t0 = performance.now()
       outputs = await compute.run(job.ann.modelHash as Hex, inputs)
       lastMs = performance.now() - t0
@@ -598,7 +607,10 @@ export function createWorker(init: WorkerInit): Worker {
           await sleep(500)
           continue
         }
-        next = { job, answer: askWork(job) }
+        const answer = askWork(job)
+        next = { job, answer }
+        // Load the model while the lease is on its way (a failure is reported by the lease).
+        void prepareModel(job, answer).catch(() => {})
       }
       const { job, answer, prefetched } = next
       next = undefined

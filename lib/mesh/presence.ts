@@ -88,12 +88,15 @@ export function startPresence(init: PresenceInit): PresenceService {
   })
 
   const interval = () => Math.max(init.intervalMs ?? 3000, known.size * PER_PEER_MS)
+  /** Whether the last announcement went out; until the peer has an address, none does. */
+  let announced = false
   const announce = () => {
     const cutoff = Date.now() - Math.max(init.expireMs ?? 20_000, 6 * interval())
     for (const [id, p] of known) if (p.lastSeen < cutoff) known.delete(id)
     if (init.observe) return
     const addrs = dialableAddrs(node)
-    if (addrs.length === 0) return
+    announced = addrs.length > 0
+    if (!announced) return
     const message: Presence = {
       type: 'presence',
       peerId: self,
@@ -114,6 +117,12 @@ export function startPresence(init: PresenceInit): PresenceService {
     timer = setTimeout(loop, interval())
   }
   loop()
+  // A peer starting up has no address until its relay reservation: announce as soon as it has
+  // one, not an interval later (coordinators answer a newcomer with their jobs, coordinator.ts).
+  const onAddresses = () => {
+    if (!stopped && !announced) announce()
+  }
+  node.addEventListener('self:peer:update', onAddresses)
 
   return {
     peers: () => [...known.values()],
@@ -121,6 +130,7 @@ export function startPresence(init: PresenceInit): PresenceService {
     stop() {
       stopped = true
       clearTimeout(timer)
+      node.removeEventListener('self:peer:update', onAddresses)
       unsubscribe()
     },
   }

@@ -72,8 +72,13 @@ export function scopedSignal(parent: AbortSignal | undefined, ms: number) {
   }
 }
 
-/** Per-attempt limit of a dial (ms); a WebRTC dial takes ~0.1–1 s, several seconds under load. */
-const DIAL_ATTEMPT_MS = 15_000
+/**
+ * Limits of the two attempts of a dial (ms). A WebRTC dial takes ~0.1–1 s, p95 2.5 s and rarely
+ * 6 s with 36 peers on two busy cores (bench §5); now and then one stalls where a second attempt
+ * succeeds at once (a reloaded tab's first work request waited out a whole 15 s attempt). The
+ * first attempt is cut short; the second has time for a slow network.
+ */
+const DIAL_ATTEMPT_MS = [5_000, 15_000]
 
 /**
  * Dials with one retry: a WebRTC dial (relayed signalling, ICE, DTLS, SCTP, Noise) now and then
@@ -87,7 +92,7 @@ async function dialWithRetry(
   signal: AbortSignal | undefined,
 ): Promise<Stream> {
   for (let attempt = 1; ; attempt++) {
-    const scope = scopedSignal(signal, DIAL_ATTEMPT_MS)
+    const scope = scopedSignal(signal, DIAL_ATTEMPT_MS[attempt - 1]!)
     try {
       return await node.dialProtocol(target, protocol, { signal: scope.signal })
     } catch (err) {

@@ -19,6 +19,7 @@ import {
   type ModelInfo,
   type OrtModule,
 } from './engine'
+import { warmupModel } from './warmup'
 
 export type BackendPreference = 'auto' | 'wasm' | 'webgpu'
 
@@ -55,14 +56,22 @@ interface OrtWeb extends OrtModule {
   env: { wasm: { numThreads?: number }; logLevel?: string }
 }
 
+/**
+ * Loads ONNX Runtime Web: the JSEP build (WASM and WebGPU, a 28 MB .wasm) when WebGPU will be
+ * used, else the WASM-only build (14 MB), which starts faster (bench/optimisations.md).
+ */
+export type OrtLoader = (webgpu: boolean) => Promise<OrtWeb>
+
 export function createInferenceApi(
-  ort: OrtWeb,
+  loadOrt: OrtLoader,
   transfer: <T>(value: T, buffers: ArrayBuffer[]) => T,
 ): InferenceApi {
   let wasm: InferenceEngine | undefined
   let gpu: InferenceEngine | undefined
   let preferred: Backend = 'wasm'
   const chosen = new Map<Hex, Backend>()
+  /** Backend start-up, begun by init() and awaited by the first load() (never rejects). */
+  let warming: Promise<void> = Promise.resolve()
 
   return {
     async init(opts) {
@@ -72,21 +81,33 @@ export function createInferenceApi(
       const cores = capabilities.crossOriginIsolated ? capabilities.hardwareConcurrency : 1
       const byDefault = Math.max(1, Math.min(4, cores - 1))
       const threads = Math.max(1, Math.min(opts.threads ?? byDefault, cores))
+      const gpuOk = Boolean(
+        capabilities.webgpu &&
+          (opts.prefer === 'webgpu' || (opts.prefer === 'auto' && !capabilities.webgpu.software)),
+      )
+      const ort = await loadOrt(gpuOk)
       ort.env.wasm.numThreads = threads
       ort.env.logLevel = 'error'
       wasm = createOrtEngine(ort, { backend: 'wasm', executionProviders: ['wasm'] })
-      const gpuOk =
-        capabilities.webgpu &&
-        (opts.prefer === 'webgpu' || (opts.prefer === 'auto' && !capabilities.webgpu.software))
       if (gpuOk) {
         gpu = createOrtEngine(ort, { backend: 'webgpu', executionProviders: ['webgpu'] })
         preferred = 'webgpu'
       }
+      // ONNX Runtime compiles and starts a backend on its first session: do it now, while the
+      // page joins the mesh, with a one-float model, not after the first lease. A failure here
+      // is left to the real model's load, which reports it.
+      warming = (async () => {
+        for (const ep of gpuOk ? ['wasm', 'webgpu'] : ['wasm'])
+          await ort.InferenceSession.create(warmupModel(), { executionProviders: [ep] })
+            .then((session) => session.release())
+            .catch(() => {})
+      })()
       return { capabilities, threads, preferred }
     },
 
     async load(hash, bytes) {
       if (!wasm) throw new Error('init() first')
+      await warming
       const info = await wasm.load(hash, bytes)
       if (!gpu) {
         chosen.set(hash, 'wasm')

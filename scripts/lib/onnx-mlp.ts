@@ -101,3 +101,25 @@ export function buildMlp(o: MlpOptions): Uint8Array {
   })
   return onnx.ModelProto.encode(model).finish()
 }
+
+/**
+ * The smallest useful ONNX model, `y = Identity(x)` over one float: the inference worker creates
+ * a session of it at start, so that ONNX Runtime's WASM (and WebGPU) backend is compiled and
+ * initialised while the volunteer joins the mesh rather than after its first lease. Its bytes
+ * are inlined in lib/runtime/warmup.ts; a test checks them against this builder.
+ */
+export function buildWarmupModel(): Uint8Array {
+  const graph = onnx.GraphProto.create({
+    name: 'warmup',
+    input: [valueInfo('x', [1])],
+    output: [valueInfo('y', [1])],
+    node: [onnx.NodeProto.create({ opType: 'Identity', input: ['x'], output: ['y'] })],
+  })
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    producerName: 'meshwork',
+    opsetImport: [onnx.OperatorSetIdProto.create({ domain: '', version: 13 })],
+    graph,
+  })
+  return onnx.ModelProto.encode(model).finish()
+}

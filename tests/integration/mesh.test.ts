@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { createLogger } from '../../lib/env/log'
+import { createCoordinator } from '../../lib/jobs'
 import {
   addressOfPeer,
   createMeshNode,
@@ -15,7 +16,10 @@ import {
   TOPICS,
   waitForReservation,
 } from '../../lib/mesh'
-import { encodeCbor } from '../../lib/proofs'
+import { startPresence } from '../../lib/mesh/presence'
+import { commitInputs, encodeCbor, parseInputsJson } from '../../lib/proofs'
+import { seededInputs } from '../../lib/runtime/examples'
+import { openMemoryStore } from '../../lib/store/memory-node'
 import { type Relay, startRelay } from '../../relay/relay'
 
 // Real relay, real libp2p nodes over WebSockets + circuit relay + WebRTC (node-datachannel).
@@ -133,6 +137,61 @@ describe('mesh over a real relay', () => {
     expect(got.map((g) => g.tasksDone)).toEqual([3])
     // The relay rejected the two bad messages too (it validates like every peer).
     expect(relay.health().gossip.rejected).toBeGreaterThanOrEqual(2)
+  })
+
+  it("answers a newly heard volunteer with its jobs' announcements, not an interval later", async () => {
+    const a = await peer()
+    // Announced at start, then only every 10 minutes: a volunteer that joins later hears the
+    // job within seconds only through the coordinator's answer to its first presence message.
+    const coordinator = createCoordinator({
+      node: a.node,
+      store: await openMemoryStore(),
+      settler: async () => {
+        throw new Error('not settling in this test')
+      },
+      announceIntervalMs: 600_000,
+    })
+    await coordinator.start()
+    const inputs = parseInputsJson(seededInputs(1, 2, { x: [1, 4] }))
+    const jobId = `0x${'ab'.repeat(32)}` as const
+    coordinator.run(
+      {
+        jobId,
+        spec: {
+          modelHash: `0x${'bb'.repeat(32)}`,
+          inputsRoot: commitInputs(inputs).root,
+          taskCount: 2,
+          replicas: 1,
+          quorum: 1,
+          policy: { kind: 'exact' },
+          rewardPerResult: 1n,
+          deadline: Math.floor(Date.now() / 1000) + 3600,
+        },
+        chainId: 31337,
+        contract: `0x${'cc'.repeat(20)}`,
+        requester: `0x${'dd'.repeat(20)}`,
+        createdAt: Date.now(),
+        status: 'running',
+      },
+      inputs.map((t, taskIndex) => ({ jobId, taskIndex, status: 'open', inputs: t, results: [] })),
+      new Uint8Array(8),
+    )
+    await new Promise((r) => setTimeout(r, 1000))
+    const b = await peer()
+    const heard: string[] = []
+    onGossip<{ type: string; jobId?: string }>(b.node, TOPICS.jobs, (m) => {
+      if (m.type === 'job' && m.jobId) heard.push(m.jobId)
+    })
+    const t0 = Date.now()
+    const presence = startPresence({ node: b.node, role: 'volunteer' })
+    try {
+      while (heard.length === 0 && Date.now() - t0 < 15_000)
+        await new Promise((r) => setTimeout(r, 50))
+      expect(heard[0]).toBe(jobId)
+    } finally {
+      presence.stop()
+      await coordinator.stop()
+    }
   })
 
   it('reports reservations and peers on the health endpoint', async () => {
