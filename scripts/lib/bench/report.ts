@@ -40,7 +40,7 @@ export interface BenchResults {
   /** Section 8; absent in results written before the simulation existed. */
   simulation?: SimulationBench | undefined
   /** Sections rerun alone (`--only`) after the run, and when. */
-  rerun?: { simulation?: string; network?: string } | undefined
+  rerun?: { simulation?: string; network?: string; tab?: string } | undefined
   targets: Target[]
 }
 
@@ -185,13 +185,13 @@ ${r.ratios.map((x) => `| ${x.model} | ${x.threads} | ${fmt(x.browserOverNative, 
 ${webgpuSection(webgpu)}
 ## 2. Cold start
 
-Page open → the tab's first result received by the coordinator, for a job already running
-(announced every 2 s), model \`${r.coldStart.model}\`: ${fmt(r.coldStart.uncachedMs, 0)} ms in a fresh
+${r.rerun?.tab ? `Sections 2 and 7 ran on their own on ${r.rerun.tab} (\`npm run bench -- --only tab\`).\n\n` : ''}Page open → the tab's first result received by the coordinator, for a job already running
+(announced every 2 s), model \`${r.coldStart.model}\`${r.coldStart.cachedRuns ? `, median of ${r.coldStart.cachedRuns.length} (cached, each: ${r.coldStart.cachedRuns.map((x) => fmt(x, 0)).join(', ')} ms)` : ''}: ${fmt(r.coldStart.uncachedMs, 0)} ms in a fresh
 browser profile (page, ONNX Runtime and model fetched), ${fmt(r.coldStart.cachedMs, 0)} ms in the
 same profile on a new page (model from IndexedDB). Includes pressing Start, joining the mesh
 through the relay, hearing the announcement, the lease, loading the model and one inference. Of
-that, page open → the volunteer session running (inference worker with ONNX Runtime, libp2p node
-dialled to the relay): ${fmt(r.coldStart.uncachedSessionMs, 0)} ms and ${fmt(r.coldStart.cachedSessionMs, 0)} ms.
+that, page open → the volunteer session running (inference worker started, libp2p node dialled to
+the relay; ONNX Runtime's backend then starts in the worker while the tab joins the mesh): ${fmt(r.coldStart.uncachedSessionMs, 0)} ms and ${fmt(r.coldStart.cachedSessionMs, 0)} ms.
 
 ## 3. Mesh overhead
 
