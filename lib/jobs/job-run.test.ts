@@ -203,6 +203,36 @@ describe('JobRun', () => {
     }
   })
 
+  it('keeps running leases across a coordinator restart, and hands out expired ones again', async () => {
+    const store = await openMemoryStore()
+    const first = await setup(3, 1, 1, store)
+    const a = await generateIdentity()
+    const b = await generateIdentity()
+    const c = await generateIdentity()
+    const held = lease(first.run.assign(a.peerId))
+    const answered = lease(first.run.assign(b.peerId))
+    await first.answer(b, answered)
+    first.run.stop()
+    // The tab reloads: a new JobRun from the stored tasks, a little later.
+    const second = await setup(3, 1, 1, store)
+    second.clock.now += 1000
+    // Task `held` is still out to A: C gets the third task, then nothing.
+    const next = lease(second.run.assign(c.peerId))
+    expect([held.taskIndex, answered.taskIndex]).not.toContain(next.taskIndex)
+    expect(second.run.assign(c.peerId)).toMatchObject({ type: 'no-work', reason: 'all-leased' })
+    // A's result, computed while the coordinator was away, is accepted by the new run.
+    await expect(second.answer(a, held)).resolves.toMatchObject({ status: 'recorded' })
+    // Restored again: C's lease still runs, so D gets nothing; once it has expired unanswered
+    // (a timeout for C), its replica goes to D.
+    const third = await setup(3, 1, 1, store)
+    const d = await generateIdentity()
+    third.clock.now += 2000
+    expect(third.run.assign(d.peerId)).toMatchObject({ type: 'no-work', reason: 'all-leased' })
+    third.clock.now = 1_001_000 + next.expiresInMs + 1
+    expect(lease(third.run.assign(d.peerId)).taskIndex).toBe(next.taskIndex)
+    expect(third.run.progress().workers.find((w) => w.address === c.address)?.timeouts).toBe(1)
+  })
+
   it('benches a worker that timed out MAX_CONSECUTIVE_TIMEOUTS times for BENCH_MS, then gives one lease at a time', async () => {
     const { run, clock, answer } = await setup(20, 1, 1)
     const sleeper = await generateIdentity()

@@ -10,8 +10,9 @@
  * a worker whose leases expire MAX_CONSECUTIVE_TIMEOUTS times in a row is benched: no work for
  * BENCH_MS, then one lease at a time until it delivers a result (`benchRule`). Which
  * workers were ever leased a task is persisted (TaskRecord.leasedTo), so a reloaded coordinator
- * still accepts results that were computed while it was away; the lease timers themselves live
- * in memory and restart at a reload. When no task is left to hand out, a task whose replicas run
+ * still accepts results that were computed while it was away, and so are its leases
+ * (TaskRecord.leases, written when one is issued): a reloaded coordinator keeps those still
+ * running rather than handing their replicas out again. When no task is left to hand out, a task whose replicas run
  * long is duplicated speculatively on an idle worker, again each time its newest replica runs
  * long (never beyond 2r results).
  *
@@ -43,7 +44,7 @@ import {
   type TensorMap,
   tally,
 } from '../proofs'
-import type { JobRecord, Store, TaskRecord } from '../store'
+import type { JobRecord, Store, StoredLease, TaskRecord } from '../store'
 import {
   applyEvent,
   classOf,
@@ -61,13 +62,7 @@ import {
 } from '../trust'
 import type { JobProgress, Settler, TaskErrorSummary, TaskResult, WorkerSummary } from './types'
 
-interface Lease {
-  id: string
-  worker: string
-  issuedAt: number
-  expiresAt: number
-  canary: boolean
-}
+type Lease = StoredLease
 
 interface TaskState {
   record: TaskRecord
@@ -210,11 +205,23 @@ export class JobRun {
     this.random = init.random ?? Math.random
     this.reputation = init.reputation ?? new Map()
     this.trust = init.trust ?? trustSettings()
+    const now = this.now()
     this.tasks = [...init.tasks]
       .sort((a, b) => a.taskIndex - b.taskIndex)
       .map((record) => ({
         record,
-        leases: new Map(),
+        // A resumed job keeps the leases still running: their replicas are not handed out twice.
+        leases: new Map(
+          record.status === 'open'
+            ? (record.leases ?? [])
+                .filter(
+                  (l) =>
+                    l.expiresAt > now &&
+                    !record.results.some((r) => r.worker.toLowerCase() === l.worker),
+                )
+                .map((l) => [l.id, { ...l }])
+            : [],
+        ),
         workers: new Set([
           ...record.results.map((r) => r.worker.toLowerCase()),
           ...(record.leasedTo ?? []),
@@ -388,6 +395,12 @@ export class JobRun {
     return this.lease(t, key, now, false)
   }
 
+  /** Writes a task, with its leases as they are now. */
+  private save(t: TaskState): Promise<void> {
+    t.record.leases = [...t.leases.values()]
+    return this.init.store.putTask(t.record)
+  }
+
   private lease(t: TaskState, key: string, now: number, canary: boolean): WorkResponse {
     const lease: Lease = {
       id: `${this.leaseCounter++}-${Math.random().toString(36).slice(2, 10)}`,
@@ -397,11 +410,9 @@ export class JobRun {
       canary,
     }
     t.leases.set(lease.id, lease)
-    if (!t.workers.has(key)) {
-      t.workers.add(key)
-      t.record.leasedTo = [...t.workers]
-      void this.init.store.putTask(t.record)
-    }
+    t.workers.add(key)
+    t.record.leasedTo = [...t.workers]
+    void this.save(t)
     this.init.onChange?.()
     return {
       type: 'lease',
@@ -490,7 +501,7 @@ export class JobRun {
     }
     if (judgement?.wasmOnly) {
       t.record.results.at(-1)!.void = judgement.wasmOnly
-      await this.init.store.putTask(t.record)
+      await this.save(t)
       return reject(judgement.wasmOnly)
     }
     const verdict = this.verdictOf(t)
@@ -504,7 +515,7 @@ export class JobRun {
         t.record.failure = `no ${this.job.spec.quorum} of ${verdict.received} results agreed`
       }
     }
-    await this.init.store.putTask(t.record)
+    await this.save(t)
     this.init.onChange?.()
     this.checkComplete()
     return { type: 'result-ack', status: 'recorded', verdict: verdict.status }
@@ -523,11 +534,10 @@ export class JobRun {
     if (
       msg.code === 'model-unavailable' &&
       !t.record.results.some((r) => r.worker.toLowerCase() === key)
-    ) {
+    )
       t.workers.delete(key)
-      t.record.leasedTo = [...t.workers]
-      void this.init.store.putTask(t.record)
-    }
+    t.record.leasedTo = [...t.workers]
+    void this.save(t)
     const entry = this.errorReports.get(msg.code) ?? {
       message: msg.message,
       workers: new Set<string>(),
@@ -819,7 +829,7 @@ export class JobRun {
       t.record.certificate = c
       t.record.settleTx = tx
       this.judgeSettled(t)
-      await this.init.store.putTask(t.record)
+      await this.save(t)
     }
     this.init.onSettled?.(certs)
     this.init.onChange?.()
@@ -879,7 +889,7 @@ export class JobRun {
           if (t.record.single === l.worker) {
             // The trusted worker did not answer: the task goes back to ordinary replication.
             t.record.single = undefined
-            void this.init.store.putTask(t.record)
+            void this.save(t)
           }
           this.init.log.info('lease expired', {
             jobId: this.job.jobId,

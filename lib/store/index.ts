@@ -61,10 +61,24 @@ export interface TaskRecord {
   failure?: string | undefined
   /** Addresses (lowercase) of every worker ever leased this task; results only from these. */
   leasedTo?: string[] | undefined
+  /**
+   * The task's leases as last written (when one was issued): a restarted coordinator keeps those
+   * not expired and not answered, instead of handing their replicas out again.
+   */
+  leases?: StoredLease[] | undefined
   /** Adaptive replication: the trusted worker (lowercase) whose result alone decides this task. */
   single?: string | undefined
   /** Homogeneous redundancy: the equivalence class every replica of this task comes from. */
   class?: string | undefined
+}
+
+export interface StoredLease {
+  id: string
+  /** Lowercase address. */
+  worker: string
+  issuedAt: number
+  expiresAt: number
+  canary: boolean
 }
 
 /** A worker's signed result kept until the coordinator acknowledges it. */
