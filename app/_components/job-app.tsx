@@ -166,6 +166,9 @@ export function JobApp({ config, jobId: id }: { config: AppConfig; jobId: string
             <th>Known answers</th>
             <th>Reputation</th>
             <th>Avg compute</th>
+            <th title="Capability probe: multiply-adds per µs, measured when the volunteer started">
+              Probe
+            </th>
           </tr>
         </thead>
         <tbody>
@@ -181,6 +184,7 @@ export function JobApp({ config, jobId: id }: { config: AppConfig; jobId: string
               </td>
               <td title={w.excluded}>{w.excluded ? 'excluded' : w.reputation.toFixed(2)}</td>
               <td>{w.avgComputeMs} ms</td>
+              <td>{w.probeScore !== undefined ? Math.round(w.probeScore) : '–'}</td>
             </tr>
           ))}
         </tbody>

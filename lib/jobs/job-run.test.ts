@@ -18,6 +18,7 @@ import {
   BENCH_MS,
   JobRun,
   type JobRunInit,
+  leaseLengthMs,
   MAX_CONSECUTIVE_TIMEOUTS,
   MAX_LEASES_PER_WORKER,
   SINGLE_HOLD_MS,
@@ -231,6 +232,27 @@ describe('JobRun', () => {
     third.clock.now = 1_001_000 + next.expiresInMs + 1
     expect(lease(third.run.assign(d.peerId)).taskIndex).toBe(next.taskIndex)
     expect(third.run.progress().workers.find((w) => w.address === c.address)?.timeouts).toBe(1)
+  })
+
+  it("sizes a new worker's first lease by its capability probe against the timed workers'", async () => {
+    const { run, answer } = await setup(10, 1, 1)
+    const req = (score: number) => ({ backend: 'wasm', runtime: 'test', capability: { score } })
+    const timed = await generateIdentity()
+    await answer(timed, lease(run.assign(timed.peerId, req(100))), 1000)
+    // Typical compute 1 s: an untimed worker gets 10 × 1 s + 20 s = 30 s, scaled by its probe.
+    const plain = await generateIdentity()
+    const slow = await generateIdentity()
+    const fast = await generateIdentity()
+    const huge = await generateIdentity()
+    expect(lease(run.assign(plain.peerId, { backend: 'wasm', runtime: 'test' })).expiresInMs).toBe(
+      30_000,
+    )
+    expect(lease(run.assign(slow.peerId, req(50))).expiresInMs).toBe(40_000)
+    expect(lease(run.assign(fast.peerId, req(400))).expiresInMs).toBe(15_000)
+    // A claim of being very slow is capped at 4 times.
+    expect(lease(run.assign(huge.peerId, req(0.001))).expiresInMs).toBe(60_000)
+    expect(run.progress().workers.find((w) => w.address === slow.address)?.probeScore).toBe(50)
+    expect(leaseLengthMs(undefined, 1000, 1000)).toBe(leaseLengthMs(undefined, 1000, 4))
   })
 
   it('benches a worker that timed out MAX_CONSECUTIVE_TIMEOUTS times for BENCH_MS, then gives one lease at a time', async () => {

@@ -89,6 +89,8 @@ export interface WorkerTiming {
   consecutiveTimeouts: number
   /** When its last lease expired (coordinator clock, ms). */
   lastTimeoutAt?: number | undefined
+  /** Its capability probe's speed score, from its last work request (lib/env/probe.ts). */
+  score?: number | undefined
 }
 
 export interface JobRunInit {
@@ -169,11 +171,17 @@ const FATAL_CODES = new Set([
  * before that, time for a model download plus ten times the typical worker's compute time, or
  * 60 s when nobody is timed yet.
  */
-export function leaseLengthMs(workerMeanMs: number | undefined, typicalMs: number | undefined) {
+export function leaseLengthMs(
+  workerMeanMs: number | undefined,
+  typicalMs: number | undefined,
+  /** For an untimed worker: how much slower its probe says it is than the timed ones. */
+  slowness = 1,
+) {
   if (workerMeanMs !== undefined)
     return Math.min(MAX_LEASE_MS, Math.max(MIN_LEASE_MS, 5 * workerMeanMs + 5000))
   if (typicalMs === undefined) return FIRST_LEASE_MS
-  return Math.min(FIRST_LEASE_MS, Math.max(20_000, 10 * typicalMs + 20_000))
+  const f = Math.min(4, Math.max(0.25, slowness))
+  return Math.min(FIRST_LEASE_MS * f, Math.max(20_000, 10 * typicalMs * f + 20_000))
 }
 
 export class JobRun {
@@ -268,7 +276,10 @@ export class JobRun {
   }
 
   /** Hands `peer` one task it has not had, or says why not. */
-  assign(peer: PeerId, req?: { backend: string; runtime: string }): WorkResponse {
+  assign(
+    peer: PeerId,
+    req?: { backend: string; runtime: string; capability?: { score: number } | undefined },
+  ): WorkResponse {
     const address = addressOfPeer(peer)
     if (!address) return { type: 'no-work', reason: 'not-eligible', retryAfterMs: 60_000 }
     const key = address.toLowerCase()
@@ -279,6 +290,7 @@ export class JobRun {
       const seen = this.classSeen.get(cls) ?? new Map<string, number>()
       seen.set(key, this.now())
       this.classSeen.set(cls, seen)
+      if (req.capability) this.statsOf(key).score = req.capability.score
     }
     if (this.job.status !== 'running')
       return { type: 'no-work', reason: 'job-complete', retryAfterMs: 0 }
@@ -910,7 +922,21 @@ export class JobRun {
   }
 
   private leaseMsExact(worker: string): number {
-    return leaseLengthMs(this.init.workerStats.get(worker)?.ewmaMs, this.typicalComputeMs())
+    const s = this.init.workerStats.get(worker)
+    return leaseLengthMs(s?.ewmaMs, this.typicalComputeMs(), this.slownessOf(s))
+  }
+
+  /**
+   * An untimed worker's probe score against the median score of timed workers: 2 means its probe
+   * ran half as fast. 1 when either is unknown.
+   */
+  private slownessOf(s: WorkerTiming | undefined): number {
+    if (!s?.score || s.ewmaMs !== undefined) return 1
+    const timed = [...this.init.workerStats.values()]
+      .filter((w) => w.ewmaMs !== undefined && w.score)
+      .map((w) => w.score!)
+      .sort((a, b) => a - b)
+    return timed.length > 0 ? timed[timed.length >> 1]! / s.score : 1
   }
 
   /** Median of the timed workers' mean compute times, if any worker is timed. */
@@ -985,6 +1011,7 @@ export class JobRun {
         wrong: rec?.wrong ?? 0,
         excluded: rec?.excluded,
         avgComputeMs: s && s.results > 0 ? Math.round(s.computeMs / s.results) : 0,
+        ...(s?.score ? { probeScore: s.score } : {}),
       }
     })
   }

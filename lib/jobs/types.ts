@@ -25,6 +25,8 @@ export interface WorkerSummary {
   leased: number
   /** Why it gets no more work, if it does not. */
   excluded?: string | undefined
+  /** Its capability probe's speed score (multiply-adds per µs), if it sent one. */
+  probeScore?: number | undefined
 }
 
 export interface TaskErrorSummary {

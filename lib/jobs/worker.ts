@@ -13,6 +13,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { Address, Hex, PublicClient } from 'viem'
 import { readJob } from '../chain'
 import { createLogger, type Logger } from '../env/log'
+import type { Capability } from '../env/probe'
 import { BaseError, errorMessage, InvalidMessageError } from '../errors'
 import {
   fetchModelFromPeer,
@@ -72,6 +73,8 @@ export interface WorkerInit {
    * that pay it record it on chain. Default: pay stays with the worker's own key.
    */
   payout?: Address | undefined
+  /** The capability probe measured at start (lib/env/probe.ts), sent with work requests. */
+  capability?: Capability | undefined
 }
 
 export type WorkerState = 'idle' | 'working' | 'paused' | 'stopped'
@@ -560,6 +563,7 @@ export function createWorker(init: WorkerInit): Worker {
             backend: compute.backend,
             runtime: compute.runtime,
             ...(auth ? { payout: auth } : {}),
+            ...(init.capability ? { capability: init.capability } : {}),
           },
           workResponseSchema,
           { signal: abort.signal },

@@ -73,6 +73,13 @@ export const presenceSchema = z.object({
 
 // ---- stream: /meshwork/work/1.0.0 ----
 
+/** A volunteer's capability probe (lib/env/probe.ts), as it claims it. */
+export const capabilitySchema = z.object({
+  score: z.number().positive().max(1e9),
+  cores: z.number().int().min(1).max(4096).optional(),
+  memoryGb: z.number().nonnegative().max(1e6).optional(),
+})
+
 export const workRequestSchema = z.object({
   type: z.literal('work-request'),
   jobId: hex32,
@@ -91,6 +98,8 @@ export const workRequestSchema = z.object({
       signature,
     })
     .optional(),
+  /** The worker's capability probe, measured when it started. */
+  capability: capabilitySchema.optional(),
 })
 
 export const leaseSchema = z.object({

@@ -2,6 +2,7 @@
  * Node conveniences for the SDK and CLI: a requester or a volunteer from a key, an RPC URL,
  * relays and a contract address. Node only (onnxruntime-node, in-memory store).
  */
+import { availableParallelism, totalmem } from 'node:os'
 import * as ort from 'onnxruntime-node'
 import { type Address, createWalletClient, type Hex, http } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
@@ -17,6 +18,7 @@ import {
   workerOnChain,
 } from '../chain'
 import { createLogger, type Logger } from '../env/log'
+import { probeCapability } from '../env/probe'
 import {
   type Compute,
   type Coordinator,
@@ -245,6 +247,7 @@ export async function startNodeVolunteer(opts: NodeVolunteerOptions): Promise<No
     chain: { client: publicClientFor(cfg), chainId: cfg.chainId, contract: cfg.contract },
     log,
     payout: opts.payout,
+    capability: probeCapability({ memoryGb: totalmem() / 2 ** 30, cores: availableParallelism() }),
   })
   worker.start()
   return {

@@ -15,6 +15,7 @@ import {
 } from '../chain'
 import type { AppConfig } from '../env/app-config'
 import { createLogger } from '../env/log'
+import { probeCapability } from '../env/probe'
 import {
   createWorker,
   type ThrottleSettings,
@@ -125,6 +126,8 @@ export async function startVolunteer(opts: VolunteerOptions): Promise<VolunteerS
   let throttle = validateThrottle(opts.throttle ?? {})
   const worker = createWorker({
     payout: opts.payout,
+    // A ~5–50 ms kernel on this thread, once at start.
+    capability: probeCapability(),
     throttle: () => ({
       settings: throttle,
       hidden: typeof document !== 'undefined' && document.visibilityState === 'hidden',
