@@ -55,6 +55,8 @@ export interface CoordinatorInit {
 const REPUTATION_KEY = 'reputation'
 /** At most one extra announcement round for newly heard volunteers per this long (ms). */
 const NEWCOMER_ANNOUNCE_MS = 500
+/** A volunteer not heard for this long counts as new again (ms): presence's expiry. */
+const NEWCOMER_GAP_MS = 20_000
 /** A worker's stake is read again after this long (ms). */
 const STAKE_TTL_MS = 60_000
 
@@ -158,19 +160,26 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
   }
 
   /**
-   * A volunteer heard for the first time gets the running jobs' announcements now rather than
-   * at the next interval (up to 2 s later): a newly opened tab starts work sooner. At most one
-   * extra round per NEWCOMER_ANNOUNCE_MS.
+   * A volunteer heard for the first time, again after NEWCOMER_GAP_MS of silence, or restarted
+   * (a new presence session: a reloaded tab keeps its peer id) gets the running jobs' announcements now rather than at the next
+   * interval (up to 2 s later): a newly opened tab starts work sooner. At most one extra round
+   * per NEWCOMER_ANNOUNCE_MS.
    */
-  const heardVolunteers = new Set<string>()
+  const lastHeard = new Map<string, { at: number; session: string | undefined }>()
   let extraRound: ReturnType<typeof setTimeout> | undefined
   let lastExtraRound = 0
   const onPresence = (p: Presence) => {
-    if (p.role !== 'volunteer' || heardVolunteers.has(p.peerId) || runs.size === 0) return
-    if (heardVolunteers.size >= 10_000) heardVolunteers.clear()
-    heardVolunteers.add(p.peerId)
-    if (extraRound) return
-    const wait = Math.max(0, lastExtraRound + NEWCOMER_ANNOUNCE_MS - Date.now())
+    if (p.role !== 'volunteer') return
+    const now = Date.now()
+    const before = lastHeard.get(p.peerId)
+    lastHeard.delete(p.peerId)
+    lastHeard.set(p.peerId, { at: now, session: p.session })
+    // Oldest first: forget the longest silent when the map is full.
+    if (lastHeard.size > 10_000) lastHeard.delete(lastHeard.keys().next().value!)
+    const known =
+      before !== undefined && now - before.at < NEWCOMER_GAP_MS && p.session === before.session
+    if (known || runs.size === 0 || extraRound) return
+    const wait = Math.max(0, lastExtraRound + NEWCOMER_ANNOUNCE_MS - now)
     extraRound = setTimeout(() => {
       extraRound = undefined
       lastExtraRound = Date.now()

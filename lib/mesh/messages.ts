@@ -69,6 +69,8 @@ export const presenceSchema = z.object({
   role: z.enum(['volunteer', 'requester', 'relay']),
   backend: backend.optional(),
   tasksDone: uint,
+  /** Random per start of the peer's node: a reloaded tab keeps its peer id but not this. */
+  session: z.string().max(32).optional(),
 })
 
 // ---- stream: /meshwork/work/1.0.0 ----

@@ -56,6 +56,7 @@ export function startPresence(init: PresenceInit): PresenceService {
   const lastDial = new Map<string, number>()
   const maxDirect = init.maxDirectPeers ?? 6
   const self = node.peerId.toString()
+  const session = Math.random().toString(36).slice(2, 12)
 
   const directPeers = () => {
     const set = new Set<string>()
@@ -95,13 +96,14 @@ export function startPresence(init: PresenceInit): PresenceService {
     for (const [id, p] of known) if (p.lastSeen < cutoff) known.delete(id)
     if (init.observe) return
     const addrs = dialableAddrs(node)
-    announced = addrs.length > 0
-    if (!announced) return
+    announced = addrs.length > 0 && node.services.pubsub.getSubscribers(TOPICS.presence).length > 0
+    if (addrs.length === 0) return
     const message: Presence = {
       type: 'presence',
       peerId: self,
       addrs,
       role: init.role,
+      session,
       tasksDone: 0,
       ...init.info?.(),
     }
@@ -119,10 +121,15 @@ export function startPresence(init: PresenceInit): PresenceService {
   loop()
   // A peer starting up has no address until its relay reservation: announce as soon as it has
   // one, not an interval later (coordinators answer a newcomer with their jobs, coordinator.ts).
+  // A relay reservation is a `transport:listening` event; `self:peer:update` comes about a second
+  // later. The announcement also needs a peer known to take the topic (the relay's subscription
+  // arrives just after the connection): one published before that reaches no one.
   const onAddresses = () => {
     if (!stopped && !announced) announce()
   }
   node.addEventListener('self:peer:update', onAddresses)
+  node.addEventListener('transport:listening', onAddresses)
+  node.services.pubsub.addEventListener('subscription-change', onAddresses)
 
   return {
     peers: () => [...known.values()],
@@ -131,6 +138,8 @@ export function startPresence(init: PresenceInit): PresenceService {
       stopped = true
       clearTimeout(timer)
       node.removeEventListener('self:peer:update', onAddresses)
+      node.removeEventListener('transport:listening', onAddresses)
+      node.services.pubsub.removeEventListener('subscription-change', onAddresses)
       unsubscribe()
     },
   }

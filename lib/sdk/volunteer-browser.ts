@@ -148,6 +148,13 @@ export async function startVolunteer(opts: VolunteerOptions): Promise<VolunteerS
   waitForReservation(node, 60_000).catch((err) =>
     log.warn('no reservation yet', { error: String(err) }),
   )
+  // A closing or reloading page hangs up its connections, so that coordinators see it gone at
+  // once: otherwise they keep its WebRTC connections listed for seconds, and the reloaded page,
+  // with the same peer id, started work seconds later (bench §2, cached against fresh profile).
+  const onPageHide = (e: PageTransitionEvent) => {
+    if (!e.persisted) for (const c of node.getConnections()) c.abort(new Error('page closed'))
+  }
+  if (typeof window !== 'undefined') window.addEventListener('pagehide', onPageHide)
   const relayPeers = new Set(config.relays.map((r) => r.split('/p2p/').pop()))
   const gpu = engine.init.capabilities.webgpu
   return {
@@ -180,6 +187,7 @@ export async function startVolunteer(opts: VolunteerOptions): Promise<VolunteerS
     unstake: (amount) => requestUnstake(tabWallet(), client, config.contract, amount),
     sendBalance: (to) => sendBalance(tabWallet(), client, to),
     async stop() {
+      if (typeof window !== 'undefined') window.removeEventListener('pagehide', onPageHide)
       await worker.stop()
       presence.stop()
       await node.stop()
