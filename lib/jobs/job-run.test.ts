@@ -255,6 +255,18 @@ describe('JobRun', () => {
     expect(leaseLengthMs(undefined, 1000, 1000)).toBe(leaseLengthMs(undefined, 1000, 4))
   })
 
+  it('logs, rather than leaves unhandled, a task write that fails (a store closed while stopping)', async () => {
+    const store = await openMemoryStore()
+    const { run } = await setup(2, 1, 1, store)
+    store.putTask = async () => {
+      throw new Error('the database connection is closing')
+    }
+    const w = await generateIdentity()
+    lease(run.assign(w.peerId))
+    // An unhandled rejection would fail this test file.
+    await new Promise((r) => setTimeout(r, 20))
+  })
+
   it('benches a worker that timed out MAX_CONSECUTIVE_TIMEOUTS times for BENCH_MS, then gives one lease at a time', async () => {
     const { run, clock, answer } = await setup(20, 1, 1)
     const sleeper = await generateIdentity()

@@ -256,7 +256,10 @@ export class JobRun {
       submit: init.settler,
       maxBatch: init.settleBatch ?? 50,
       maxDelayMs: 60_000,
-      onSettled: (certs, result) => void this.onSettled(certs, result.txHash, result.gasUsed),
+      onSettled: (certs, result) =>
+        void this.onSettled(certs, result.txHash, result.gasUsed).catch((err) =>
+          this.storeFailed('settlement', err),
+        ),
       onFailed: (cert, err) => {
         const t = this.tasks[cert.taskIndex]
         if (t) t.settling = false
@@ -413,6 +416,18 @@ export class JobRun {
     return this.init.store.putTask(t.record)
   }
 
+  /** `save` without waiting; a failure (a store closed by a stopping coordinator) is logged. */
+  private saveInBackground(t: TaskState): void {
+    this.save(t).catch((err) => this.storeFailed('task', err))
+  }
+
+  private storeFailed(what: string, err: unknown) {
+    this.init.log.warn(`saving a ${what} failed`, {
+      jobId: this.job.jobId,
+      error: errorMessage(err),
+    })
+  }
+
   private lease(t: TaskState, key: string, now: number, canary: boolean): WorkResponse {
     const lease: Lease = {
       id: `${this.leaseCounter++}-${Math.random().toString(36).slice(2, 10)}`,
@@ -424,7 +439,7 @@ export class JobRun {
     t.leases.set(lease.id, lease)
     t.workers.add(key)
     t.record.leasedTo = [...t.workers]
-    void this.save(t)
+    this.saveInBackground(t)
     this.init.onChange?.()
     return {
       type: 'lease',
@@ -549,7 +564,7 @@ export class JobRun {
     )
       t.workers.delete(key)
     t.record.leasedTo = [...t.workers]
-    void this.save(t)
+    this.saveInBackground(t)
     const entry = this.errorReports.get(msg.code) ?? {
       message: msg.message,
       workers: new Set<string>(),
@@ -852,7 +867,10 @@ export class JobRun {
     if (this.job.status !== 'running') return
     if (this.tasks.every((t) => t.record.status === 'settled' || t.record.status === 'failed')) {
       this.job.status = 'complete'
-      void this.init.store.putJob(this.job).finally(() => this.finish())
+      void this.init.store
+        .putJob(this.job)
+        .catch((err) => this.storeFailed('job', err))
+        .finally(() => this.finish())
     }
   }
 
@@ -884,8 +902,13 @@ export class JobRun {
       }
     }
     this.job.status = 'expired'
-    void this.init.store.putTasks(this.tasks.map((t) => t.record))
-    void this.init.store.putJob(this.job).finally(() => this.finish())
+    void this.init.store
+      .putTasks(this.tasks.map((t) => t.record))
+      .catch((err) => this.storeFailed('task', err))
+    void this.init.store
+      .putJob(this.job)
+      .catch((err) => this.storeFailed('job', err))
+      .finally(() => this.finish())
   }
 
   private expireLeases(now: number) {
@@ -901,7 +924,7 @@ export class JobRun {
           if (t.record.single === l.worker) {
             // The trusted worker did not answer: the task goes back to ordinary replication.
             t.record.single = undefined
-            void this.save(t)
+            this.saveInBackground(t)
           }
           this.init.log.info('lease expired', {
             jobId: this.job.jobId,
