@@ -160,10 +160,10 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
   }
 
   /**
-   * A volunteer heard for the first time, again after NEWCOMER_GAP_MS of silence, or restarted
-   * (a new presence session: a reloaded tab keeps its peer id) gets the running jobs' announcements now rather than at the next
-   * interval (up to 2 s later): a newly opened tab starts work sooner. At most one extra round
-   * per NEWCOMER_ANNOUNCE_MS.
+   * A volunteer heard for the first time, again after NEWCOMER_GAP_MS of silence, or restarted (a
+   * new presence session: a reloaded tab keeps its peer id) gets the running jobs' announcements
+   * now rather than at the next interval (up to 2 s later): a newly opened tab starts work
+   * sooner. At most one extra round per NEWCOMER_ANNOUNCE_MS.
    */
   const lastHeard = new Map<string, { at: number; session: string | undefined }>()
   let extraRound: ReturnType<typeof setTimeout> | undefined

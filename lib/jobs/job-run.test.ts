@@ -257,7 +257,10 @@ describe('JobRun', () => {
 
   it('logs, rather than leaves unhandled, a task write that fails (a store closed while stopping)', async () => {
     const store = await openMemoryStore()
-    const { run } = await setup(2, 1, 1, store)
+    const warnings: string[] = []
+    const log = createLogger('test')
+    log.warn = (message, fields) => warnings.push(`${message} ${fields?.error}`)
+    const { run } = await setup(2, 1, 1, store, 3600, { log })
     store.putTask = async () => {
       throw new Error('the database connection is closing')
     }
@@ -265,6 +268,7 @@ describe('JobRun', () => {
     lease(run.assign(w.peerId))
     // An unhandled rejection would fail this test file.
     await new Promise((r) => setTimeout(r, 20))
+    expect(warnings).toEqual(['saving a task failed the database connection is closing'])
   })
 
   it('benches a worker that timed out MAX_CONSECUTIVE_TIMEOUTS times for BENCH_MS, then gives one lease at a time', async () => {

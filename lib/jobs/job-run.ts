@@ -12,9 +12,9 @@
  * workers were ever leased a task is persisted (TaskRecord.leasedTo), so a reloaded coordinator
  * still accepts results that were computed while it was away, and so are its leases
  * (TaskRecord.leases, written when one is issued): a reloaded coordinator keeps those still
- * running rather than handing their replicas out again. When no task is left to hand out, a task whose replicas run
- * long is duplicated speculatively on an idle worker, again each time its newest replica runs
- * long (never beyond 2r results).
+ * running rather than handing their replicas out again. When no task is left to hand out, a
+ * task whose replicas run long is duplicated speculatively on an idle worker, again each time its
+ * newest replica runs long (never beyond 2r results).
  *
  * Trust (docs/trust.md): tasks whose answer the requester computed itself (`known`) are handed
  * out only as canaries, indistinguishable from replicas; a far-off canary answer excludes the
@@ -182,6 +182,11 @@ export function leaseLengthMs(
   if (typicalMs === undefined) return FIRST_LEASE_MS
   const f = Math.min(4, Math.max(0.25, slowness))
   return Math.min(FIRST_LEASE_MS * f, Math.max(20_000, 10 * typicalMs * f + 20_000))
+}
+
+/** The middle value (the upper one of an even count), or undefined for none. */
+function upperMedian(xs: number[]): number | undefined {
+  return [...xs].sort((a, b) => a - b)[xs.length >> 1]
 }
 
 export class JobRun {
@@ -410,8 +415,9 @@ export class JobRun {
     return this.lease(t, key, now, false)
   }
 
-  /** Writes a task, with its leases as they are now. */
+  /** Writes a task, with the workers ever leased it and its leases as they are now. */
   private save(t: TaskState): Promise<void> {
+    t.record.leasedTo = [...t.workers]
     t.record.leases = [...t.leases.values()]
     return this.init.store.putTask(t.record)
   }
@@ -438,7 +444,6 @@ export class JobRun {
     }
     t.leases.set(lease.id, lease)
     t.workers.add(key)
-    t.record.leasedTo = [...t.workers]
     this.saveInBackground(t)
     this.init.onChange?.()
     return {
@@ -563,7 +568,6 @@ export class JobRun {
       !t.record.results.some((r) => r.worker.toLowerCase() === key)
     )
       t.workers.delete(key)
-    t.record.leasedTo = [...t.workers]
     this.saveInBackground(t)
     const entry = this.errorReports.get(msg.code) ?? {
       message: msg.message,
@@ -955,20 +959,21 @@ export class JobRun {
    */
   private slownessOf(s: WorkerTiming | undefined): number {
     if (!s?.score || s.ewmaMs !== undefined) return 1
-    const timed = [...this.init.workerStats.values()]
-      .filter((w) => w.ewmaMs !== undefined && w.score)
-      .map((w) => w.score!)
-      .sort((a, b) => a - b)
-    return timed.length > 0 ? timed[timed.length >> 1]! / s.score : 1
+    const timed = upperMedian(
+      [...this.init.workerStats.values()]
+        .filter((w) => w.ewmaMs !== undefined && w.score)
+        .map((w) => w.score!),
+    )
+    return timed === undefined ? 1 : timed / s.score
   }
 
   /** Median of the timed workers' mean compute times, if any worker is timed. */
   private typicalComputeMs(): number | undefined {
-    const times = [...this.init.workerStats.values()]
-      .map((s) => s.ewmaMs)
-      .filter((m): m is number => m !== undefined)
-      .sort((a, b) => a - b)
-    return times.length > 0 ? times[times.length >> 1] : undefined
+    return upperMedian(
+      [...this.init.workerStats.values()]
+        .map((s) => s.ewmaMs)
+        .filter((m): m is number => m !== undefined),
+    )
   }
 
   private statsOf(worker: string): WorkerTiming {

@@ -15,6 +15,7 @@ import { trustSettings } from '../../../lib/trust'
 import { readManifest } from '../../models'
 import { when, withTimeout } from '../chaos'
 import type { Stack } from '../stack'
+import { summarize } from './stats'
 
 export interface ColdStart {
   model: string
@@ -106,7 +107,7 @@ export async function tabBench(
       cached.push(await measure(22 + 2 * i))
       await context.close()
     }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
+    const median = (xs: number[]) => summarize(xs).p50
     const uncachedMs = median(uncached.map((r) => r.ms))
     const cachedMs = median(cached.map((r) => r.ms))
     log(
