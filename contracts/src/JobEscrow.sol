@@ -76,6 +76,15 @@ contract JobEscrow is EIP712, ReentrancyGuard {
         bytes[] signatures; // 65-byte (r, s, v) signatures, signers strictly ascending
     }
 
+    /// @notice Certificates for tasks of one job, packed (`settlePacked`). `tasks` is a run of
+    /// records, each `taskIndex` (4 bytes, big-endian) ‖ `resultHash` (32) ‖ `n` (1) ‖ n signatures
+    /// of 64 bytes in EIP-2098 compact form (`r` ‖ `vs`, the y parity in the top bit of `s`),
+    /// signers strictly ascending. About 60 % of the calldata of the same certificates ABI-encoded.
+    struct JobTasks {
+        bytes32 jobId;
+        bytes tasks;
+    }
+
     /// @notice A worker's pay and record, one storage slot.
     struct Account {
         uint128 balance; // credited, not yet withdrawn (wei)
@@ -135,6 +144,10 @@ contract JobEscrow is EIP712, ReentrancyGuard {
         uint64 deadline
     );
     event TaskSettled(bytes32 indexed jobId, uint32 indexed taskIndex, bytes32 resultHash, address[] signers);
+    /// @notice One per `JobTasks` entry that settled anything: `signers` lists each signer once,
+    /// and `tasks` holds one record per newly settled task, `taskIndex` (4 bytes) ‖ `resultHash`
+    /// (32) ‖ `n` (1) ‖ n one-byte indices into `signers`.
+    event TasksSettled(bytes32 indexed jobId, address[] signers, bytes tasks);
     event CallbackFailed(bytes32 indexed jobId, uint32 indexed taskIndex);
     event Withdrawn(address indexed worker, address indexed to, uint256 amount);
     event PayoutSet(address indexed worker, address indexed payout, uint64 nonce);
@@ -172,6 +185,8 @@ contract JobEscrow is EIP712, ReentrancyGuard {
     error CallbackNeedsContract(address requester);
     error NotEnoughGasForCallback(uint256 left);
     error BadPayoutSignature(address worker, address signer);
+    error MalformedTasks(bytes32 jobId, uint256 offset);
+    error TooManySigners(bytes32 jobId, uint256 max);
 
     constructor() EIP712("Meshwork", "1") {}
 
@@ -229,10 +244,30 @@ contract JobEscrow is EIP712, ReentrancyGuard {
         }
     }
 
+    function _openJob(bytes32 jobId) private view returns (Job storage job) {
+        job = _jobs[jobId];
+        if (job.requester == address(0)) revert UnknownJob(jobId);
+        if (job.refunded || block.timestamp > job.deadline) revert JobClosed(jobId);
+    }
+
+    /// @dev The EIP-712 digest a worker signs for one result, hashed in scratch memory (no
+    /// allocation per task).
+    function _resultDigest(bytes32 jobId, uint32 taskIndex, bytes32 resultHash) private view returns (bytes32 digest) {
+        bytes32 typeHash = RESULT_TYPEHASH;
+        bytes32 structHash;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, typeHash)
+            mstore(add(p, 0x20), jobId)
+            mstore(add(p, 0x40), taskIndex)
+            mstore(add(p, 0x60), resultHash)
+            structHash := keccak256(p, 0x80)
+        }
+        return _hashTypedDataV4(structHash);
+    }
+
     function _settleOne(Certificate calldata c) private returns (bool) {
-        Job storage job = _jobs[c.jobId];
-        if (job.requester == address(0)) revert UnknownJob(c.jobId);
-        if (job.refunded || block.timestamp > job.deadline) revert JobClosed(c.jobId);
+        Job storage job = _openJob(c.jobId);
         if (c.taskIndex >= job.taskCount) revert TaskOutOfRange(c.jobId, c.taskIndex, job.taskCount);
 
         uint256 word = c.taskIndex >> 8;
@@ -247,7 +282,7 @@ contract JobEscrow is EIP712, ReentrancyGuard {
         if (n < needed) revert TooFewSignatures(n, needed);
         if (n > job.replicas) revert TooManySignatures(n, job.replicas);
 
-        bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(RESULT_TYPEHASH, c.jobId, c.taskIndex, c.resultHash)));
+        bytes32 digest = _resultDigest(c.jobId, c.taskIndex, c.resultHash);
         address[] memory signers = new address[](n);
         address prev = address(0);
         uint128 reward = job.rewardPerResult;
@@ -272,17 +307,323 @@ contract JobEscrow is EIP712, ReentrancyGuard {
             job.settledCount += 1;
         }
         emit TaskSettled(c.jobId, c.taskIndex, c.resultHash, signers);
-        if (job.callback) _callback(job.requester, c);
+        if (job.callback) _callback(job.requester, c.jobId, c.taskIndex, c.resultHash);
         return true;
+    }
+
+    /// @notice Settles certificates in packed form (see `JobTasks`) for well under half the gas
+    /// per task of `settle`: compact signatures, no ABI offsets, one event per entry, and each
+    /// signer's account and the job's books written once per entry instead of once per task.
+    /// Same rules as `settle`: tasks already settled are skipped, any invalid certificate reverts
+    /// the whole call. An entry may have at most 255 distinct signers.
+    /// @return settled How many tasks were newly settled.
+    function settlePacked(JobTasks[] calldata jobs) external returns (uint256 settled) {
+        for (uint256 i = 0; i < jobs.length; ++i) {
+            settled += _settleJob(jobs[i].jobId, jobs[i].tasks);
+        }
+    }
+
+    /// @dev One `JobTasks` entry in progress: the job's terms, read once, and what is owed but
+    /// not yet written (settled bits, the job's books, signers' accounts), written by `_flush`.
+    /// `_settleRecords` reads and writes these fields by position (a memory struct lays out each
+    /// field in one 32-byte word, in order): keep the order, or change the offsets there too.
+    struct Batch {
+        bytes32 jobId; // 0x000
+        address requester; // 0x020
+        uint256 taskCount; // 0x040
+        uint256 replicas; // 0x060
+        uint256 needed; // 0x080 signatures a certificate needs from this caller
+        bool callback; // 0x0a0
+        uint256 reward; // 0x0c0
+        uint256 bitsBase; // 0x0e0 the storage slot of _settled[jobId]
+        bytes32 domain; // 0x100 EIP-712 domain separator
+        uint256 wordIndex; // 0x120 which word of settled bits `word` holds; NO_WORD for none
+        uint256 word; // 0x140
+        uint256 tasks; // 0x160 tasks settled and not yet added to the job's settledCount
+        uint256 results; // 0x180 their signatures, not yet taken from the job's remaining escrow
+        uint256 signerCount; // 0x1a0
+        address[] signers; // 0x1c0 the event's signer table, 255 entries allocated
+        uint256[] owed; // 0x1e0 results per signer not yet credited to its account
+        bytes out; // 0x200 the event's task records
+        uint256 outLen; // 0x220
+        uint256 lastTask; // 0x240 the last task settled, and its result (for the callback)
+        bytes32 lastHash; // 0x260
+        bytes32 typeHash; // 0x280 RESULT_TYPEHASH
+    }
+
+    uint256 private constant NO_WORD = type(uint256).max;
+
+    function _settleJob(bytes32 jobId, bytes calldata data) private returns (uint256 settled) {
+        Job storage job = _openJob(jobId);
+        Batch memory b;
+        b.jobId = jobId;
+        b.requester = job.requester;
+        b.taskCount = job.taskCount;
+        b.replicas = job.replicas;
+        // The requester may accept fewer agreeing results than the quorum (never none).
+        b.needed = msg.sender == job.requester ? 1 : job.quorum;
+        b.callback = job.callback;
+        b.reward = job.rewardPerResult;
+        uint256 bitsBase;
+        assembly ("memory-safe") {
+            mstore(0, jobId)
+            mstore(0x20, _settled.slot)
+            bitsBase := keccak256(0, 0x40)
+        }
+        b.bitsBase = bitsBase;
+        b.domain = _domainSeparatorV4();
+        b.typeHash = RESULT_TYPEHASH;
+        b.wordIndex = NO_WORD;
+        b.signers = new address[](255);
+        b.owed = new uint256[](255);
+        // Records out are never longer than records in (1-byte indices for 64-byte signatures);
+        // one spare word for the last 32-byte store.
+        b.out = new bytes(data.length + 32);
+
+        // A callback job's requester runs code after each task: one task at a time, and
+        // everything owed is written before its code runs (the settled bits are read again after).
+        uint256 step = b.callback ? 1 : type(uint256).max;
+        uint256 off = 0;
+        while (off < data.length) {
+            uint256 n;
+            (off, n) = _settleRecords(b, data, off, step);
+            settled += n;
+            if (b.callback && n == 1) {
+                _flush(job, b);
+                // Task indices were checked against the uint32 taskCount.
+                // forge-lint: disable-next-line(unsafe-typecast)
+                _callback(b.requester, jobId, uint32(b.lastTask), b.lastHash);
+            }
+        }
+        _flush(job, b);
+        if (settled == 0) return 0;
+        address[] memory signers = b.signers;
+        bytes memory out = b.out;
+        uint256 signerCount = b.signerCount;
+        uint256 outLen = b.outLen;
+        assembly ("memory-safe") {
+            mstore(signers, signerCount)
+            mstore(out, outLen)
+        }
+        emit TasksSettled(jobId, signers, out);
+    }
+
+    /// @dev The hot loop of `settlePacked`, in assembly: the same steps written in Solidity
+    /// (bounds-checked slices, memory struct access, ecrecover's encoding) cost 14,820 gas per task
+    /// at batch 100 against 12,070 here, of which 8,800 are the two ecrecovers and the calldata.
+    /// From the record at `off`, settles records until `max` tasks were newly settled or the data
+    /// ends; records of tasks settled already (before, or earlier in this data) are skipped.
+    /// Checks, in order, as `settle` does: the record's length, task in range, then (unless settled
+    /// already) the signature count, each signature (OpenZeppelin's ECDSA errors: high s,
+    /// unrecoverable) and strictly ascending signers. Owes each signer one result, records it in
+    /// the event's records, and sets the task's bit in the word in hand (written by `_flush`, or
+    /// here when the next task is in another word). Returns the next offset and tasks settled.
+    function _settleRecords(Batch memory b, bytes calldata data, uint256 off, uint256 max)
+        private
+        returns (uint256 next, uint256 settled)
+    {
+        assembly ("memory-safe") {
+            // Scratch memory is past the free memory pointer (mload(0x40)): for hashing, ecrecover
+            // and revert data.
+            function fail1(sel, a) {
+                let mem := mload(0x40)
+                mstore(mem, shl(224, sel))
+                mstore(add(mem, 4), a)
+                revert(mem, 0x24)
+            }
+            function fail2(sel, a, c) {
+                let mem := mload(0x40)
+                mstore(mem, shl(224, sel))
+                mstore(add(mem, 4), a)
+                mstore(add(mem, 0x24), c)
+                revert(mem, 0x44)
+            }
+
+            // Recovers the signer of `digest` from the compact signature at calldata `sig`.
+            function recoverSigner(digest, sig) -> signer {
+                let mem := mload(0x40)
+                let vs := calldataload(add(sig, 32))
+                let s := and(vs, 0x7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff)
+                // ECDSAInvalidSignatureS(bytes32): a high s (malleable).
+                if gt(s, 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0) {
+                    fail1(0xd78bce0c, s)
+                }
+                mstore(mem, digest)
+                mstore(add(mem, 0x20), add(shr(255, vs), 27))
+                mstore(add(mem, 0x40), calldataload(sig))
+                mstore(add(mem, 0x60), s)
+                mstore(0, 0)
+                pop(staticcall(gas(), 1, mem, 0x80, 0, 0x20))
+                signer := mload(0)
+                // ECDSAInvalidSignature()
+                if iszero(signer) {
+                    mstore(mem, shl(224, 0xf645eedf))
+                    revert(mem, 4)
+                }
+            }
+
+            // Owes `signer` one result and returns its index in the signer table.
+            function owe(batch, signer) -> k {
+                let count := mload(add(batch, 0x1a0))
+                let table := add(mload(add(batch, 0x1c0)), 0x20)
+                for {} and(lt(k, count), iszero(eq(mload(add(table, shl(5, k))), signer))) {} {
+                    k := add(k, 1)
+                }
+                if eq(k, count) {
+                    // TooManySigners(bytes32,uint256)
+                    if eq(count, 255) { fail2(0x7e898283, mload(batch), 255) }
+                    mstore(add(table, shl(5, k)), signer)
+                    mstore(add(batch, 0x1a0), add(count, 1))
+                }
+                let o := add(add(mload(add(batch, 0x1e0)), 0x20), shl(5, k))
+                mstore(o, add(mload(o), 1))
+            }
+
+            // Brings the word of settled bits holding task `taskIndex` in hand; returns it.
+            function wordFor(batch, taskIndex) -> word {
+                let w := shr(8, taskIndex)
+                let held := mload(add(batch, 0x120))
+                switch eq(w, held)
+                case 1 { word := mload(add(batch, 0x140)) }
+                default {
+                    let base := mload(add(batch, 0xe0))
+                    if iszero(eq(held, not(0))) {
+                        mstore(0, held)
+                        mstore(0x20, base)
+                        sstore(keccak256(0, 0x40), mload(add(batch, 0x140)))
+                    }
+                    mstore(0, w)
+                    mstore(0x20, base)
+                    word := sload(keccak256(0, 0x40))
+                    mstore(add(batch, 0x120), w)
+                    mstore(add(batch, 0x140), word)
+                }
+            }
+
+            // The EIP-712 digest each signer signed: Result(jobId, taskIndex, resultHash).
+            function digestOf(batch, taskIndex, resultHash) -> digest {
+                let mem := mload(0x40)
+                mstore(mem, mload(add(batch, 0x280)))
+                mstore(add(mem, 0x20), mload(batch))
+                mstore(add(mem, 0x40), taskIndex)
+                mstore(add(mem, 0x60), resultHash)
+                let structHash := keccak256(mem, 0x80)
+                mstore(mem, shl(240, 0x1901))
+                mstore(add(mem, 2), mload(add(batch, 0x100)))
+                mstore(add(mem, 0x22), structHash)
+                digest := keccak256(mem, 0x42)
+            }
+
+            // Recovers `n` signers (strictly ascending) from the signatures at calldata `sig`, owes
+            // each one result and writes their table indices at memory `o`.
+            function recoverAll(batch, digest, sig, n, o) {
+                let prev := 0
+                for { let j := 0 } lt(j, n) { j := add(j, 1) } {
+                    let signer := recoverSigner(digest, add(sig, shl(6, j)))
+                    // SignersNotAscending(uint256,address)
+                    if iszero(gt(signer, prev)) { fail2(0xbf022a45, j, signer) }
+                    prev := signer
+                    mstore8(add(o, j), owe(batch, signer))
+                }
+            }
+
+            // Settles the task of the record at calldata `p` (not settled yet, `bit` of `word`).
+            function settleTask(batch, p, taskIndex, n) {
+                // TooFewSignatures(uint256,uint8), TooManySignatures(uint256,uint8)
+                if lt(n, mload(add(batch, 0x80))) { fail2(0xafe90aa2, n, mload(add(batch, 0x80))) }
+                if gt(n, mload(add(batch, 0x60))) { fail2(0x31500088, n, mload(add(batch, 0x60))) }
+                let resultHash := calldataload(add(p, 4))
+                let digest := digestOf(batch, taskIndex, resultHash)
+                let outLen := mload(add(batch, 0x220))
+                let o := add(add(mload(add(batch, 0x200)), 0x20), outLen)
+                mstore(o, shl(224, taskIndex))
+                mstore(add(o, 4), resultHash)
+                mstore8(add(o, 36), n)
+                recoverAll(batch, digest, add(p, 37), n, add(o, 37))
+                mstore(add(batch, 0x220), add(outLen, add(37, n)))
+                mstore(add(batch, 0x160), add(mload(add(batch, 0x160)), 1))
+                mstore(add(batch, 0x180), add(mload(add(batch, 0x180)), n))
+                mstore(add(batch, 0x240), taskIndex)
+                mstore(add(batch, 0x260), resultHash)
+            }
+
+            // Settles the record at calldata `p` unless its task is settled already. Records
+            // begin at `start` (offsets in errors count from there) and end at `end`.
+            function step(batch, start, p, end) -> after, did {
+                // MalformedTasks(bytes32,uint256): a record cut short.
+                if lt(sub(end, p), 37) { fail2(0xe197dadb, mload(batch), sub(p, start)) }
+                let taskIndex := shr(224, calldataload(p))
+                let n := byte(0, calldataload(add(p, 36)))
+                after := add(add(p, 37), shl(6, n))
+                if gt(after, end) { fail2(0xe197dadb, mload(batch), sub(p, start)) }
+                // TaskOutOfRange(bytes32,uint32,uint32)
+                if iszero(lt(taskIndex, mload(add(batch, 0x40)))) {
+                    let mem := mload(0x40)
+                    mstore(mem, shl(224, 0x85f80bf6))
+                    mstore(add(mem, 4), mload(batch))
+                    mstore(add(mem, 0x24), taskIndex)
+                    mstore(add(mem, 0x44), mload(add(batch, 0x40)))
+                    revert(mem, 0x64)
+                }
+                let word := wordFor(batch, taskIndex)
+                let bit := shl(and(taskIndex, 255), 1)
+                if iszero(and(word, bit)) {
+                    settleTask(batch, p, taskIndex, n)
+                    mstore(add(batch, 0x140), or(word, bit))
+                    did := 1
+                }
+            }
+
+            let start := data.offset
+            let end := add(start, data.length)
+            let p := add(start, off)
+            for {} and(lt(p, end), lt(settled, max)) {} {
+                let did := 0
+                p, did := step(b, start, p, end)
+                settled := add(settled, did)
+            }
+            next := sub(p, start)
+        }
+    }
+
+    /// @dev Writes what `b` owes: the settled bits in hand, the job's books, the signers' pay.
+    function _flush(Job storage job, Batch memory b) private {
+        if (b.wordIndex != NO_WORD) {
+            _settled[b.jobId][b.wordIndex] = b.word;
+            b.wordIndex = NO_WORD;
+        }
+        if (b.tasks == 0) return;
+        // As in _settleOne: cannot underflow (each task pays at most `replicas` rewards, once) or
+        // truncate (results <= tasks × 255, tasks < 2^32).
+        unchecked {
+            // forge-lint: disable-next-line(unsafe-typecast)
+            job.remaining -= uint128(b.results * b.reward);
+            // forge-lint: disable-next-line(unsafe-typecast)
+            job.settledCount += uint32(b.tasks);
+        }
+        b.tasks = 0;
+        b.results = 0;
+        for (uint256 k = 0; k < b.signerCount; ++k) {
+            uint256 owed = b.owed[k];
+            if (owed == 0) continue;
+            b.owed[k] = 0;
+            Account memory a = _accounts[b.signers[k]];
+            // Bounded by the job's escrow, which fits in uint128.
+            // forge-lint: disable-next-line(unsafe-typecast)
+            a.balance += uint128(owed * b.reward);
+            // forge-lint: disable-next-line(unsafe-typecast)
+            a.settledResults += uint64(owed);
+            _accounts[b.signers[k]] = a;
+        }
     }
 
     /// @dev After every state change of the settlement. The settler must leave the callback its
     /// gas (else it could make it fail on purpose); a callback that fails is reported, not fatal.
-    function _callback(address requester, Certificate calldata c) private {
+    function _callback(address requester, bytes32 jobId, uint32 taskIndex, bytes32 resultHash) private {
         if (gasleft() < (CALLBACK_GAS * 64) / 63 + 5_000) revert NotEnoughGasForCallback(gasleft());
-        try IJobCallback(requester).onTaskSettled{gas: CALLBACK_GAS}(c.jobId, c.taskIndex, c.resultHash) {}
+        try IJobCallback(requester).onTaskSettled{gas: CALLBACK_GAS}(jobId, taskIndex, resultHash) {}
         catch {
-            emit CallbackFailed(c.jobId, c.taskIndex);
+            emit CallbackFailed(jobId, taskIndex);
         }
     }
 
@@ -388,8 +729,8 @@ contract JobEscrow is EIP712, ReentrancyGuard {
     {
         if (_jobs[jobId].requester == address(0)) revert UnknownJob(jobId);
         if (hashA == hashB) revert SameResult(hashA);
-        address a = ECDSA.recover(_hashTypedDataV4(keccak256(abi.encode(RESULT_TYPEHASH, jobId, taskIndex, hashA))), sigA);
-        address b = ECDSA.recover(_hashTypedDataV4(keccak256(abi.encode(RESULT_TYPEHASH, jobId, taskIndex, hashB))), sigB);
+        address a = ECDSA.recover(_resultDigest(jobId, taskIndex, hashA), sigA);
+        address b = ECDSA.recover(_resultDigest(jobId, taskIndex, hashB), sigB);
         if (a != b) revert NotEquivocation(a, b);
         Stake storage s = _stakes[a];
         amount = uint256(s.active) + s.unstaking;

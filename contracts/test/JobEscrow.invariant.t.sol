@@ -4,9 +4,9 @@ pragma solidity ^0.8.24;
 import {JobEscrow} from "../src/JobEscrow.sol";
 import {JobEscrowBase} from "./JobEscrowBase.sol";
 
-/// @dev Drives random create / settle (by anyone, or by the requester below quorum) / withdraw /
-/// refund / stake / unstake / slash / warp sequences and keeps its own books, so the invariants
-/// can compare the contract's ether with what must still be inside it.
+/// @dev Drives random create / settle and settlePacked (by anyone, or by the requester below
+/// quorum) / withdraw / refund / stake / unstake / slash / warp sequences and keeps its own books,
+/// so the invariants can compare the contract's ether with what must still be inside it.
 contract EscrowHandler is JobEscrowBase {
     bytes32[] public jobs;
     uint256 public escrowed;
@@ -73,6 +73,46 @@ contract EscrowHandler is JobEscrowBase {
                 }
             }
         } catch {}
+    }
+
+    /// Two tasks (maybe the same one) in one packed entry.
+    function settlePacked(uint256 jobSeed, uint32 taskA, uint32 taskB, uint8 signers, bool asRequester) external {
+        if (jobs.length == 0) return;
+        bytes32 id = jobs[jobSeed % jobs.length];
+        JobEscrow.Job memory j = escrow.getJob(id);
+        taskA = uint32(bound(taskA, 0, j.taskCount - 1));
+        taskB = uint32(bound(taskB, 0, j.taskCount - 1));
+        signers = uint8(bound(signers, 1, j.replicas));
+        bool wasA = escrow.isSettled(id, taskA);
+        bool wasB = escrow.isSettled(id, taskB);
+        bytes memory tasks = bytes.concat(_record(id, taskA, signers), _record(id, taskB, signers));
+        JobEscrow.JobTasks[] memory entry = new JobEscrow.JobTasks[](1);
+        entry[0] = JobEscrow.JobTasks(id, tasks);
+        if (asRequester) vm.prank(requester);
+        try escrow.settlePacked(entry) returns (uint256 n) {
+            uint256 expected = (wasA ? 0 : 1) + (wasB || taskB == taskA ? 0 : 1);
+            if (n != expected) ++doublePays;
+            if (!wasA) _paid(id, taskA, signers);
+            if (!wasB && taskB != taskA) _paid(id, taskB, signers);
+        } catch {}
+    }
+
+    function _record(bytes32 id, uint32 task, uint8 signers) private view returns (bytes memory b) {
+        bytes32 result = keccak256(abi.encode(task));
+        b = abi.encodePacked(task, result, signers);
+        for (uint256 i = 0; i < signers; ++i) {
+            (bytes32 r, bytes32 s) = abi.decode(sign(workerKeys[i], id, task, result), (bytes32, bytes32));
+            uint8 v = uint8(sign(workerKeys[i], id, task, result)[64]);
+            b = bytes.concat(b, abi.encodePacked(r, bytes32(uint256(s) | (uint256(v - 27) << 255))));
+        }
+    }
+
+    function _paid(bytes32 id, uint32 task, uint8 signers) private {
+        if (paid[id][task]) ++doublePays;
+        paid[id][task] = true;
+        for (uint256 i = 0; i < signers; ++i) {
+            ++settledResults[worker(i)];
+        }
     }
 
     /// The worker stakes, or (`backed`) another address stakes for it.
@@ -163,7 +203,7 @@ contract JobEscrowInvariantTest is JobEscrowBase {
         super.setUp();
         handler = new EscrowHandler(escrow);
         targetContract(address(handler));
-        bytes4[] memory selectors = new bytes4[](10);
+        bytes4[] memory selectors = new bytes4[](11);
         selectors[0] = EscrowHandler.create.selector;
         selectors[1] = EscrowHandler.settle.selector;
         selectors[2] = EscrowHandler.withdraw.selector;
@@ -174,6 +214,7 @@ contract JobEscrowInvariantTest is JobEscrowBase {
         selectors[7] = EscrowHandler.requestUnstake.selector;
         selectors[8] = EscrowHandler.withdrawStake.selector;
         selectors[9] = EscrowHandler.slash.selector;
+        selectors[10] = EscrowHandler.settlePacked.selector;
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
     }
 

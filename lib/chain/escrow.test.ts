@@ -24,6 +24,7 @@ import {
   settle,
   withdraw,
 } from './escrow'
+import { settledTasksOf } from './packed'
 import { createSettlementBatcher } from './settlement'
 
 // Real anvil, real contract: the bindings are only as good as the calls they make.
@@ -98,6 +99,13 @@ describe('JobEscrow bindings on anvil', () => {
     await batcher.flush()
     expect(settled).toEqual([2, 1])
     expect((await readJob(client, contract, jobId))?.settledCount).toBe(3)
+    // The chain's record of each task: the accepted result and who signed it, as certified.
+    const onChain = (await settledTasksOf(client, contract, jobId)).sort(
+      (a, b) => a.taskIndex - b.taskIndex,
+    )
+    expect(onChain.map((t) => [t.taskIndex, t.resultHash, t.signers])).toEqual(
+      certs.map((c) => [c.taskIndex, c.resultHash, c.signers]),
+    )
     expect(await creditedBalance(client, contract, workers[0]!.address)).toBe(parseEther('0.003'))
 
     const before = await client.getBalance({ address: workers[1]!.address })

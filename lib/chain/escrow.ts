@@ -24,6 +24,7 @@ import {
   policyToBytes32,
 } from '../proofs'
 import { jobEscrowAbi, jobEscrowBytecode } from './generated'
+import { packCertificates, settledFromLogs } from './packed'
 
 export type Wallet = WalletClient<Transport, Chain | undefined, Account>
 
@@ -191,27 +192,22 @@ export async function settle(
   contract: Address,
   certs: readonly Certificate[],
 ): Promise<SettleResult> {
+  // Packed and grouped by job: about half the gas per task of the ABI-encoded `settle`.
+  const jobs = packCertificates(certs)
   const receipt = await sendTx('settle', client, () =>
     wallet.writeContract({
       address: contract,
       abi: jobEscrowAbi,
-      functionName: 'settle',
+      functionName: 'settlePacked',
       chain: wallet.chain,
-      args: [
-        certs.map((c) => ({
-          jobId: c.jobId,
-          taskIndex: c.taskIndex,
-          resultHash: c.resultHash,
-          signatures: c.signatures,
-        })),
-      ],
+      args: [jobs],
     }),
   )
-  const logs = parseEventLogs({ abi: jobEscrowAbi, eventName: 'TaskSettled', logs: receipt.logs })
+  const settled = settledFromLogs(receipt.logs)
   return {
     txHash: receipt.transactionHash,
-    settled: logs.length,
-    settledTasks: logs.map((l) => ({ jobId: l.args.jobId, taskIndex: l.args.taskIndex })),
+    settled: settled.length,
+    settledTasks: settled.map((t) => ({ jobId: t.jobId, taskIndex: t.taskIndex })),
     gasUsed: receipt.gasUsed,
   }
 }

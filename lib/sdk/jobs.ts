@@ -1,11 +1,11 @@
 /**
  * A job as anyone can see it, from the chain alone (no coordinator needed): its terms, what is
- * settled (one TaskSettled event per task: the accepted result hash and who signed it), what
+ * settled (from the settlement events: each task's accepted result hash and who signed it), what
  * escrow is left; and the requester's refund after the deadline. Also `watch`, the progress of a
  * job being coordinated here as an async iterator. Browser and Node alike.
  */
-import { type Address, formatEther, type Hex, type PublicClient, parseEventLogs } from 'viem'
-import { jobEscrowAbi, type OnchainJob, readJob, refund, type Wallet } from '../chain'
+import { type Address, formatEther, type Hex, type PublicClient } from 'viem'
+import { type OnchainJob, readJob, refund, settledTasksOf, type Wallet } from '../chain'
 import { InvalidInputError } from '../errors'
 import type { JobHandle, JobProgress } from '../jobs'
 import { formatPolicy } from '../proofs'
@@ -41,25 +41,11 @@ export async function jobStatus(
     throw new InvalidInputError(`No job ${jobId} on contract ${contract}.`, {
       hint: 'Check the job id and the network (--rpc, --contract).',
     })
-  const [logs, block] = await Promise.all([
-    client.getContractEvents({
-      address: contract,
-      abi: jobEscrowAbi,
-      eventName: 'TaskSettled',
-      args: { jobId },
-      fromBlock: 0n,
-    }),
+  const [records, block] = await Promise.all([
+    settledTasksOf(client, contract, jobId),
     client.getBlock(),
   ])
-  const settled = parseEventLogs({ abi: jobEscrowAbi, logs, eventName: 'TaskSettled' })
-    .map((l) => ({
-      taskIndex: l.args.taskIndex,
-      resultHash: l.args.resultHash,
-      signers: [...l.args.signers],
-      txHash: l.transactionHash,
-      blockNumber: l.blockNumber,
-    }))
-    .sort((a, b) => a.taskIndex - b.taskIndex)
+  const settled = records.map(({ jobId: _, ...t }) => t).sort((a, b) => a.taskIndex - b.taskIndex)
   const paid = settled.reduce((s, t) => s + BigInt(t.signers.length) * job.rewardPerResult, 0n)
   const secondsLeft = job.deadline - Number(block.timestamp)
   const phase =

@@ -22,8 +22,8 @@ import {
   DEV_PRIVATE_KEYS,
   deployEscrow,
   publicClientFor,
+  settledTasksOf,
 } from '../../lib/chain'
-import { jobEscrowAbi } from '../../lib/chain/generated'
 import { errorMessage } from '../../lib/errors'
 import type { Compute, JobProgress } from '../../lib/jobs'
 import type { JobHandle } from '../../lib/jobs/coordinator'
@@ -235,22 +235,15 @@ export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): P
 
 /** What the chain says about a job: tasks settled, and tasks or signers paid more than once. */
 export async function chainAudit(client: PublicClient, contract: Hex, jobId: Hex) {
-  const logs = await client.getContractEvents({
-    address: contract,
-    abi: jobEscrowAbi,
-    eventName: 'TaskSettled',
-    args: { jobId },
-    fromBlock: 0n,
-  })
+  const settled = await settledTasksOf(client, contract, jobId)
   const perTask = new Map<number, number>()
   let doublePaid = 0
   const signersByTask = new Map<number, string[]>()
-  for (const l of logs) {
-    const i = Number(l.args.taskIndex)
-    perTask.set(i, (perTask.get(i) ?? 0) + 1)
-    const signers = (l.args.signers ?? []).map((s) => s.toLowerCase())
+  for (const t of settled) {
+    perTask.set(t.taskIndex, (perTask.get(t.taskIndex) ?? 0) + 1)
+    const signers = t.signers.map((s) => s.toLowerCase())
     if (new Set(signers).size !== signers.length) doublePaid++
-    signersByTask.set(i, [...(signersByTask.get(i) ?? []), ...signers])
+    signersByTask.set(t.taskIndex, [...(signersByTask.get(t.taskIndex) ?? []), ...signers])
   }
   for (const n of perTask.values()) if (n > 1) doublePaid += n - 1
   return { settled: perTask.size, doublePaid, signersByTask }

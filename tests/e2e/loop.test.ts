@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
-import { type Address, createTestClient, type Hex, http, parseEther, parseEventLogs } from 'viem'
+import { type Address, createTestClient, type Hex, http, parseEther } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   creditedBalance,
@@ -10,6 +10,7 @@ import {
   jobEscrowAbi,
   publicClientFor,
   readJob,
+  settledTasksOf,
   workerOnChain,
 } from '../../lib/chain'
 import { seededInputs } from '../../lib/runtime'
@@ -79,20 +80,14 @@ describe('three volunteer tabs and a requester tab', () => {
     const client = publicClientFor(stack.chain)
     const job = await readJob(client, stack.chain.contract, jobId)
     expect(job?.settledCount).toBe(6)
-    // Every signer in every TaskSettled event is one of the tabs, and was credited exactly its share.
-    const logs = await client.getContractEvents({
-      address: stack.chain.contract,
-      abi: jobEscrowAbi,
-      eventName: 'TaskSettled',
-      args: { jobId },
-      fromBlock: 0n,
-    })
-    expect(logs).toHaveLength(6)
+    // Every signer of every settled task is one of the tabs, and was credited exactly its share.
+    const settledTasks = await settledTasksOf(client, stack.chain.contract, jobId)
+    expect(settledTasks).toHaveLength(6)
     const owed = new Map<string, bigint>()
     const signersOf = new Map<number, number>()
-    for (const l of parseEventLogs({ abi: jobEscrowAbi, logs, eventName: 'TaskSettled' })) {
-      signersOf.set(l.args.taskIndex, l.args.signers.length)
-      for (const s of l.args.signers) owed.set(s, (owed.get(s) ?? 0n) + job!.rewardPerResult)
+    for (const t of settledTasks) {
+      signersOf.set(t.taskIndex, t.signers.length)
+      for (const s of t.signers) owed.set(s, (owed.get(s) ?? 0n) + job!.rewardPerResult)
     }
     // The results download: one entry per task with outputs and the agreeing workers.
     const [download] = await Promise.all([
