@@ -40,7 +40,7 @@ export interface BenchResults {
   /** Section 8; absent in results written before the simulation existed. */
   simulation?: SimulationBench | undefined
   /** Sections rerun alone (`--only`) after the run, and when. */
-  rerun?: { simulation?: string; network?: string; tab?: string } | undefined
+  rerun?: { simulation?: string; network?: string; tab?: string; gas?: string } | undefined
   targets: Target[]
 }
 
@@ -223,8 +223,9 @@ ${r.quorumLatency.ms.length} tasks: p50 ${fmt(r.quorumLatency.p50)} ms, p95 ${fm
 ${networkSection(r.network, r.rerun?.network)}
 ## 6. Settlement gas
 
-The requester (the coordinator's wallet) settles one batch of quorum certificates on anvil, after
-one warm-up settlement so that the workers' accounts already hold pay.
+${r.rerun?.gas ? `Section 6 ran on its own on ${r.rerun.gas} (\`npm run bench -- --only gas\`).\n\n` : ''}The requester (the coordinator's wallet) settles one batch of quorum certificates on anvil with
+\`settlePacked\` (what \`lib/chain\` \`settle\` sends), after one warm-up settlement so that the
+workers' accounts already hold pay. Result hashes are random 32-byte values, as real ones are.
 
 | quorum | tasks per transaction | gas per transaction | gas per task |
 |---|---|---|---|
