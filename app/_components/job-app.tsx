@@ -10,6 +10,9 @@ import { requesterSession } from '../../lib/sdk/requester-browser'
 import type { JobRecord } from '../../lib/store'
 import { ConnectWallet, useWallet } from './wallet'
 
+/** Shortest time between two renders of a running job's progress and results (ms). */
+const UPDATE_MS = 250
+
 export function JobApp({ config, jobId: id }: { config: AppConfig; jobId: string }) {
   const jobId = id as `0x${string}`
   const wallet = useWallet()
@@ -47,12 +50,27 @@ export function JobApp({ config, jobId: id }: { config: AppConfig; jobId: string
       setProgress(handle.progress())
       setResults(handle.results())
     }
+    // progress() and results() look at every task, and this tab also coordinates the job: at
+    // most one update per UPDATE_MS however many results arrive, the last change included.
+    let last = 0
+    let pending: ReturnType<typeof setTimeout> | undefined
+    const onProgress = () => {
+      if (pending) return
+      const wait = Math.max(0, last + UPDATE_MS - performance.now())
+      pending = setTimeout(() => {
+        pending = undefined
+        last = performance.now()
+        update()
+      }, wait)
+    }
     update()
-    handle.events.addEventListener('progress', update)
-    const timer = setInterval(update, 1000)
+    last = performance.now()
+    handle.events.addEventListener('progress', onProgress)
+    const timer = setInterval(onProgress, 1000)
     return () => {
-      handle.events.removeEventListener('progress', update)
+      handle.events.removeEventListener('progress', onProgress)
       clearInterval(timer)
+      clearTimeout(pending)
     }
   }, [handle])
 

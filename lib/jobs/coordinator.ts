@@ -66,7 +66,11 @@ export interface JobHandle {
   results(): TaskResult[]
   /** Resolves when every task is settled or failed, or the deadline passed. */
   done: Promise<JobProgress>
-  /** Fires `progress` (no detail) whenever something changed. */
+  /**
+   * Fires `progress` (no detail) whenever something changed, and `accepted`
+   * (CustomEvent<{ taskIndex: number }>) when a task reaches its quorum: cheaper to follow than
+   * `progress()` and `results()`, which look at every task.
+   */
   events: EventTarget
 }
 
@@ -227,6 +231,8 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
       },
       settleBatch: init.settleBatch ?? 50,
       onChange: () => events.dispatchEvent(new Event('progress')),
+      onAccepted: (taskIndex) =>
+        events.dispatchEvent(new CustomEvent('accepted', { detail: { taskIndex } })),
       onSettled: (certs) => {
         for (const c of certs) for (const a of c.signers) paidWorkers.add(a.toLowerCase())
       },

@@ -141,6 +141,24 @@ describe('JobRun', () => {
     expect((await store.getJob(jobId))?.status).toBe('expired')
   })
 
+  it('calls onAccepted once per task, when its quorum is reached', async () => {
+    const accepted: number[] = []
+    const { run, answer } = await setup(3, 2, 2, undefined, 3600, {
+      onAccepted: (i) => accepted.push(i),
+      trust: trustSettings('high'),
+    })
+    const [a, b, c] = [await generateIdentity(), await generateIdentity(), await generateIdentity()]
+    const first = lease(run.assign(a.peerId))
+    await answer(a, first)
+    expect(accepted).toEqual([])
+    await answer(b, lease(run.assign(b.peerId)))
+    expect(accepted).toEqual([first.taskIndex])
+    // A third, late replica of an accepted task does not accept it again.
+    const late = run.assign(c.peerId)
+    if (late.type === 'lease' && late.taskIndex === first.taskIndex) await answer(c, late)
+    expect(accepted.filter((i) => i === first.taskIndex)).toHaveLength(1)
+  })
+
   it('gives one worker at most MAX_LEASES_PER_WORKER leases at once', async () => {
     const { run } = await setup(6, 1, 1)
     const w = await generateIdentity()

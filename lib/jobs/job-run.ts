@@ -104,6 +104,8 @@ export interface JobRunInit {
   now?: () => number
   settleBatch?: number
   onChange?: () => void
+  /** Called when a task reaches its quorum (or its known answer), before `onChange`. */
+  onAccepted?: ((taskIndex: number) => void) | undefined
   /** Called with each batch of certificates once its settle transaction is mined. */
   onSettled?: ((certs: readonly Certificate[]) => void) | undefined
   /** Defences and adaptive replication; default trustSettings('standard'). */
@@ -542,6 +544,7 @@ export class JobRun {
       // still counts a timeout, even when other replicas completed the task meanwhile.
       if (verdict.status === 'accepted') {
         t.record.status = 'accepted'
+        this.init.onAccepted?.(t.record.taskIndex)
       } else if (verdict.status === 'no-quorum') {
         t.record.status = 'failed'
         t.record.failure = `no ${this.job.spec.quorum} of ${verdict.received} results agreed`
