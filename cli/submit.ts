@@ -33,6 +33,8 @@ or failed, and prints the results JSON on stdout (progress on stderr).
   --model NAME|FILE    a catalogue model (mlp-16x4, ppocr-cls) or any .onnx file
   --inputs FILE        inputs file: JSON array, one {name: {type, dims, data}} per task
   --tasks N            instead of --inputs: N seeded example tasks (default 10)
+  --inputs-per-task K  K inputs in each on-chain task (default 1): one lease, result and
+                       settlement per K small inferences; outputs named 0.y, 1.y, …
   --replicas R         results paid per task (default 3)
   --quorum K           agreeing results to accept a task (default 2)
   --policy P           exact | argmax | topk:K | round:D (default: the model's, or round:3)
@@ -58,6 +60,7 @@ export async function submitCommand(argv: string[]): Promise<number> {
       model: { type: 'string' },
       inputs: { type: 'string' },
       tasks: { type: 'string', default: '10' },
+      'inputs-per-task': { type: 'string', default: '1' },
       replicas: { type: 'string', default: '3' },
       quorum: { type: 'string', default: '2' },
       policy: { type: 'string' },
@@ -88,17 +91,24 @@ export async function submitCommand(argv: string[]): Promise<number> {
   const canaries = values.canaries === undefined ? undefined : Number(values.canaries)
   if (canaries !== undefined && !(Number.isInteger(canaries) && canaries >= 0))
     throw new InvalidInputError(`--canaries must be a whole number ≥ 0, not "${values.canaries}".`)
+  const perTask = Number(values['inputs-per-task'])
+  if (!(Number.isInteger(perTask) && perTask >= 1))
+    throw new InvalidInputError(
+      `--inputs-per-task must be a whole number ≥ 1, not "${values['inputs-per-task']}".`,
+    )
   const net = resolveNetwork(values)
   const key = resolveKey(values.key, net.chainId, say)
   const requester = await startNodeRequester(key, net)
   const reference = canaries === 0 ? undefined : await nodeReference(model)
   try {
-    say(`Paying the escrow for ${tasks.length} tasks…`)
+    const taskCount = Math.ceil(tasks.length / perTask)
+    say(`Paying the escrow for ${taskCount} tasks…`)
     const job = await requester.submit({
       model,
       modelFile: entry?.file,
       modelName: entry?.name ?? values.model,
       tasks,
+      inputsPerTask: perTask,
       replicas: Number(values.replicas),
       quorum: Number(values.quorum),
       policy,

@@ -21,7 +21,7 @@ import { setLogLevel } from '../lib/env/log'
 import { CHROMIUM, launchChromium } from '../tests/helpers/browser'
 import { type GasRow, settlementGas } from './lib/bench/gas'
 import { browserInference, type InferenceRow, nativeInference } from './lib/bench/inference'
-import { type MeshConfig, type MeshRow, meshOverhead } from './lib/bench/mesh'
+import { type MeshConfig, type MeshRow, meshOverhead, type QuorumLatency } from './lib/bench/mesh'
 import { type NetworkBench, networkBench } from './lib/bench/network'
 import { type BenchResults, type Target, writeReport } from './lib/bench/report'
 import { simulationBench, simulationTargets } from './lib/bench/sim'
@@ -40,7 +40,7 @@ const { values } = parseArgs({
 })
 if (values.help) {
   process.stdout.write(
-    'Usage: npm run bench [-- --quick] [--json]\n  --quick        short configuration (CI), written to bench/tmp/\n  --json         print the results object as the last line of stdout\n  --report-only  rewrite REPORT.md and the charts from the last results.json\n  --only S,…     run only these sections (simulation, network, tab, gas) and merge them into the last results.json\n',
+    'Usage: npm run bench [-- --quick] [--json]\n  --quick        short configuration (CI), written to bench/tmp/\n  --json         print the results object as the last line of stdout\n  --report-only  rewrite REPORT.md and the charts from the last results.json\n  --only S,…     run only these sections (mesh, simulation, network, tab, gas) and merge them into the last results.json\n',
   )
   process.exit(0)
 }
@@ -104,18 +104,83 @@ const tabOptions = () => ({
   coldStartRuns: quick ? 1 : 5,
   memoryTasks: quick ? 50 : 1000,
 })
+const VOLUNTEERS = 4
+/** Inputs per task for small tasks (JobRequest.inputsPerTask): the issue's "batch small tasks". */
+const BATCH = 32
+/** Sections 3 and 4: mesh against a local queue, throughput against volunteers, quorum latency. */
+async function meshSections() {
+  say('▶ mesh against a local queue (Node volunteers, relay, WebRTC)')
+  const configs: MeshConfig[] = quick
+    ? [
+        { taskMs: 50, replicas: 1, tasks: 40 },
+        { taskMs: 5, replicas: 3, tasks: 40 },
+        { taskMs: 5, replicas: 3, tasks: 320, perTask: BATCH },
+      ]
+    : [
+        { taskMs: 50, replicas: 1, tasks: 200 },
+        { taskMs: 5, replicas: 1, tasks: 400 },
+        { taskMs: 5, replicas: 1, tasks: 3200, perTask: BATCH },
+        { taskMs: 50, replicas: 3, tasks: 100 },
+        { taskMs: 5, replicas: 3, tasks: 200 },
+        { taskMs: 5, replicas: 3, tasks: 1600, perTask: BATCH },
+      ]
+  const mesh = await meshOverhead(VOLUNTEERS, configs, say, { warmUp: true })
+  say('▶ throughput against the number of volunteers (50 ms tasks, r = 1)')
+  const scaling: MeshRow[] = []
+  for (const n of quick ? [2] : [1, 2, 4, 8]) {
+    const { rows } = await meshOverhead(
+      n,
+      [{ taskMs: 50, replicas: 1, tasks: quick ? 20 : 50 * n }],
+      say,
+    )
+    scaling.push(...rows)
+  }
+  return { mesh, scaling }
+}
+const MESH_TARGET = /^(mesh \/ local|quorum latency)/
+const meshTargets = (mesh: { rows: MeshRow[]; quorum: QuorumLatency }): Target[] => [
+  // 5 ms tasks are judged batched, as the issue allows ("batch or pipeline small tasks"); the
+  // same tasks one per task are in section 3's table.
+  ...mesh.rows
+    .filter((r) => r.taskMs === 50 || (r.perTask ?? 1) > 1)
+    .map(
+      (r): Target => ({
+        name: `mesh / local throughput, ${r.taskMs} ms tasks${(r.perTask ?? 1) > 1 ? `, ${r.perTask} per task` : ''}, r = ${r.replicas}`,
+        target: r.taskMs === 50 ? '≥ 0.9' : '≥ 0.7',
+        measured: r.ratio,
+        met: r.ratio >= (r.taskMs === 50 ? 0.9 : 0.7),
+      }),
+    ),
+  {
+    name: 'quorum latency overhead p95 on loopback (ms)',
+    target: '≤ 100',
+    measured: mesh.quorum.p95,
+    met: mesh.quorum.p95 <= 100,
+  },
+]
 if (values.only) {
   // Sections that stand alone, rerun and merged into the last run's results.
   const only = values.only.split(',').map((x) => x.trim())
-  const unknown = only.filter((x) => !['simulation', 'network', 'tab', 'gas'].includes(x))
+  const unknown = only.filter((x) => !['mesh', 'simulation', 'network', 'tab', 'gas'].includes(x))
   if (unknown.length > 0) {
-    say(`Unknown section ${unknown.join(', ')}: --only takes simulation, network, tab, gas.`)
+    say(`Unknown section ${unknown.join(', ')}: --only takes mesh, simulation, network, tab, gas.`)
     process.exit(1)
   }
   const file = join(OUT, 'results.json')
   const merged: BenchResults = JSON.parse(readFileSync(file, 'utf8'))
   const now = new Date().toISOString()
   merged.rerun = { ...merged.rerun }
+  if (only.includes('mesh')) {
+    const { mesh, scaling } = await meshSections()
+    merged.mesh = mesh.rows
+    merged.scaling = scaling
+    merged.quorumLatency = mesh.quorum
+    merged.targets = [
+      ...merged.targets.filter((t) => !MESH_TARGET.test(t.name)),
+      ...meshTargets(mesh),
+    ]
+    merged.rerun.mesh = now
+  }
   if (only.includes('simulation')) {
     say('▶ scale by simulation')
     merged.simulation = simulationBench(quick, say)
@@ -187,30 +252,7 @@ for (const model of MODELS)
 
 // The mesh runs before anything starts Chromium and the app: while those shut down, the first
 // mesh jobs measured 0.74 where the same configuration on a quiet machine gives 0.89–0.93.
-say('▶ mesh against a local queue (Node volunteers, relay, WebRTC)')
-const VOLUNTEERS = 4
-const meshConfigs: MeshConfig[] = quick
-  ? [
-      { taskMs: 50, replicas: 1, tasks: 40 },
-      { taskMs: 5, replicas: 3, tasks: 40 },
-    ]
-  : [
-      { taskMs: 50, replicas: 1, tasks: 200 },
-      { taskMs: 5, replicas: 1, tasks: 400 },
-      { taskMs: 50, replicas: 3, tasks: 100 },
-      { taskMs: 5, replicas: 3, tasks: 200 },
-    ]
-const mesh = await meshOverhead(VOLUNTEERS, meshConfigs, say, { warmUp: true })
-say('▶ throughput against the number of volunteers (50 ms tasks, r = 1)')
-const scaling: MeshRow[] = []
-for (const n of quick ? [2] : [1, 2, 4, 8]) {
-  const { rows } = await meshOverhead(
-    n,
-    [{ taskMs: 50, replicas: 1, tasks: quick ? 20 : 50 * n }],
-    say,
-  )
-  scaling.push(...rows)
-}
+const { mesh, scaling } = await meshSections()
 
 say('▶ inference: onnxruntime-web in headless Chromium (the app’s /bench page)')
 await buildAppIfStale(say)
@@ -261,24 +303,7 @@ const targets: Target[] = [
     met: convRatio >= 0.5,
   },
   ...gasTargets(gas),
-  ...[50, 5].flatMap((taskMs) =>
-    mesh.rows
-      .filter((r) => r.taskMs === taskMs)
-      .map(
-        (r): Target => ({
-          name: `mesh / local throughput, ${taskMs} ms tasks, r = ${r.replicas}`,
-          target: taskMs === 50 ? '≥ 0.9' : '≥ 0.7',
-          measured: r.ratio,
-          met: r.ratio >= (taskMs === 50 ? 0.9 : 0.7),
-        }),
-      ),
-  ),
-  {
-    name: 'quorum latency overhead p95 on loopback (ms)',
-    target: '≤ 100',
-    measured: mesh.quorum.p95,
-    met: mesh.quorum.p95 <= 100,
-  },
+  ...meshTargets(mesh),
   ...tabTargets(tab),
   ...simulationTargets(simulation),
 ]

@@ -5,7 +5,14 @@ import * as ortWeb from 'onnxruntime-web'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { seededInputs } from '../../scripts/lib/onnx-mlp'
 import { ensureModels } from '../../scripts/models'
-import { parseInputsJson, parsePolicy, resultHash, type TensorMap } from '../proofs'
+import {
+  packUnit,
+  parseInputsJson,
+  parsePolicy,
+  resultHash,
+  type TensorMap,
+  unpackUnit,
+} from '../proofs'
 import { createOrtEngine, type InferenceEngine } from './engine'
 import type { ManifestEntry } from './manifest'
 
@@ -88,6 +95,24 @@ describe.each(engines)('%s engine', (_name, make) => {
     )
     // A batch of 3 is fine: N is dynamic.
     expect((await engine.run(m.sha256, x([3, 16]))).y!.dims).toEqual([3, 4])
+    await engine.dispose()
+  })
+
+  it('runs a task of several inputs one by one, outputs named like its inputs', async () => {
+    const engine = make()
+    const m = byName('mlp-16x4')
+    await engine.load(m.sha256, bytes(m))
+    const inputs = parseInputsJson(seededInputs(3, 3, m.exampleDims))
+    const unit = await engine.run(m.sha256, packUnit(inputs))
+    expect(Object.keys(unit).sort()).toEqual(['0.y', '1.y', '2.y'])
+    const one = unpackUnit(unit, ['y'])!
+    for (let j = 0; j < 3; j++)
+      expect([...(one[j]!.y!.data as Float32Array)]).toEqual([
+        ...((await engine.run(m.sha256, inputs[j]!)).y!.data as Float32Array),
+      ])
+    // Not a unit (a gap in the positions): refused as inputs that do not fit the model.
+    const { '1.x': _, ...gap } = packUnit(inputs)
+    await expect(engine.run(m.sha256, gap)).rejects.toThrowError(/model expects \["x"\]/)
     await engine.dispose()
   })
 })

@@ -11,6 +11,7 @@ import {
   commitInputs,
   formatPolicy,
   type JobSpec,
+  packUnits,
   type TensorMap,
   tensorMapToJson,
   validateJobSpec,
@@ -31,6 +32,13 @@ export interface JobRequest {
   modelFile?: string | undefined
   modelName?: string | undefined
   tasks: TensorMap[]
+  /**
+   * Inputs per on-chain task (default 1). For small inferences: `k` inputs share one lease, one
+   * signed result and one settlement (lib/proofs/units.ts), so the mesh's and the chain's cost per
+   * input is divided by `k`. Each task's outputs are then named `0.y`, `1.y`, …; `unpackUnit`
+   * splits them. The reward is per task.
+   */
+  inputsPerTask?: number | undefined
   replicas: number
   quorum: number
   policy: AgreementPolicy
@@ -70,12 +78,13 @@ export interface SubmittedJob {
 
 /** Checks the request, pays createJob, stores the tasks, and starts coordinating. */
 export async function submitJob(ctx: SubmitContext, req: JobRequest): Promise<SubmittedJob> {
+  const tasks = packUnits(req.tasks, req.inputsPerTask ?? 1)
   const block = await ctx.client.getBlock()
   const spec = validateJobSpec(
     {
       modelHash: await sha256Hex(req.model),
-      inputsRoot: commitInputs(req.tasks).root,
-      taskCount: req.tasks.length,
+      inputsRoot: commitInputs(tasks).root,
+      taskCount: tasks.length,
       replicas: req.replicas,
       quorum: req.quorum,
       policy: req.policy,
@@ -88,9 +97,9 @@ export async function submitJob(ctx: SubmitContext, req: JobRequest): Promise<Su
   // Known answers first: a model the requester cannot run fails here, before any payment.
   const canaries: Array<{ taskIndex: number; outputs: TensorMap }> = []
   if (req.reference && trust.defences) {
-    const n = Math.min(req.tasks.length, req.canaryTasks ?? defaultCanaryCount(req.tasks.length))
-    for (const taskIndex of sample(req.tasks.length, n)) {
-      canaries.push({ taskIndex, outputs: await req.reference(req.tasks[taskIndex]!) })
+    const n = Math.min(tasks.length, req.canaryTasks ?? defaultCanaryCount(tasks.length))
+    for (const taskIndex of sample(tasks.length, n)) {
+      canaries.push({ taskIndex, outputs: await req.reference(tasks[taskIndex]!) })
     }
   }
   const { jobId, txHash } = await createJob(ctx.wallet, ctx.client, ctx.contract, spec)
@@ -100,7 +109,7 @@ export async function submitJob(ctx: SubmitContext, req: JobRequest): Promise<Su
     spec,
     chainId,
     requester: ctx.wallet.account.address,
-    tasks: req.tasks,
+    tasks,
     model: req.model,
     modelName: req.modelName,
     modelFile: req.modelFile,

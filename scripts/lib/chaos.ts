@@ -43,7 +43,7 @@ import {
   waitForReservation,
   workResponseSchema,
 } from '../../lib/mesh'
-import { parseInputsJson, parsePolicy } from '../../lib/proofs'
+import { parseInputsJson, parsePolicy, type TensorMap } from '../../lib/proofs'
 import { seededInputs } from '../../lib/runtime/examples'
 import {
   type NodeRequester,
@@ -150,7 +150,15 @@ export async function startChaosNet(opts: { relay?: boolean } = {}): Promise<Cha
 export const MODEL = () => new Uint8Array(readFileSync(join(ROOT, 'public/models/mlp-16x4.onnx')))
 
 /** Pads every compute to at least `ms`, like a model of that size. */
-export function paddedCompute(ms: number, inner: Compute): Compute {
+/**
+ * `inner`, each run taking at least `ms` per inference. `inferences(inputs)`: how many a run
+ * makes (a task of several inputs, lib/proofs/units.ts, runs one per input); default 1.
+ */
+export function paddedCompute(
+  ms: number,
+  inner: Compute,
+  inferences: (inputs: TensorMap) => number = () => 1,
+): Compute {
   return {
     backend: inner.backend,
     runtime: inner.runtime,
@@ -158,7 +166,7 @@ export function paddedCompute(ms: number, inner: Compute): Compute {
     async run(h, inputs) {
       const started = performance.now()
       const out = await inner.run(h, inputs)
-      const left = ms - (performance.now() - started)
+      const left = ms * inferences(inputs) - (performance.now() - started)
       if (left > 0) await sleep(left)
       return out
     },

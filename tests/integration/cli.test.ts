@@ -121,6 +121,9 @@ describe('meshwork CLI', () => {
       ...net,
     ])
     expect(r.stderr).toMatch(/Cannot read the inputs file/)
+    const per = await meshwork(['submit', '--model', 'mlp-16x4', '--inputs-per-task', '0', ...net])
+    expect(per.code).toBe(1)
+    expect(per.stderr).toMatch(/--inputs-per-task must be a whole number ≥ 1, not "0"/)
   })
 
   it('stake: a backer adds stake, the volunteer unstakes, and after the delay it is paid back', async () => {

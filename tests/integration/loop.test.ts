@@ -4,7 +4,13 @@ import * as ort from 'onnxruntime-node'
 import { parseEther } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { creditedBalance, DEV_PRIVATE_KEYS, readJob } from '../../lib/chain'
-import { parseInputsJson, parsePolicy, resultHash, type TensorMap } from '../../lib/proofs'
+import {
+  parseInputsJson,
+  parsePolicy,
+  resultHash,
+  type TensorMap,
+  unpackUnit,
+} from '../../lib/proofs'
 import { createOrtEngine } from '../../lib/runtime'
 import { resultsFile } from '../../lib/sdk'
 import {
@@ -86,6 +92,31 @@ describe('one job through the whole loop', () => {
 
     const file = resultsFile(job.jobId, job.spec, results)
     expect(file.tasks[0]!.outputs!.y!.dims).toEqual([1, 4])
+  })
+
+  it('runs several inputs per task: one task, one certificate per four inputs, each output matching the reference', async () => {
+    const model = new Uint8Array(
+      readFileSync(join(import.meta.dirname, '../../public/models/mlp-16x4.onnx')),
+    )
+    const inputs = parseInputsJson(seededInputs(9, 10, { x: [1, 16] }))
+    const policy = parsePolicy('round:3')
+    const job = await requester.submit({
+      model,
+      tasks: inputs,
+      inputsPerTask: 4,
+      replicas: 2,
+      quorum: 2,
+      policy,
+      rewardPerResult: parseEther('0.001'),
+      durationSeconds: 3600,
+    })
+    expect(job.spec.taskCount).toBe(3)
+    const final = await job.handle.done
+    expect(final.counts).toEqual({ open: 0, accepted: 0, settled: 3, failed: 0 })
+    const ref = await reference(model, inputs)
+    const outputs = job.handle.results().flatMap((r) => unpackUnit(r.outputs!, ['y'])!)
+    expect(outputs).toHaveLength(10)
+    outputs.forEach((o, i) => expect(resultHash(o, policy)).toBe(resultHash(ref[i]!, policy)))
   })
 
   it('fails a job whose model no worker can run, with the reason, and the volunteers keep working', async () => {

@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto'
 import * as ort from 'onnxruntime-node'
 import type { Hex } from 'viem'
 import type { Compute } from '../../../lib/jobs'
-import { parseInputsJson, type TensorMap } from '../../../lib/proofs'
+import { packUnits, parseInputsJson, type TensorMap } from '../../../lib/proofs'
 import { createEngineCompute, createOrtEngine, seededInputs } from '../../../lib/runtime'
 import { openMemoryStore } from '../../../lib/store/memory-node'
 import { trustSettings } from '../../../lib/trust'
@@ -35,13 +35,17 @@ import { summarize } from './stats'
 export interface MeshConfig {
   taskMs: number
   replicas: number
+  /** Inputs (one `taskMs` inference each). */
   tasks: number
+  /** Inputs per on-chain task (lib/proofs/units.ts); default 1. */
+  perTask?: number
 }
 
 export interface MeshRow extends MeshConfig {
   volunteers: number
-  /** Tasks per second from the local queue, divided by the replicas. */
+  /** Inputs per second from the local queue (one at a time), divided by the replicas. */
   localTasksPerS: number
+  /** Inputs per second through the mesh. */
   meshTasksPerS: number
   ratio: number
   /** Job submitted → 10 % of tasks accepted. */
@@ -98,10 +102,12 @@ async function localRate(volunteers: number, c: MeshConfig): Promise<number> {
 
 /** One job through the mesh; also collects the quorum latency of each task. */
 async function meshRun(volunteers: number, c: MeshConfig, latency: number[]): Promise<MeshRow> {
+  const perTask = c.perTask ?? 1
   /** When each replica of a task finished computing, by the task's inputs. */
   const computeEnd = new Map<string, number[]>()
   const wrap = (inner: Compute): Compute => {
-    const padded = paddedCompute(c.taskMs, inner)
+    // One padded inference per input: a task of several inputs takes `perTask` times as long.
+    const padded = paddedCompute(c.taskMs, inner, (inputs) => Object.keys(inputs).length)
     return {
       ...padded,
       get backend() {
@@ -121,13 +127,13 @@ async function meshRun(volunteers: number, c: MeshConfig, latency: number[]): Pr
     })
     await allHeard(requester, vs)
     const quorum = Math.min(2, c.replicas)
-    const inputs = tasksFor(c.tasks, 11)
-    const keys = inputs.map(key)
+    const units = packUnits(tasksFor(c.tasks, 11), perTask)
+    const keys = units.map(key)
     const t0 = performance.now()
     const job = await submitMlpJob(
       requester,
       { tasks: c.tasks, replicas: c.replicas, quorum, seed: 11 },
-      { trust: trustSettings('high') },
+      { trust: trustSettings('high'), inputsPerTask: perTask },
     )
     // Followed through `accepted` events: calling progress() or results() on every change looks
     // at every task, and that work shares the thread with the mesh being measured.
@@ -148,7 +154,7 @@ async function meshRun(volunteers: number, c: MeshConfig, latency: number[]): Pr
     }
     job.handle.events.addEventListener('accepted', onAccepted)
     const at = (share: number) => {
-      const count = Math.ceil(share * c.tasks)
+      const count = Math.ceil(share * units.length)
       const reached = new Promise<number>((resolve) => {
         if (times.length >= count) resolve(times[count - 1]!)
         else waiting.push({ count, resolve })
@@ -165,7 +171,8 @@ async function meshRun(volunteers: number, c: MeshConfig, latency: number[]): Pr
       if (c.replicas > 1 && ends.length >= quorum) latency.push(acceptedAt - ends[quorum - 1]!)
     }
     const meshTasksPerS =
-      (Math.ceil(0.9 * c.tasks) - Math.ceil(0.1 * c.tasks)) / ((t90 - t10) / 1000)
+      ((Math.ceil(0.9 * units.length) - Math.ceil(0.1 * units.length)) * perTask) /
+      ((t90 - t10) / 1000)
     return {
       ...c,
       volunteers,
@@ -194,7 +201,7 @@ export async function meshOverhead(
     const mesh = await meshRun(volunteers, c, latency)
     const row = { ...mesh, localTasksPerS: local, ratio: mesh.meshTasksPerS / local }
     log(
-      `  ${c.taskMs} ms tasks, r = ${c.replicas}: mesh ${row.meshTasksPerS.toFixed(1)}/s, local ${local.toFixed(1)}/s, ratio ${row.ratio.toFixed(2)}`,
+      `  ${c.taskMs} ms tasks${(c.perTask ?? 1) > 1 ? `, ${c.perTask} per task` : ''}, r = ${c.replicas}: mesh ${row.meshTasksPerS.toFixed(1)}/s, local ${local.toFixed(1)}/s, ratio ${row.ratio.toFixed(2)}`,
     )
     rows.push(row)
   }

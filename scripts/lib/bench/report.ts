@@ -40,7 +40,9 @@ export interface BenchResults {
   /** Section 8; absent in results written before the simulation existed. */
   simulation?: SimulationBench | undefined
   /** Sections rerun alone (`--only`) after the run, and when. */
-  rerun?: { simulation?: string; network?: string; tab?: string; gas?: string } | undefined
+  rerun?:
+    | { mesh?: string; simulation?: string; network?: string; tab?: string; gas?: string }
+    | undefined
   targets: Target[]
 }
 
@@ -195,16 +197,18 @@ the relay; ONNX Runtime's backend then starts in the worker while the tab joins 
 
 ## 3. Mesh overhead
 
-${r.mesh[0]?.volunteers ?? 0} Node volunteers (onnxruntime-node, the small MLP padded to a fixed task time) through a
+${r.rerun?.mesh ? `Sections 3 and 4 ran on their own on ${r.rerun.mesh} (\`npm run bench -- --only mesh\`).\n\n` : ''}${r.mesh[0]?.volunteers ?? 0} Node volunteers (onnxruntime-node, the small MLP padded to a fixed task time) through a
 real relay and WebRTC, against the same volunteers' compute fed from a local in-process queue.
 Throughput between 10 % and 90 % of the tasks accepted; \`start\` is the job's submission to 10 %
 accepted (announcement, first dials and leases). Every task replicated to its quorum (trust level
 high). For r = 3 the local figure is divided by 3. The volunteers and the coordinator share one
-Node process (one JavaScript thread), unlike tabs on separate machines.
+Node process (one JavaScript thread), unlike tabs on separate machines. "Inputs per task" above
+1: that many inputs share each lease, signed result and settlement (\`inputsPerTask\`,
+lib/proofs/units.ts); rates count inputs, each one padded inference, in both columns.
 
-| task | r | mesh tasks/s | local tasks/s | mesh / local | start ms | all accepted ms |
-|---|---|---|---|---|---|---|
-${r.mesh.map((m) => `| ${m.taskMs} ms | ${m.replicas} | ${fmt(m.meshTasksPerS)} | ${fmt(m.localTasksPerS)} | ${fmt(m.ratio, 2)} | ${fmt(m.startMs, 0)} | ${fmt(m.totalMs, 0)} |`).join('\n')}
+| task | inputs per task | r | mesh inputs/s | local inputs/s | mesh / local | start ms | all accepted ms |
+|---|---|---|---|---|---|---|---|
+${r.mesh.map((m) => `| ${m.taskMs} ms | ${m.perTask ?? 1} | ${m.replicas} | ${fmt(m.meshTasksPerS)} | ${fmt(m.localTasksPerS)} | ${fmt(m.ratio, 2)} | ${fmt(m.startMs, 0)} | ${fmt(m.totalMs, 0)} |`).join('\n')}
 
 ![throughput against volunteers](throughput-volunteers.svg)
 
