@@ -101,9 +101,7 @@ contract EscrowHandler is JobEscrowBase {
         bytes32 result = keccak256(abi.encode(task));
         b = abi.encodePacked(task, result, signers);
         for (uint256 i = 0; i < signers; ++i) {
-            (bytes32 r, bytes32 s) = abi.decode(sign(workerKeys[i], id, task, result), (bytes32, bytes32));
-            uint8 v = uint8(sign(workerKeys[i], id, task, result)[64]);
-            b = bytes.concat(b, abi.encodePacked(r, bytes32(uint256(s) | (uint256(v - 27) << 255))));
+            b = bytes.concat(b, compact(sign(workerKeys[i], id, task, result)));
         }
     }
 

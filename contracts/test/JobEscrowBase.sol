@@ -62,6 +62,13 @@ abstract contract JobEscrowBase is Test {
         }
     }
 
+    /// @dev A 65-byte (r, s, v) signature in EIP-2098 compact form (r, vs), as settlePacked takes it.
+    function compact(bytes memory sig) internal pure returns (bytes memory) {
+        (bytes32 r, bytes32 s) = abi.decode(sig, (bytes32, bytes32));
+        uint8 v = uint8(sig[64]);
+        return abi.encodePacked(r, bytes32(uint256(s) | (uint256(v - 27) << 255)));
+    }
+
     function one(JobEscrow.Certificate memory c) internal pure returns (JobEscrow.Certificate[] memory a) {
         a = new JobEscrow.Certificate[](1);
         a[0] = c;

@@ -51,13 +51,6 @@ contract JobEscrowPackedTest is JobEscrowBase {
         id = createJob(600, 3, 2);
     }
 
-    /// @dev A 65-byte (r, s, v) signature in EIP-2098 compact form.
-    function compact(bytes memory sig) internal pure returns (bytes memory) {
-        (bytes32 r, bytes32 s) = abi.decode(sig, (bytes32, bytes32));
-        uint8 v = uint8(sig[64]);
-        return abi.encodePacked(r, bytes32(uint256(s) | (uint256(v - 27) << 255)));
-    }
-
     /// @dev One record, signed by workers [0, n) (ascending: keys are sorted by address).
     function record(bytes32 jobId, uint32 task, bytes32 result, uint256 n) internal view returns (bytes memory b) {
         b = abi.encodePacked(task, result, uint8(n));

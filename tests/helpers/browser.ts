@@ -32,6 +32,13 @@ export function watchPage(page: Page, name: string): Page {
     if (m.type() === 'error')
       process.stderr.write(`[${name}] console.error: ${m.text().slice(0, 400)}\n`)
   })
+  // The console names the status of a failed load but not what failed.
+  page.on('response', (r) => {
+    if (r.status() >= 400)
+      process.stderr.write(
+        `[${name}] HTTP ${r.status()} ${r.request().method()} ${r.url().slice(0, 300)}\n`,
+      )
+  })
   return page
 }
 
@@ -54,6 +61,8 @@ export async function openVolunteer(
 export async function openRequester(browser: Browser, appUrl: string, name: string): Promise<Page> {
   const page = watchPage(await (await browser.newContext()).newPage(), name)
   await page.goto(`${appUrl}/request`)
-  await page.locator('[data-connector=mock]').click()
+  // As long as openVolunteer allows its page. At 30 s this once timed out in CI, after two HTTP
+  // 400 responses whose URLs were not logged then (watchPage logs them now).
+  await page.locator('[data-connector=mock]').click({ timeout: 60_000 })
   return page
 }
