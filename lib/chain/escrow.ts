@@ -203,7 +203,7 @@ export async function settle(
       args: [jobs],
     }),
   )
-  const settled = settledFromLogs(receipt.logs)
+  const settled = settledFromLogs(receipt.logs, contract)
   return {
     txHash: receipt.transactionHash,
     settled: settled.length,

@@ -2,9 +2,12 @@ import {
   type Address,
   compactSignatureToSignature,
   concatHex,
+  encodeAbiParameters,
+  encodeEventTopics,
   getAddress,
   type Hex,
   keccak256,
+  type Log,
   numberToHex,
   recoverAddress,
   serializeSignature,
@@ -14,7 +17,8 @@ import {
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { describe, expect, it } from 'vitest'
 import type { Certificate } from '../proofs'
-import { compactSignature, packCertificates, unpackSettled } from './packed'
+import { jobEscrowAbi } from './generated'
+import { compactSignature, packCertificates, settledFromLogs, unpackSettled } from './packed'
 
 const account = privateKeyToAccount(generatePrivateKey())
 const digest = keccak256(toHex('a result'))
@@ -98,6 +102,36 @@ describe('packCertificates', () => {
     expect(() => packCertificates([cert(JOB_A, 0, [addr(1), addr(2)], sig)], 1)).toThrow(
       /at most 1 fit/,
     )
+  })
+})
+
+describe('settledFromLogs', () => {
+  it('reads TasksSettled of the given escrow only, not the same event from another contract', () => {
+    const escrow = getAddress(addr(0xe5))
+    const other = getAddress(addr(0x0b))
+    const h = keccak256(toHex('r'))
+    const log = (address: Address, taskIndex: number): Log => ({
+      address,
+      topics: encodeEventTopics({
+        abi: jobEscrowAbi,
+        eventName: 'TasksSettled',
+        args: { jobId: JOB_A },
+      }) as [Hex, ...Hex[]],
+      data: encodeAbiParameters(
+        [{ type: 'address[]' }, { type: 'bytes' }],
+        [[addr(7)], concatHex([numberToHex(taskIndex, { size: 4 }), h, '0x01', '0x00'])],
+      ),
+      blockNumber: 1n,
+      blockHash: JOB_B,
+      transactionHash: JOB_B,
+      transactionIndex: 0,
+      logIndex: taskIndex,
+      removed: false,
+    })
+    const settled = settledFromLogs([log(escrow, 4), log(other, 5)], escrow)
+    expect(settled.map((t) => [t.jobId, t.taskIndex, t.resultHash, t.signers])).toEqual([
+      [JOB_A, 4, h, [getAddress(addr(7))]],
+    ])
   })
 })
 

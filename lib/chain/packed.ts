@@ -119,14 +119,17 @@ export function unpackSettled(
 }
 
 /**
- * Every task settled in these logs, whichever way it was settled (TaskSettled from `settle`,
- * TasksSettled from `settlePacked`). Logs of other events are ignored.
+ * Every task settled in these logs by the escrow at `contract`, whichever way it was settled
+ * (TaskSettled from `settle`, TasksSettled from `settlePacked`). Logs of other events, and logs
+ * of other contracts (a requester's callback may emit anything in the same transaction), are
+ * ignored.
  */
-export function settledFromLogs(logs: readonly Log[]): SettledRecord[] {
+export function settledFromLogs(logs: readonly Log[], contract: Address): SettledRecord[] {
   const out: SettledRecord[] = []
+  const ours = logs.filter((l) => l.address.toLowerCase() === contract.toLowerCase())
   for (const l of parseEventLogs({
     abi: jobEscrowAbi,
-    logs: logs as Log[],
+    logs: ours as Log[],
     eventName: ['TaskSettled', 'TasksSettled'],
   })) {
     const at = { txHash: l.transactionHash, blockNumber: l.blockNumber }
@@ -161,5 +164,5 @@ export async function settledTasksOf(
       fromBlock: 0n,
     })
   const [one, packed] = await Promise.all([events('TaskSettled'), events('TasksSettled')])
-  return settledFromLogs([...one, ...packed])
+  return settledFromLogs([...one, ...packed], contract)
 }
