@@ -248,15 +248,11 @@ contract JobEscrowPackedTest is JobEscrowBase {
             keys[i] = uint256(keccak256(abi.encode("many", i)));
             bytes32 result = keccak256(abi.encode(i));
             data = bytes.concat(
-                data, abi.encodePacked(uint32(i), result, uint8(1)), compact(signWith(keys[i], big, uint32(i), result))
+                data, abi.encodePacked(uint32(i), result, uint8(1)), compact(sign(keys[i], big, uint32(i), result))
             );
         }
         vm.expectRevert(abi.encodeWithSelector(JobEscrow.TooManySigners.selector, big, 255));
         escrow.settlePacked(entry(big, data));
-    }
-
-    function signWith(uint256 key, bytes32 jobId, uint32 task, bytes32 result) internal view returns (bytes memory) {
-        return sign(key, jobId, task, result);
     }
 
     function test_settlePacked_callsBackEachTaskWithTheBooksWrittenFirst() public {

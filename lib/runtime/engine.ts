@@ -155,9 +155,12 @@ export function createOrtEngine(ort: OrtModule, opts: OrtEngineOptions): Inferen
     },
     async run(hash, inputs) {
       const loaded = get(hash)
-      // A task of several inputs (lib/proofs/units.ts): each in turn, outputs as a unit too.
-      const names = loaded.info.inputs.map((i) => i.name)
-      const unit = hasExactly(inputs, names) ? undefined : unpackUnit(inputs, names)
+      // A task of several inputs (lib/proofs/units.ts): each in turn, outputs as a unit too. A
+      // plain map is never a unit: it cannot hold `0.${name}` for every one of its own names.
+      const unit = unpackUnit(
+        inputs,
+        loaded.info.inputs.map((i) => i.name),
+      )
       if (!unit) return runOne(loaded, inputs)
       const outputs: TensorMap[] = []
       for (const one of unit) outputs.push(await runOne(loaded, one))
@@ -168,11 +171,6 @@ export function createOrtEngine(ort: OrtModule, opts: OrtEngineOptions): Inferen
       sessions.clear()
     },
   }
-}
-
-function hasExactly(map: TensorMap, names: readonly string[]): boolean {
-  const keys = Object.keys(map)
-  return keys.length === names.length && names.every((n) => n in map)
 }
 
 function describe(m: Ort.InferenceSession.ValueMetadata): ValueInfo {
