@@ -3,41 +3,181 @@ pragma solidity ^0.8.24;
 
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {IJobCallback} from "./IJobCallback.sol";
 
 /// @title Meshwork job escrow
-/// @notice A requester escrows `taskCount × replicas × rewardPerResult` for a job. A task is
-/// settled with a quorum certificate: at least `quorum` EIP-712 signatures over
-/// `Result(jobId, taskIndex, resultHash)` by distinct workers, signers strictly ascending. Each
-/// signer is credited `rewardPerResult` (pull payments, `withdraw`). After the deadline nothing
-/// settles and the unspent escrow goes back to the requester (`refund`).
-/// The requester's own `settle` call may carry fewer signatures than the quorum (down to one):
-/// its coordinator decided that a trusted worker's result suffices (adaptive replication, see
-/// docs/trust.md); anyone else needs the full quorum, so workers can settle without the requester.
+/// @notice A requester escrows `taskCount × (replicas × rewardPerResult + feePerTask)` for a job
+/// and names its coordinator: the one key whose EIP-712 signatures move the job's escrow or
+/// record its results. Worker signatures alone, from any number of keys, move nothing.
+///
+/// Pay: the coordinator signs cumulative claims, `Claim(jobId, worker, results)`: "I accepted
+/// `results` results of `worker` in this job in total". Anyone may redeem a claim (`redeem`); the
+/// worker's account is credited `rewardPerResult` for each result beyond what earlier claims paid,
+/// and the worker (or whoever pays the gas) withdraws it (`withdraw`). A claim is redeemable until
+/// `deadline + CLAIM_WINDOW`, so a worker holding one is paid even if the requester never acts.
+/// A redemption never pays part of a claim: one that does not fit the escrow left reverts and
+/// stays redeemable.
+///
+/// Results: the coordinator signs `Record(jobId, keccak256(tasks))` over packed records
+/// `taskIndex (4 bytes) ‖ resultHash (32)`; whoever sends them (`record`) is credited
+/// `feePerTask` per newly recorded task, so a relayer is reimbursed from the job. A contract that
+/// opened the job with `createJobWithCallback` has its `onTaskSettled` called per recorded task
+/// (bounded gas; a failing callback never blocks recording). MeshworkRequests answers on-chain
+/// requests this way.
+///
+/// After `deadline + CLAIM_WINDOW` the requester gets back what is left (`refund`).
+///
 /// Workers may stake; stake leaves only UNSTAKE_DELAY after it is asked back, and anyone holding
-/// two signatures by one worker over different results for the same task can slash all of it:
-/// half goes to the reporter, half is burned (locked here forever), so self-reporting loses half.
-/// Every settled signature counts toward the worker's on-chain record (`accountOf`).
-/// A contract may open a job with `createJobWithCallback`: each settled task then calls its
-/// `onTaskSettled` with the accepted result hash (bounded gas; a failing callback never blocks
-/// settlement or pay). MeshworkRequests uses this to answer on-chain requests.
-/// A worker may direct its pay elsewhere (`setPayouts`): an EIP-712 `Payout(worker, payout, nonce)`
-/// signed by the worker's key, submitted by anyone. A browser tab's key holds no ether and lives in
-/// storage its visitor may clear; an embedding site points the tab's pay at its treasury this way.
-/// @dev The EIP-712 domain is ("Meshwork", "1", chainid, this), so signatures cannot be replayed
-/// on another chain or against another deployment. OpenZeppelin's ECDSA rejects malleable
-/// (high-s) and malformed signatures; strictly ascending signers make duplicates impossible.
-/// @notice Implemented by a contract that opened jobs with `createJobWithCallback`.
-interface IJobCallback {
-    function onTaskSettled(bytes32 jobId, uint32 taskIndex, bytes32 resultHash) external;
-}
+/// two `Result(jobId, taskIndex, resultHash)` signatures by one worker over different results for
+/// the same task can slash all of it: half to the reporter, half burned (locked here forever), so
+/// self-reporting loses half. A job may require a minimum active stake of the workers it pays.
+/// A worker may direct its pay elsewhere (`setPayouts`, a `Payout(worker, payout, nonce)` signed
+/// by the worker's key): a browser tab's key holds no ether and lives in storage its visitor may
+/// clear; an embedding site points the tab's pay at its treasury this way.
+/// @dev The EIP-712 domain is ("Meshwork", "1", chainid, this), so no signature can be replayed
+/// on another chain or against another deployment; claims and records name their job, so none
+/// can be replayed on another job. OpenZeppelin's ECDSA rejects malleable (high-s) and malformed
+/// signatures.
+contract JobEscrow is EIP712, ReentrancyGuardTransient {
+    // ----------------------------------------------------------------------------------------
+    // Errors
+    // ----------------------------------------------------------------------------------------
 
-contract JobEscrow is EIP712, ReentrancyGuard {
-    /// @notice EIP-712 type hash of a worker's signed result.
+    /// @notice A job needs at least one task.
+    error NoTasks();
+    /// @notice The quorum must be between 1 and the replicas.
+    error QuorumOutOfRange(uint8 quorum, uint8 replicas);
+    /// @notice A job must pay something per result.
+    error ZeroReward();
+    /// @notice The deadline must be later than this block.
+    error DeadlineNotInFuture(uint64 deadline, uint256 nowTs);
+    /// @notice The ether sent is not exactly taskCount × (replicas × rewardPerResult + feePerTask).
+    error WrongEscrow(uint256 expected, uint256 sent);
+    /// @notice No job has this id.
+    error UnknownJob(bytes32 jobId);
+    /// @notice The job was refunded: nothing more can be redeemed or recorded.
+    error AlreadyRefunded(bytes32 jobId);
+    /// @notice The job's claims and records are no longer accepted (after `closesAt`).
+    error ClaimWindowClosed(bytes32 jobId, uint256 closesAt);
+    /// @notice The job cannot be refunded before `closesAt`: its claims are still redeemable.
+    error ClaimWindowOpen(bytes32 jobId, uint256 closesAt);
+    /// @notice A claim or record was not signed by the job's coordinator.
+    error NotCoordinator(bytes32 jobId, address signer, address coordinator);
+    /// @notice A claim names more results than the job pays for (taskCount × replicas).
+    error ClaimTooLarge(bytes32 jobId, uint32 results, uint256 max);
+    /// @notice A claim names no more results than the worker was already paid for in this job.
+    error ClaimNotNewer(bytes32 jobId, address worker, uint32 results, uint32 redeemed);
+    /// @notice The job pays only workers whose active stake is at least `minStake`.
+    error StakeTooLow(address worker, uint128 active, uint128 minStake);
+    /// @notice The claim is worth more than the job's escrow left; it stays redeemable.
+    error InsufficientEscrow(bytes32 jobId, uint256 owed, uint256 remaining);
+    /// @notice Records must be 36 bytes each (taskIndex ‖ resultHash), and at least one.
+    error MalformedTasks(bytes32 jobId, uint256 length);
+    /// @notice The job has no task with this index.
+    error TaskOutOfRange(bytes32 jobId, uint32 taskIndex, uint32 taskCount);
+    /// @notice Only its requester may refund a callback job (its ether must reach the contract
+    /// that knows whom it belongs to).
+    error NotRequester(bytes32 jobId, address caller, address requester);
+    /// @notice Nothing is credited to this worker.
+    error NothingToWithdraw(address worker);
+    /// @notice Sending ether failed; nothing changed.
+    error TransferFailed(address to, uint256 amount);
+    /// @notice A stake must be more than zero.
+    error ZeroStake();
+    /// @notice The zero address is not allowed here.
+    error ZeroAddress();
+    /// @notice Unstaking asks for zero or more than the active stake.
+    error InsufficientStake(uint256 requested, uint256 active);
+    /// @notice The unstaking part can be withdrawn from `unlockAt` on.
+    error StakeLocked(uint64 unlockAt);
+    /// @notice The worker has no stake unstaking.
+    error NothingToUnstake(address worker);
+    /// @notice Equivocation evidence needs two different results.
+    error SameResult(bytes32 resultHash);
+    /// @notice The two signatures of equivocation evidence are by different keys.
+    error NotEquivocation(address signerA, address signerB);
+    /// @notice The equivocating worker has no stake to slash.
+    error NothingToSlash(address worker);
+    /// @notice Only a contract can ask for callbacks.
+    error CallbackNeedsContract(address requester);
+    /// @notice The caller left too little gas for the callback's CALLBACK_GAS.
+    error NotEnoughGasForCallback(uint256 left);
+    /// @notice A payout authorisation was not signed by its worker.
+    error BadPayoutSignature(address worker, address signer);
+
+    // ----------------------------------------------------------------------------------------
+    // Events
+    // ----------------------------------------------------------------------------------------
+
+    /// @notice A job was opened and its escrow received.
+    event JobCreated(
+        bytes32 indexed jobId,
+        address indexed requester,
+        address indexed coordinator,
+        bytes32 modelHash,
+        bytes32 inputsRoot,
+        bytes32 policy,
+        uint32 taskCount,
+        uint8 replicas,
+        uint8 quorum,
+        uint128 rewardPerResult,
+        uint128 feePerTask,
+        uint128 minStake,
+        uint64 deadline
+    );
+    /// @notice A claim was redeemed: `worker` now has `results` results paid in `jobId`, `amount`
+    /// of them by this redemption.
+    event ClaimRedeemed(bytes32 indexed jobId, address indexed worker, uint32 results, uint256 amount);
+    /// @notice Results were recorded: `tasks` holds the newly recorded records, each `taskIndex`
+    /// (4 bytes, big-endian) ‖ `resultHash` (32), in the order they were sent.
+    event ResultsRecorded(bytes32 indexed jobId, bytes tasks);
+    /// @notice A callback job's `onTaskSettled` reverted or ran out of gas; recording went on.
+    event CallbackFailed(bytes32 indexed jobId, uint32 indexed taskIndex);
+    /// @notice A worker's credited balance was sent to `to`.
+    event Withdrawn(address indexed worker, address indexed to, uint256 amount);
+    /// @notice A worker's pay goes to `payout` from now on.
+    event PayoutSet(address indexed worker, address indexed payout, uint64 nonce);
+    /// @notice What was left of a job's escrow went back to its requester.
+    event Refunded(bytes32 indexed jobId, address indexed requester, uint256 amount);
+    /// @notice `from` added `amount` to `worker`'s active stake, now `active`.
+    event Staked(address indexed worker, address indexed from, uint256 amount, uint256 active);
+    /// @notice A worker asked `amount` of its stake back; it can be withdrawn from `unlockAt`.
+    event UnstakeRequested(address indexed worker, uint256 amount, uint64 unlockAt);
+    /// @notice A worker's unstaked ether was sent to it.
+    event StakeWithdrawn(address indexed worker, uint256 amount);
+    /// @notice An equivocating worker lost `amount` of stake; `reward` went to `reporter`.
+    event Slashed(
+        address indexed worker,
+        bytes32 indexed jobId,
+        uint32 taskIndex,
+        uint256 amount,
+        address indexed reporter,
+        uint256 reward
+    );
+
+    // ----------------------------------------------------------------------------------------
+    // Storage
+    // ----------------------------------------------------------------------------------------
+
+    /// @notice EIP-712 type hash of a worker's signed result (equivocation evidence, `slash`).
     bytes32 public constant RESULT_TYPEHASH = keccak256("Result(bytes32 jobId,uint32 taskIndex,bytes32 resultHash)");
-
     /// @notice EIP-712 type hash of a worker's payout authorisation.
     bytes32 public constant PAYOUT_TYPEHASH = keccak256("Payout(address worker,address payout,uint64 nonce)");
+    /// @notice EIP-712 type hash of a coordinator's cumulative claim for a worker.
+    bytes32 public constant CLAIM_TYPEHASH = keccak256("Claim(bytes32 jobId,address worker,uint32 results)");
+    /// @notice EIP-712 type hash of a coordinator's record of results; `tasksHash` is the
+    /// keccak256 of the packed records.
+    bytes32 public constant RECORD_TYPEHASH = keccak256("Record(bytes32 jobId,bytes32 tasksHash)");
+
+    /// @notice Gas given to a requester's `onTaskSettled`.
+    uint256 public constant CALLBACK_GAS = 100_000;
+    /// @notice How long stake stays slashable after it is asked back.
+    uint64 public constant UNSTAKE_DELAY = 3 days;
+    /// @notice How long after its deadline a job's claims stay redeemable and results recordable;
+    /// the requester can refund only after it.
+    uint64 public constant CLAIM_WINDOW = 1 days;
 
     /// @notice What a requester chooses for a job.
     struct JobParams {
@@ -46,50 +186,76 @@ contract JobEscrow is EIP712, ReentrancyGuard {
         bytes32 policy; // agreement policy as UTF-8 text, right-padded ("exact", "round:4", ...)
         uint32 taskCount;
         uint8 replicas; // results paid per task, at most
-        uint8 quorum; // agreeing results needed, 1 <= quorum <= replicas
-        uint64 deadline; // unix seconds; settle until then, refund after
-        uint128 rewardPerResult; // wei per agreeing result
+        uint8 quorum; // agreeing results the coordinator should require, 1 <= quorum <= replicas
+        uint64 deadline; // unix seconds; claims and records until deadline + CLAIM_WINDOW
+        uint128 rewardPerResult; // wei per accepted result
+        address coordinator; // the only key whose signatures move escrow or record results
+        uint128 feePerTask; // wei to whoever records a task's result (may be 0)
+        uint128 minStake; // active stake a worker needs to redeem a claim (may be 0)
     }
 
-    /// @notice A job as stored. Packed: slot 0 holds requester to callback, slot 1 the amounts.
+    /// @notice A job as `getJob` returns it. `feesLeft` is not stored: it is
+    /// (taskCount - recordedCount) × feePerTask until the job is refunded, then 0.
     struct Job {
         address requester;
+        address coordinator;
         uint32 taskCount;
-        uint32 settledCount;
+        uint32 recordedCount;
         uint8 replicas;
         uint8 quorum;
         bool refunded;
-        bool callback; // call requester.onTaskSettled for each settled task (fills slot 0)
+        bool callback;
         uint128 rewardPerResult;
-        uint128 remaining; // escrow not yet credited or refunded
+        uint128 remaining; // reward escrow not yet redeemed or refunded (wei)
+        uint128 feePerTask;
+        uint128 feesLeft; // fee escrow not yet paid to recorders or refunded (wei)
+        uint128 minStake;
         uint64 deadline;
         bytes32 modelHash;
         bytes32 inputsRoot;
         bytes32 policy;
     }
 
-    /// @notice A quorum certificate for one task.
-    struct Certificate {
-        bytes32 jobId;
-        uint32 taskIndex;
-        bytes32 resultHash;
-        bytes[] signatures; // 65-byte (r, s, v) signatures, signers strictly ascending
+    /// @dev A job as stored: seven slots, the fourth left empty (never written) when feePerTask
+    /// and minStake are both 0. `redeem` reads slots 0-3, `record` 0, 1 and 3.
+    struct StoredJob {
+        // slot 0
+        address requester;
+        uint32 taskCount;
+        uint32 recordedCount;
+        uint8 replicas;
+        uint8 quorum;
+        bool refunded;
+        bool callback; // call requester.onTaskSettled for each recorded task
+        // slot 1
+        address coordinator;
+        uint64 deadline;
+        // slot 2
+        uint128 rewardPerResult;
+        uint128 remaining;
+        // slot 3
+        uint128 feePerTask;
+        uint128 minStake;
+        // slots 4-6
+        bytes32 modelHash;
+        bytes32 inputsRoot;
+        bytes32 policy;
     }
 
-    /// @notice Certificates for tasks of one job, packed (`settlePacked`). `tasks` is a run of
-    /// records, each `taskIndex` (4 bytes, big-endian) ‖ `resultHash` (32) ‖ `n` (1) ‖ n signatures
-    /// of 64 bytes in EIP-2098 compact form (`r` ‖ `vs`, the y parity in the top bit of `s`),
-    /// signers strictly ascending. About 60 % of the calldata of the same certificates ABI-encoded.
-    struct JobTasks {
+    /// @notice A coordinator's claim, as `redeem` takes it.
+    struct Claim {
         bytes32 jobId;
-        bytes tasks;
+        address worker;
+        uint32 results; // accepted results of `worker` in `jobId`, in total
+        bytes signature; // 65 bytes (r, s, v) by the job's coordinator over Claim(jobId, worker, results)
     }
 
     /// @notice A worker's pay and record, one storage slot.
     struct Account {
         uint128 balance; // credited, not yet withdrawn (wei)
-        uint64 settledResults; // signatures of its in settled certificates
+        uint64 settledResults; // results paid to it through redeemed claims
         uint32 slashes; // times its stake was slashed
+        uint32 id; // 0 until its first redeemed claim, then its place in the order of first redemptions
     }
 
     /// @notice A worker's stake. Both parts stay slashable until withdrawn.
@@ -113,91 +279,38 @@ contract JobEscrow is EIP712, ReentrancyGuard {
         uint64 nonce;
     }
 
-    /// @notice Gas given to a requester's `onTaskSettled`.
-    uint256 public constant CALLBACK_GAS = 100_000;
-
-    /// @notice How long stake stays slashable after it is asked back.
-    uint64 public constant UNSTAKE_DELAY = 3 days;
-
-    mapping(bytes32 jobId => Job) private _jobs;
-    /// @dev One bit per task: settled or not, 256 tasks per word.
-    mapping(bytes32 jobId => mapping(uint256 word => uint256 bits)) private _settled;
-    /// @notice Credited and not yet withdrawn, per worker.
+    mapping(bytes32 jobId => StoredJob) private _jobs;
+    /// @dev One bit per task: recorded or not, 256 tasks per word.
+    mapping(bytes32 jobId => mapping(uint256 word => uint256 bits)) private _recorded;
+    /// @dev Results paid per (job, worker): eight 32-bit counts per word, the worker with account
+    /// id `i` in lane `i % 8` of word `i / 8`. Ids are given in order of first redemption, so the
+    /// workers a coordinator pays regularly tend to share words, and a job's redemptions write
+    /// one new slot per eight of them rather than one each.
+    mapping(bytes32 jobId => mapping(uint256 word => uint256 lanes)) private _redeemed;
     mapping(address worker => Account) private _accounts;
     mapping(address worker => Stake) private _stakes;
     mapping(address worker => PayoutTo) private _payouts;
+    /// @dev The last account id given (ids start at 1; 0 means none).
+    uint256 private _lastAccountId;
     /// @notice Slashed ether locked here forever.
     uint256 public burned;
     /// @notice Jobs created per requester; part of the next job id.
     mapping(address requester => uint256) public jobNonce;
 
-    event JobCreated(
-        bytes32 indexed jobId,
-        address indexed requester,
-        bytes32 modelHash,
-        bytes32 inputsRoot,
-        bytes32 policy,
-        uint32 taskCount,
-        uint8 replicas,
-        uint8 quorum,
-        uint128 rewardPerResult,
-        uint64 deadline
-    );
-    event TaskSettled(bytes32 indexed jobId, uint32 indexed taskIndex, bytes32 resultHash, address[] signers);
-    /// @notice One per `JobTasks` entry that settled anything: `signers` lists each signer once,
-    /// and `tasks` holds one record per newly settled task, `taskIndex` (4 bytes) ‖ `resultHash`
-    /// (32) ‖ `n` (1) ‖ n one-byte indices into `signers`.
-    event TasksSettled(bytes32 indexed jobId, address[] signers, bytes tasks);
-    event CallbackFailed(bytes32 indexed jobId, uint32 indexed taskIndex);
-    event Withdrawn(address indexed worker, address indexed to, uint256 amount);
-    event PayoutSet(address indexed worker, address indexed payout, uint64 nonce);
-    event Refunded(bytes32 indexed jobId, address indexed requester, uint256 amount);
-    event Staked(address indexed worker, address indexed from, uint256 amount, uint256 active);
-    event UnstakeRequested(address indexed worker, uint256 amount, uint64 unlockAt);
-    event StakeWithdrawn(address indexed worker, uint256 amount);
-    event Slashed(
-        address indexed worker, bytes32 indexed jobId, uint32 taskIndex, uint256 amount, address indexed reporter, uint256 reward
-    );
-
-    error NoTasks();
-    error QuorumOutOfRange(uint8 quorum, uint8 replicas);
-    error ZeroReward();
-    error DeadlineNotInFuture(uint64 deadline, uint256 nowTs);
-    error WrongEscrow(uint256 expected, uint256 sent);
-    error UnknownJob(bytes32 jobId);
-    error JobClosed(bytes32 jobId);
-    error TaskOutOfRange(bytes32 jobId, uint32 taskIndex, uint32 taskCount);
-    error TooFewSignatures(uint256 count, uint8 quorum);
-    error TooManySignatures(uint256 count, uint8 replicas);
-    error SignersNotAscending(uint256 index, address signer);
-    error NotExpired(bytes32 jobId, uint64 deadline);
-    error AlreadyRefunded(bytes32 jobId);
-    error NothingToWithdraw(address worker);
-    error TransferFailed(address to, uint256 amount);
-    error ZeroStake();
-    error ZeroAddress();
-    error InsufficientStake(uint256 requested, uint256 active);
-    error StakeLocked(uint64 unlockAt);
-    error NothingToUnstake(address worker);
-    error SameResult(bytes32 resultHash);
-    error NotEquivocation(address signerA, address signerB);
-    error NothingToSlash(address worker);
-    error CallbackNeedsContract(address requester);
-    error NotEnoughGasForCallback(uint256 left);
-    error BadPayoutSignature(address worker, address signer);
-    error MalformedTasks(bytes32 jobId, uint256 offset);
-    error TooManySigners(bytes32 jobId, uint256 max);
-
     constructor() EIP712("Meshwork", "1") {}
 
-    /// @notice Opens a job and escrows exactly taskCount × replicas × rewardPerResult.
+    // ----------------------------------------------------------------------------------------
+    // Create
+    // ----------------------------------------------------------------------------------------
+
+    /// @notice Opens a job and escrows exactly taskCount × (replicas × rewardPerResult + feePerTask).
     /// @return jobId keccak256(chainid, this contract, requester, the requester's job nonce).
     function createJob(JobParams calldata p) external payable returns (bytes32 jobId) {
         return _createJob(p, false);
     }
 
     /// @notice Like createJob, for a contract requester that wants `onTaskSettled` called as each
-    /// task settles.
+    /// task's result is recorded. Only that requester can refund such a job.
     function createJobWithCallback(JobParams calldata p) external payable returns (bytes32 jobId) {
         if (msg.sender.code.length == 0) revert CallbackNeedsContract(msg.sender);
         return _createJob(p, true);
@@ -208,417 +321,345 @@ contract JobEscrow is EIP712, ReentrancyGuard {
         if (p.quorum == 0 || p.quorum > p.replicas) revert QuorumOutOfRange(p.quorum, p.replicas);
         if (p.rewardPerResult == 0) revert ZeroReward();
         if (p.deadline <= block.timestamp) revert DeadlineNotInFuture(p.deadline, block.timestamp);
-        // Cannot overflow: 2^32 × 2^8 × 2^128 < 2^256.
-        uint256 expected = uint256(p.taskCount) * p.replicas * p.rewardPerResult;
-        if (msg.value != expected) revert WrongEscrow(expected, msg.value);
+        if (p.coordinator == address(0)) revert ZeroAddress();
+        // Cannot overflow: taskCount < 2^32, replicas < 2^8, the amounts < 2^128, so each product
+        // is below 2^168 and their sum below 2^169.
+        uint256 rewards = uint256(p.taskCount) * p.replicas * p.rewardPerResult;
+        uint256 fees = uint256(p.taskCount) * p.feePerTask;
+        if (msg.value != rewards + fees) revert WrongEscrow(rewards + fees, msg.value);
+        // Both must fit 128 bits: `remaining` holds the rewards, and the fees (all of them at most)
+        // are credited to a 128-bit balance and reported as a 128-bit feesLeft.
+        SafeCast.toUint128(fees);
 
         jobId = keccak256(abi.encode(block.chainid, address(this), msg.sender, jobNonce[msg.sender]++));
-        _jobs[jobId] = Job({
-            requester: msg.sender,
-            taskCount: p.taskCount,
-            settledCount: 0,
-            replicas: p.replicas,
-            quorum: p.quorum,
-            refunded: false,
-            callback: callback,
-            rewardPerResult: p.rewardPerResult,
-            // msg.value is bounded by the ether supply, far below 2^128.
-            remaining: uint128(msg.value),
-            deadline: p.deadline,
-            modelHash: p.modelHash,
-            inputsRoot: p.inputsRoot,
-            policy: p.policy
-        });
+        StoredJob storage j = _jobs[jobId];
+        j.requester = msg.sender;
+        j.taskCount = p.taskCount;
+        j.replicas = p.replicas;
+        j.quorum = p.quorum;
+        j.callback = callback;
+        j.coordinator = p.coordinator;
+        j.deadline = p.deadline;
+        j.rewardPerResult = p.rewardPerResult;
+        j.remaining = SafeCast.toUint128(rewards);
+        if (p.feePerTask != 0 || p.minStake != 0) {
+            j.feePerTask = p.feePerTask;
+            j.minStake = p.minStake;
+        }
+        j.modelHash = p.modelHash;
+        j.inputsRoot = p.inputsRoot;
+        j.policy = p.policy;
+        _announce(jobId, p);
+    }
+
+    /// @dev Apart from _createJob, whose locals leave too little stack for thirteen arguments.
+    function _announce(bytes32 jobId, JobParams calldata p) private {
         emit JobCreated(
-            jobId, msg.sender, p.modelHash, p.inputsRoot, p.policy, p.taskCount, p.replicas, p.quorum, p.rewardPerResult, p.deadline
+            jobId,
+            msg.sender,
+            p.coordinator,
+            p.modelHash,
+            p.inputsRoot,
+            p.policy,
+            p.taskCount,
+            p.replicas,
+            p.quorum,
+            p.rewardPerResult,
+            p.feePerTask,
+            p.minStake,
+            p.deadline
         );
     }
 
-    /// @notice Settles quorum certificates and credits every signer. Tasks already settled are
-    /// skipped (two honest parties may race to settle the same task); any invalid certificate
-    /// reverts the whole batch.
-    /// @return settled How many certificates were newly settled.
-    function settle(Certificate[] calldata certs) external returns (uint256 settled) {
-        for (uint256 i = 0; i < certs.length; ++i) {
-            if (_settleOne(certs[i])) ++settled;
+    // ----------------------------------------------------------------------------------------
+    // Claims
+    // ----------------------------------------------------------------------------------------
+
+    /// @notice Redeems coordinators' claims; anyone may send them (a worker's tab key holds no
+    /// ether). Each claim credits its worker `rewardPerResult` for every result beyond what the
+    /// worker was already paid in that job. Any claim that cannot be paid in full reverts the
+    /// whole call, and stays redeemable.
+    /// @return paid Wei credited to the workers in total.
+    function redeem(Claim[] calldata claims) external returns (uint256 paid) {
+        uint256 n = claims.length;
+        for (uint256 i = 0; i < n;) {
+            paid += _redeem(claims[i]);
+            // Cannot overflow: i < n, a calldata array length.
+            unchecked {
+                ++i;
+            }
         }
     }
 
-    function _openJob(bytes32 jobId) private view returns (Job storage job) {
-        job = _jobs[jobId];
-        if (job.requester == address(0)) revert UnknownJob(jobId);
-        if (job.refunded || block.timestamp > job.deadline) revert JobClosed(jobId);
+    function _redeem(Claim calldata c) private returns (uint256 owed) {
+        StoredJob storage job = _claimedJob(c);
+        address worker = c.worker;
+        Account memory a = _accounts[worker];
+        if (a.id == 0) {
+            // Cannot reach 2^32 in practice (each id costs a first redemption, over 20,000 gas);
+            // checked anyway.
+            a.id = SafeCast.toUint32(++_lastAccountId);
+        }
+        uint32 results = c.results;
+        uint32 fresh = results - _advanceRedeemed(c.jobId, a.id, worker, results);
+        uint128 minStake = job.minStake;
+        if (minStake != 0) {
+            uint128 active = _stakes[worker].active;
+            if (active < minStake) revert StakeTooLow(worker, active, minStake);
+        }
+        // Cannot overflow: fresh < 2^32 and rewardPerResult < 2^128.
+        owed = uint256(fresh) * job.rewardPerResult;
+        uint128 remaining = job.remaining;
+        if (owed > remaining) revert InsufficientEscrow(c.jobId, owed, remaining);
+        // owed <= remaining < 2^128, so the casts cannot truncate. Cannot underflow: owed <=
+        // remaining was checked just above. The balance's sum is checked.
+        unchecked {
+            // forge-lint: disable-next-line(unsafe-typecast)
+            job.remaining = remaining - uint128(owed);
+        }
+        // forge-lint: disable-next-line(unsafe-typecast)
+        a.balance += uint128(owed);
+        a.settledResults += fresh;
+        _accounts[worker] = a;
+        emit ClaimRedeemed(c.jobId, worker, results, owed);
     }
 
-    /// @dev The EIP-712 digest a worker signs for one result, hashed in scratch memory (no
-    /// allocation per task).
-    function _resultDigest(bytes32 jobId, uint32 taskIndex, bytes32 resultHash) private view returns (bytes32 digest) {
-        bytes32 typeHash = RESULT_TYPEHASH;
+    /// @dev The claim's job, after the checks that need only the job and the signature.
+    function _claimedJob(Claim calldata c) private view returns (StoredJob storage job) {
+        bytes32 jobId = c.jobId;
+        job = _jobs[jobId];
+        if (job.requester == address(0)) revert UnknownJob(jobId);
+        if (job.refunded) revert AlreadyRefunded(jobId);
+        uint256 closesAt = uint256(job.deadline) + CLAIM_WINDOW;
+        if (block.timestamp > closesAt) revert ClaimWindowClosed(jobId, closesAt);
+        // Reverts on malformed, malleable (high-s) or unrecoverable signatures; never returns 0.
+        address signer = ECDSA.recoverCalldata(_claimDigest(jobId, c.worker, c.results), c.signature);
+        address coordinator = job.coordinator;
+        if (signer != coordinator) revert NotCoordinator(jobId, signer, coordinator);
+        if (c.worker == address(0)) revert ZeroAddress();
+        uint256 max = uint256(job.taskCount) * job.replicas;
+        if (c.results > max) revert ClaimTooLarge(jobId, c.results, max);
+    }
+
+    /// @dev Sets the results paid to account `id` in `jobId` to `results`, which must be more
+    /// than before; returns what they were.
+    function _advanceRedeemed(bytes32 jobId, uint256 id, address worker, uint32 results)
+        private
+        returns (uint32 redeemed)
+    {
+        mapping(uint256 => uint256) storage words = _redeemed[jobId];
+        uint256 word = words[id >> 3];
+        uint256 shift = (id & 7) << 5;
+        // The lane's 32 bits: truncating the words above them is the point.
+        // forge-lint: disable-next-line(unsafe-typecast)
+        redeemed = uint32(word >> shift);
+        if (results <= redeemed) revert ClaimNotNewer(jobId, worker, results, redeemed);
+        words[id >> 3] = (word & ~(uint256(type(uint32).max) << shift)) | (uint256(results) << shift);
+    }
+
+    /// @dev The EIP-712 digest of Claim(jobId, worker, results), hashed in scratch memory.
+    function _claimDigest(bytes32 jobId, address worker, uint32 results) private view returns (bytes32) {
+        bytes32 typeHash = CLAIM_TYPEHASH;
         bytes32 structHash;
         assembly ("memory-safe") {
             let p := mload(0x40)
             mstore(p, typeHash)
             mstore(add(p, 0x20), jobId)
-            mstore(add(p, 0x40), taskIndex)
-            mstore(add(p, 0x60), resultHash)
+            mstore(add(p, 0x40), worker)
+            mstore(add(p, 0x60), results)
             structHash := keccak256(p, 0x80)
         }
         return _hashTypedDataV4(structHash);
     }
 
-    function _settleOne(Certificate calldata c) private returns (bool) {
-        Job storage job = _openJob(c.jobId);
-        if (c.taskIndex >= job.taskCount) revert TaskOutOfRange(c.jobId, c.taskIndex, job.taskCount);
+    // ----------------------------------------------------------------------------------------
+    // Record
+    // ----------------------------------------------------------------------------------------
 
-        uint256 word = c.taskIndex >> 8;
-        // forge-lint: disable-next-line(incorrect-shift)
-        uint256 bit = 1 << (c.taskIndex & 255);
-        uint256 bits = _settled[c.jobId][word];
-        if (bits & bit != 0) return false;
+    /// @notice Records tasks' accepted results, signed by the job's coordinator over
+    /// Record(jobId, keccak256(tasks)). `tasks` is a run of records, each `taskIndex` (4 bytes,
+    /// big-endian) ‖ `resultHash` (32). Tasks already recorded are skipped (two parties may race
+    /// to send the same records). The sender is credited feePerTask per newly recorded task, and
+    /// a callback job's requester is called for each. Emits one ResultsRecorded with the newly
+    /// recorded records, or none when there are none.
+    /// @return recorded How many tasks were newly recorded.
+    function record(bytes32 jobId, bytes calldata tasks, bytes calldata signature) external returns (uint256 recorded) {
+        StoredJob storage job = _jobs[jobId];
+        if (job.requester == address(0)) revert UnknownJob(jobId);
+        if (job.refunded) revert AlreadyRefunded(jobId);
+        uint256 closesAt = uint256(job.deadline) + CLAIM_WINDOW;
+        if (block.timestamp > closesAt) revert ClaimWindowClosed(jobId, closesAt);
 
-        uint256 n = c.signatures.length;
-        // The requester may accept fewer agreeing results than the quorum (never none).
-        uint8 needed = msg.sender == job.requester ? 1 : job.quorum;
-        if (n < needed) revert TooFewSignatures(n, needed);
-        if (n > job.replicas) revert TooManySignatures(n, job.replicas);
-
-        bytes32 digest = _resultDigest(c.jobId, c.taskIndex, c.resultHash);
-        address[] memory signers = new address[](n);
-        address prev = address(0);
-        uint128 reward = job.rewardPerResult;
-        for (uint256 j = 0; j < n; ++j) {
-            // Reverts on malformed, malleable (high-s) or unrecoverable signatures; never returns 0.
-            address signer = ECDSA.recover(digest, c.signatures[j]);
-            if (signer <= prev) revert SignersNotAscending(j, signer);
-            prev = signer;
-            signers[j] = signer;
-            Account storage a = _accounts[signer];
-            a.balance += reward;
-            a.settledResults += 1;
+        // The event's data, ABI-encoded in place: offset 0x20 ‖ length ‖ the records ‖ padding.
+        uint256 buf;
+        uint256 len = tasks.length;
+        bytes32 tasksHash;
+        assembly ("memory-safe") {
+            buf := mload(0x40)
+            mstore(buf, 0x20)
+            mstore(add(buf, 0x20), len)
+            calldatacopy(add(buf, 0x40), tasks.offset, len)
+            tasksHash := keccak256(add(buf, 0x40), len)
+            // The records, rounded up to a word, and one word more to zero the padding.
+            mstore(0x40, add(add(buf, 0x60), and(add(len, 31), not(31))))
         }
+        address signer = ECDSA.recoverCalldata(_recordDigest(jobId, tasksHash), signature);
+        address coordinator = job.coordinator;
+        if (signer != coordinator) revert NotCoordinator(jobId, signer, coordinator);
+        if (len == 0 || len % 36 != 0) revert MalformedTasks(jobId, len);
 
-        _settled[c.jobId][word] = bits | bit;
-        // Cannot underflow: each task pays at most `replicas` rewards and is settled once, and
-        // `remaining` started at taskCount × replicas × reward.
-        // `n <= replicas <= 255`, so the cast to uint128 cannot truncate.
+        uint256 kept = job.callback ? _recordEach(jobId, job, tasks, buf) : _recordAll(jobId, job, tasks, buf);
+        recorded = kept / 36;
+        if (recorded == 0) return 0;
+        bytes32 topic = ResultsRecorded.selector;
+        assembly ("memory-safe") {
+            mstore(add(buf, 0x20), kept)
+            mstore(add(add(buf, 0x40), kept), 0)
+            log2(buf, add(0x40, and(add(kept, 31), not(31))), topic, jobId)
+        }
+    }
+
+    /// @dev Records without callbacks: the word of recorded bits in hand is written once it is
+    /// done with, the count and fees once at the end. Copies each newly recorded record to the
+    /// event buffer at `buf` (in place: records only ever move forward); returns their bytes.
+    function _recordAll(bytes32 jobId, StoredJob storage job, bytes calldata tasks, uint256 buf)
+        private
+        returns (uint256 kept)
+    {
+        mapping(uint256 => uint256) storage words = _recorded[jobId];
+        uint256 taskCount = job.taskCount;
+        uint256 held = type(uint256).max; // index of the word in hand; none yet
+        uint256 bits;
+        bool skipped;
+        uint256 len = tasks.length;
+        for (uint256 off = 0; off < len;) {
+            uint256 taskIndex;
+            assembly ("memory-safe") {
+                taskIndex := shr(224, calldataload(add(tasks.offset, off)))
+            }
+            // forge-lint: disable-next-line(unsafe-typecast)
+            if (taskIndex >= taskCount) revert TaskOutOfRange(jobId, uint32(taskIndex), uint32(taskCount));
+            uint256 w = taskIndex >> 8;
+            if (w != held) {
+                if (held != type(uint256).max) words[held] = bits;
+                held = w;
+                bits = words[w];
+            }
+            // forge-lint: disable-next-line(incorrect-shift)
+            uint256 bit = 1 << (taskIndex & 255);
+            if (bits & bit == 0) {
+                bits |= bit;
+                if (skipped) {
+                    assembly ("memory-safe") {
+                        calldatacopy(add(add(buf, 0x40), kept), add(tasks.offset, off), 36)
+                    }
+                }
+                // Cannot overflow: kept <= off < len < 2^64.
+                unchecked {
+                    kept += 36;
+                }
+            } else {
+                skipped = true;
+            }
+            // Cannot overflow: off < len < 2^64.
+            unchecked {
+                off += 36;
+            }
+        }
+        words[held] = bits;
+        if (kept == 0) return 0;
+        uint256 n = kept / 36;
+        uint128 credit;
+        // Cannot overflow: each task is recorded once, so recordedCount + n <= taskCount < 2^32, and
+        // n × feePerTask <= taskCount × feePerTask, which createJob checked fits 128 bits.
         unchecked {
             // forge-lint: disable-next-line(unsafe-typecast)
-            job.remaining -= uint128(n) * reward;
-            job.settledCount += 1;
+            job.recordedCount += uint32(n);
+            // forge-lint: disable-next-line(unsafe-typecast)
+            credit = uint128(n * job.feePerTask);
         }
-        emit TaskSettled(c.jobId, c.taskIndex, c.resultHash, signers);
-        if (job.callback) _callback(job.requester, c.jobId, c.taskIndex, c.resultHash);
+        if (credit != 0) _accounts[msg.sender].balance += credit;
+    }
+
+    /// @dev Records for a callback job: each task's bit, the count and the sender's fee are
+    /// written before its callback runs, and read again after it (the callback may record too).
+    function _recordEach(bytes32 jobId, StoredJob storage job, bytes calldata tasks, uint256 buf)
+        private
+        returns (uint256 kept)
+    {
+        bool skipped;
+        uint256 len = tasks.length;
+        for (uint256 off = 0; off < len;) {
+            uint256 taskIndex;
+            bytes32 resultHash;
+            assembly ("memory-safe") {
+                let p := add(tasks.offset, off)
+                taskIndex := shr(224, calldataload(p))
+                resultHash := calldataload(add(p, 4))
+            }
+            if (_recordOne(jobId, job, taskIndex, resultHash)) {
+                if (skipped) {
+                    assembly ("memory-safe") {
+                        calldatacopy(add(add(buf, 0x40), kept), add(tasks.offset, off), 36)
+                    }
+                }
+                // Cannot overflow: kept <= off < len < 2^64.
+                unchecked {
+                    kept += 36;
+                }
+            } else {
+                skipped = true;
+            }
+            // Cannot overflow: off < len < 2^64.
+            unchecked {
+                off += 36;
+            }
+        }
+    }
+
+    /// @dev One task of a callback job: false if it was recorded already, else its books are
+    /// written and then its requester called.
+    function _recordOne(bytes32 jobId, StoredJob storage job, uint256 taskIndex, bytes32 resultHash)
+        private
+        returns (bool)
+    {
+        uint32 taskCount = job.taskCount;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        if (taskIndex >= taskCount) revert TaskOutOfRange(jobId, uint32(taskIndex), taskCount);
+        mapping(uint256 => uint256) storage words = _recorded[jobId];
+        // forge-lint: disable-next-line(incorrect-shift)
+        uint256 bit = 1 << (taskIndex & 255);
+        uint256 bits = words[taskIndex >> 8];
+        if (bits & bit != 0) return false;
+        words[taskIndex >> 8] = bits | bit;
+        // Cannot overflow: each task is recorded once, so recordedCount <= taskCount < 2^32.
+        unchecked {
+            job.recordedCount += 1;
+        }
+        uint128 fee = job.feePerTask;
+        if (fee != 0) _accounts[msg.sender].balance += fee;
+        // taskIndex < taskCount < 2^32 was checked above.
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _callback(job.requester, jobId, uint32(taskIndex), resultHash);
         return true;
     }
 
-    /// @notice Settles certificates in packed form (see `JobTasks`) for well under half the gas
-    /// per task of `settle`: compact signatures, no ABI offsets, one event per entry, and each
-    /// signer's account and the job's books written once per entry instead of once per task.
-    /// Same rules as `settle`: tasks already settled are skipped, any invalid certificate reverts
-    /// the whole call. An entry may have at most 255 distinct signers.
-    /// @return settled How many tasks were newly settled.
-    function settlePacked(JobTasks[] calldata jobs) external returns (uint256 settled) {
-        for (uint256 i = 0; i < jobs.length; ++i) {
-            settled += _settleJob(jobs[i].jobId, jobs[i].tasks);
-        }
-    }
-
-    /// @dev One `JobTasks` entry in progress: the job's terms, read once, and what is owed but
-    /// not yet written (settled bits, the job's books, signers' accounts), written by `_flush`.
-    /// `_settleRecords` reads and writes these fields by position (a memory struct lays out each
-    /// field in one 32-byte word, in order): keep the order, or change the offsets there too.
-    struct Batch {
-        bytes32 jobId; // 0x000
-        address requester; // 0x020
-        uint256 taskCount; // 0x040
-        uint256 replicas; // 0x060
-        uint256 needed; // 0x080 signatures a certificate needs from this caller
-        bool callback; // 0x0a0
-        uint256 reward; // 0x0c0
-        uint256 bitsBase; // 0x0e0 the storage slot of _settled[jobId]
-        bytes32 domain; // 0x100 EIP-712 domain separator
-        uint256 wordIndex; // 0x120 which word of settled bits `word` holds; NO_WORD for none
-        uint256 word; // 0x140
-        uint256 tasks; // 0x160 tasks settled and not yet added to the job's settledCount
-        uint256 results; // 0x180 their signatures, not yet taken from the job's remaining escrow
-        uint256 signerCount; // 0x1a0
-        address[] signers; // 0x1c0 the event's signer table, 255 entries allocated
-        uint256[] owed; // 0x1e0 results per signer not yet credited to its account
-        bytes out; // 0x200 the event's task records
-        uint256 outLen; // 0x220
-        uint256 lastTask; // 0x240 the last task settled, and its result (for the callback)
-        bytes32 lastHash; // 0x260
-        bytes32 typeHash; // 0x280 RESULT_TYPEHASH
-    }
-
-    uint256 private constant NO_WORD = type(uint256).max;
-
-    function _settleJob(bytes32 jobId, bytes calldata data) private returns (uint256 settled) {
-        Job storage job = _openJob(jobId);
-        Batch memory b;
-        b.jobId = jobId;
-        b.requester = job.requester;
-        b.taskCount = job.taskCount;
-        b.replicas = job.replicas;
-        // The requester may accept fewer agreeing results than the quorum (never none).
-        b.needed = msg.sender == job.requester ? 1 : job.quorum;
-        b.callback = job.callback;
-        b.reward = job.rewardPerResult;
-        uint256 bitsBase;
+    /// @dev The EIP-712 digest of Record(jobId, tasksHash), hashed in scratch memory.
+    function _recordDigest(bytes32 jobId, bytes32 tasksHash) private view returns (bytes32) {
+        bytes32 typeHash = RECORD_TYPEHASH;
+        bytes32 structHash;
         assembly ("memory-safe") {
-            mstore(0, jobId)
-            mstore(0x20, _settled.slot)
-            bitsBase := keccak256(0, 0x40)
+            let p := mload(0x40)
+            mstore(p, typeHash)
+            mstore(add(p, 0x20), jobId)
+            mstore(add(p, 0x40), tasksHash)
+            structHash := keccak256(p, 0x60)
         }
-        b.bitsBase = bitsBase;
-        b.domain = _domainSeparatorV4();
-        b.typeHash = RESULT_TYPEHASH;
-        b.wordIndex = NO_WORD;
-        b.signers = new address[](255);
-        b.owed = new uint256[](255);
-        // Records out are never longer than records in (1-byte indices for 64-byte signatures);
-        // one spare word for the last 32-byte store.
-        b.out = new bytes(data.length + 32);
-
-        // A callback job's requester runs code after each task: one task at a time, and
-        // everything owed is written before its code runs (the settled bits are read again after).
-        uint256 step = b.callback ? 1 : type(uint256).max;
-        uint256 off = 0;
-        while (off < data.length) {
-            uint256 n;
-            (off, n) = _settleRecords(b, data, off, step);
-            settled += n;
-            if (b.callback && n == 1) {
-                _flush(job, b);
-                // Task indices were checked against the uint32 taskCount.
-                // forge-lint: disable-next-line(unsafe-typecast)
-                _callback(b.requester, jobId, uint32(b.lastTask), b.lastHash);
-            }
-        }
-        _flush(job, b);
-        if (settled == 0) return 0;
-        address[] memory signers = b.signers;
-        bytes memory out = b.out;
-        uint256 signerCount = b.signerCount;
-        uint256 outLen = b.outLen;
-        assembly ("memory-safe") {
-            mstore(signers, signerCount)
-            mstore(out, outLen)
-        }
-        emit TasksSettled(jobId, signers, out);
+        return _hashTypedDataV4(structHash);
     }
 
-    /// @dev The hot loop of `settlePacked`, in assembly: the same steps written in Solidity
-    /// (bounds-checked slices, memory struct access, ecrecover's encoding) cost 14,820 gas per task
-    /// at batch 100 against 12,070 here, of which 8,800 are the two ecrecovers and the calldata.
-    /// From the record at `off`, settles records until `max` tasks were newly settled or the data
-    /// ends; records of tasks settled already (before, or earlier in this data) are skipped.
-    /// Checks, in order, as `settle` does: the record's length, task in range, then (unless settled
-    /// already) the signature count, each signature (OpenZeppelin's ECDSA errors: high s,
-    /// unrecoverable) and strictly ascending signers. Owes each signer one result, records it in
-    /// the event's records, and sets the task's bit in the word in hand (written by `_flush`, or
-    /// here when the next task is in another word). Returns the next offset and tasks settled.
-    function _settleRecords(Batch memory b, bytes calldata data, uint256 off, uint256 max)
-        private
-        returns (uint256 next, uint256 settled)
-    {
-        assembly ("memory-safe") {
-            // Scratch memory is past the free memory pointer (mload(0x40)): for hashing, ecrecover
-            // and revert data.
-            function fail1(sel, a) {
-                let mem := mload(0x40)
-                mstore(mem, shl(224, sel))
-                mstore(add(mem, 4), a)
-                revert(mem, 0x24)
-            }
-            function fail2(sel, a, c) {
-                let mem := mload(0x40)
-                mstore(mem, shl(224, sel))
-                mstore(add(mem, 4), a)
-                mstore(add(mem, 0x24), c)
-                revert(mem, 0x44)
-            }
-
-            // Recovers the signer of `digest` from the compact signature at calldata `sig`.
-            function recoverSigner(digest, sig) -> signer {
-                let mem := mload(0x40)
-                let vs := calldataload(add(sig, 32))
-                let s := and(vs, 0x7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff)
-                // ECDSAInvalidSignatureS(bytes32): a high s (malleable).
-                if gt(s, 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0) {
-                    fail1(0xd78bce0c, s)
-                }
-                mstore(mem, digest)
-                mstore(add(mem, 0x20), add(shr(255, vs), 27))
-                mstore(add(mem, 0x40), calldataload(sig))
-                mstore(add(mem, 0x60), s)
-                mstore(0, 0)
-                pop(staticcall(gas(), 1, mem, 0x80, 0, 0x20))
-                signer := mload(0)
-                // ECDSAInvalidSignature()
-                if iszero(signer) {
-                    mstore(mem, shl(224, 0xf645eedf))
-                    revert(mem, 4)
-                }
-            }
-
-            // Owes `signer` one result and returns its index in the signer table.
-            function owe(batch, signer) -> k {
-                let count := mload(add(batch, 0x1a0))
-                let table := add(mload(add(batch, 0x1c0)), 0x20)
-                for {} and(lt(k, count), iszero(eq(mload(add(table, shl(5, k))), signer))) {} {
-                    k := add(k, 1)
-                }
-                if eq(k, count) {
-                    // TooManySigners(bytes32,uint256)
-                    if eq(count, 255) { fail2(0x7e898283, mload(batch), 255) }
-                    mstore(add(table, shl(5, k)), signer)
-                    mstore(add(batch, 0x1a0), add(count, 1))
-                }
-                let o := add(add(mload(add(batch, 0x1e0)), 0x20), shl(5, k))
-                mstore(o, add(mload(o), 1))
-            }
-
-            // Brings the word of settled bits holding task `taskIndex` in hand; returns it.
-            function wordFor(batch, taskIndex) -> word {
-                let w := shr(8, taskIndex)
-                let held := mload(add(batch, 0x120))
-                switch eq(w, held)
-                case 1 { word := mload(add(batch, 0x140)) }
-                default {
-                    let base := mload(add(batch, 0xe0))
-                    if iszero(eq(held, not(0))) {
-                        mstore(0, held)
-                        mstore(0x20, base)
-                        sstore(keccak256(0, 0x40), mload(add(batch, 0x140)))
-                    }
-                    mstore(0, w)
-                    mstore(0x20, base)
-                    word := sload(keccak256(0, 0x40))
-                    mstore(add(batch, 0x120), w)
-                    mstore(add(batch, 0x140), word)
-                }
-            }
-
-            // The EIP-712 digest each signer signed: Result(jobId, taskIndex, resultHash).
-            function digestOf(batch, taskIndex, resultHash) -> digest {
-                let mem := mload(0x40)
-                mstore(mem, mload(add(batch, 0x280)))
-                mstore(add(mem, 0x20), mload(batch))
-                mstore(add(mem, 0x40), taskIndex)
-                mstore(add(mem, 0x60), resultHash)
-                let structHash := keccak256(mem, 0x80)
-                mstore(mem, shl(240, 0x1901))
-                mstore(add(mem, 2), mload(add(batch, 0x100)))
-                mstore(add(mem, 0x22), structHash)
-                digest := keccak256(mem, 0x42)
-            }
-
-            // Recovers `n` signers (strictly ascending) from the signatures at calldata `sig`, owes
-            // each one result and writes their table indices at memory `o`.
-            function recoverAll(batch, digest, sig, n, o) {
-                let prev := 0
-                for { let j := 0 } lt(j, n) { j := add(j, 1) } {
-                    let signer := recoverSigner(digest, add(sig, shl(6, j)))
-                    // SignersNotAscending(uint256,address)
-                    if iszero(gt(signer, prev)) { fail2(0xbf022a45, j, signer) }
-                    prev := signer
-                    mstore8(add(o, j), owe(batch, signer))
-                }
-            }
-
-            // Settles the task of the record at calldata `p` (not settled yet, `bit` of `word`).
-            function settleTask(batch, p, taskIndex, n) {
-                // TooFewSignatures(uint256,uint8), TooManySignatures(uint256,uint8)
-                if lt(n, mload(add(batch, 0x80))) { fail2(0xafe90aa2, n, mload(add(batch, 0x80))) }
-                if gt(n, mload(add(batch, 0x60))) { fail2(0x31500088, n, mload(add(batch, 0x60))) }
-                let resultHash := calldataload(add(p, 4))
-                let digest := digestOf(batch, taskIndex, resultHash)
-                let outLen := mload(add(batch, 0x220))
-                let o := add(add(mload(add(batch, 0x200)), 0x20), outLen)
-                mstore(o, shl(224, taskIndex))
-                mstore(add(o, 4), resultHash)
-                mstore8(add(o, 36), n)
-                recoverAll(batch, digest, add(p, 37), n, add(o, 37))
-                mstore(add(batch, 0x220), add(outLen, add(37, n)))
-                mstore(add(batch, 0x160), add(mload(add(batch, 0x160)), 1))
-                mstore(add(batch, 0x180), add(mload(add(batch, 0x180)), n))
-                mstore(add(batch, 0x240), taskIndex)
-                mstore(add(batch, 0x260), resultHash)
-            }
-
-            // Settles the record at calldata `p` unless its task is settled already. Records
-            // begin at `start` (offsets in errors count from there) and end at `end`.
-            function step(batch, start, p, end) -> after, did {
-                // MalformedTasks(bytes32,uint256): a record cut short.
-                if lt(sub(end, p), 37) { fail2(0xe197dadb, mload(batch), sub(p, start)) }
-                let taskIndex := shr(224, calldataload(p))
-                let n := byte(0, calldataload(add(p, 36)))
-                after := add(add(p, 37), shl(6, n))
-                if gt(after, end) { fail2(0xe197dadb, mload(batch), sub(p, start)) }
-                // TaskOutOfRange(bytes32,uint32,uint32)
-                if iszero(lt(taskIndex, mload(add(batch, 0x40)))) {
-                    let mem := mload(0x40)
-                    mstore(mem, shl(224, 0x85f80bf6))
-                    mstore(add(mem, 4), mload(batch))
-                    mstore(add(mem, 0x24), taskIndex)
-                    mstore(add(mem, 0x44), mload(add(batch, 0x40)))
-                    revert(mem, 0x64)
-                }
-                let word := wordFor(batch, taskIndex)
-                let bit := shl(and(taskIndex, 255), 1)
-                if iszero(and(word, bit)) {
-                    settleTask(batch, p, taskIndex, n)
-                    mstore(add(batch, 0x140), or(word, bit))
-                    did := 1
-                }
-            }
-
-            let start := data.offset
-            let end := add(start, data.length)
-            let p := add(start, off)
-            for {} and(lt(p, end), lt(settled, max)) {} {
-                let did := 0
-                p, did := step(b, start, p, end)
-                settled := add(settled, did)
-            }
-            next := sub(p, start)
-        }
-    }
-
-    /// @dev Writes what `b` owes: the settled bits in hand, the job's books, the signers' pay.
-    function _flush(Job storage job, Batch memory b) private {
-        if (b.wordIndex != NO_WORD) {
-            _settled[b.jobId][b.wordIndex] = b.word;
-            b.wordIndex = NO_WORD;
-        }
-        if (b.tasks == 0) return;
-        // As in _settleOne: cannot underflow (each task pays at most `replicas` rewards, once) or
-        // truncate (results <= tasks × 255, tasks < 2^32).
-        unchecked {
-            // forge-lint: disable-next-line(unsafe-typecast)
-            job.remaining -= uint128(b.results * b.reward);
-            // forge-lint: disable-next-line(unsafe-typecast)
-            job.settledCount += uint32(b.tasks);
-        }
-        b.tasks = 0;
-        b.results = 0;
-        for (uint256 k = 0; k < b.signerCount; ++k) {
-            uint256 owed = b.owed[k];
-            if (owed == 0) continue;
-            b.owed[k] = 0;
-            Account memory a = _accounts[b.signers[k]];
-            // Bounded by the job's escrow, which fits in uint128.
-            // forge-lint: disable-next-line(unsafe-typecast)
-            a.balance += uint128(owed * b.reward);
-            // forge-lint: disable-next-line(unsafe-typecast)
-            a.settledResults += uint64(owed);
-            _accounts[b.signers[k]] = a;
-        }
-    }
-
-    /// @dev After every state change of the settlement. The settler must leave the callback its
-    /// gas (else it could make it fail on purpose); a callback that fails is reported, not fatal.
+    /// @dev After every state change of the task. The sender must leave the callback its gas
+    /// (else it could make it fail on purpose); a callback that fails is reported, not fatal.
     function _callback(address requester, bytes32 jobId, uint32 taskIndex, bytes32 resultHash) private {
         if (gasleft() < (CALLBACK_GAS * 64) / 63 + 5_000) revert NotEnoughGasForCallback(gasleft());
         try IJobCallback(requester).onTaskSettled{gas: CALLBACK_GAS}(jobId, taskIndex, resultHash) {}
@@ -627,54 +668,43 @@ contract JobEscrow is EIP712, ReentrancyGuard {
         }
     }
 
-    /// @notice Sends a worker everything credited to it, to its payout address if it set one,
-    /// else to `worker`. Anyone may call; the money only ever goes where the worker chose, so a
-    /// worker whose key holds no gas can be paid out by someone else.
-    function withdraw(address payable worker) external nonReentrant returns (uint256 amount) {
-        amount = _accounts[worker].balance;
-        if (amount == 0) revert NothingToWithdraw(worker);
-        _accounts[worker].balance = 0;
-        address to = _payouts[worker].payout;
-        if (to == address(0)) to = worker;
-        emit Withdrawn(worker, to, amount);
-        (bool ok,) = payable(to).call{value: amount}("");
-        if (!ok) revert TransferFailed(to, amount);
-    }
+    // ----------------------------------------------------------------------------------------
+    // Refund
+    // ----------------------------------------------------------------------------------------
 
-    /// @notice Records workers' payout authorisations. Anyone may submit them (a coordinator does
-    /// for the workers it paid). One whose nonce is not above the worker's last is skipped, so two
-    /// parties racing with the same authorisation both succeed; a bad signature reverts the batch.
-    /// Pay already credited and not yet withdrawn follows the newest payout address.
-    /// @return set How many authorisations were recorded.
-    function setPayouts(PayoutAuth[] calldata auths) external returns (uint256 set) {
-        for (uint256 i = 0; i < auths.length; ++i) {
-            PayoutAuth calldata a = auths[i];
-            if (a.payout == address(0)) revert ZeroAddress();
-            PayoutTo storage current = _payouts[a.worker];
-            if (a.nonce <= current.nonce) continue;
-            bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(PAYOUT_TYPEHASH, a.worker, a.payout, a.nonce)));
-            address signer = ECDSA.recover(digest, a.signature);
-            if (signer != a.worker) revert BadPayoutSignature(a.worker, signer);
-            current.payout = a.payout;
-            current.nonce = a.nonce;
-            emit PayoutSet(a.worker, a.payout, a.nonce);
-            ++set;
+    /// @notice After `deadline + CLAIM_WINDOW`, returns what is left of the escrow (rewards not
+    /// redeemed, fees not earned) to the requester, once. Anyone may call, except for a callback
+    /// job, which only its requester may refund.
+    function refund(bytes32 jobId) external nonReentrant returns (uint256 amount) {
+        StoredJob storage job = _jobs[jobId];
+        address requester = job.requester;
+        if (requester == address(0)) revert UnknownJob(jobId);
+        if (job.callback && msg.sender != requester) revert NotRequester(jobId, msg.sender, requester);
+        uint256 closesAt = uint256(job.deadline) + CLAIM_WINDOW;
+        if (block.timestamp <= closesAt) revert ClaimWindowOpen(jobId, closesAt);
+        if (job.refunded) revert AlreadyRefunded(jobId);
+        amount = uint256(job.remaining) + _feesLeft(job);
+        job.refunded = true;
+        job.remaining = 0;
+        emit Refunded(jobId, requester, amount);
+        if (amount != 0) {
+            (bool ok,) = requester.call{value: amount}("");
+            if (!ok) revert TransferFailed(requester, amount);
         }
     }
 
-    /// @notice After the deadline, returns the unspent escrow to the requester. Anyone may call.
-    function refund(bytes32 jobId) external nonReentrant returns (uint256 amount) {
-        Job storage job = _jobs[jobId];
-        if (job.requester == address(0)) revert UnknownJob(jobId);
-        if (block.timestamp <= job.deadline) revert NotExpired(jobId, job.deadline);
-        if (job.refunded) revert AlreadyRefunded(jobId);
-        amount = job.remaining;
-        job.refunded = true;
-        job.remaining = 0;
-        emit Refunded(jobId, job.requester, amount);
-        (bool ok,) = job.requester.call{value: amount}("");
-        if (!ok) revert TransferFailed(job.requester, amount);
+    /// @dev Fees of the tasks not recorded yet; 0 once refunded.
+    function _feesLeft(StoredJob storage job) private view returns (uint256) {
+        if (job.refunded) return 0;
+        // Cannot underflow: recordedCount <= taskCount.
+        unchecked {
+            return uint256(job.taskCount - job.recordedCount) * job.feePerTask;
+        }
     }
+
+    // ----------------------------------------------------------------------------------------
+    // Stake
+    // ----------------------------------------------------------------------------------------
 
     /// @notice Adds the sent ether to the sender's active stake.
     function stake() external payable {
@@ -691,9 +721,7 @@ contract JobEscrow is EIP712, ReentrancyGuard {
     function _stake(address worker) private {
         if (msg.value == 0) revert ZeroStake();
         Stake storage s = _stakes[worker];
-        // Bounded by the ether supply, far below 2^128.
-        // forge-lint: disable-next-line(unsafe-typecast)
-        s.active += uint128(msg.value);
+        s.active += SafeCast.toUint128(msg.value);
         emit Staked(worker, msg.sender, msg.value, s.active);
     }
 
@@ -723,14 +751,18 @@ contract JobEscrow is EIP712, ReentrancyGuard {
 
     /// @notice Slashes a worker that signed two different results for one task: all its stake,
     /// active and unstaking. Half is credited to the caller (withdraw it like pay), half burned.
-    function slash(bytes32 jobId, uint32 taskIndex, bytes32 hashA, bytes calldata sigA, bytes32 hashB, bytes calldata sigB)
-        external
-        returns (uint256 amount)
-    {
+    function slash(
+        bytes32 jobId,
+        uint32 taskIndex,
+        bytes32 hashA,
+        bytes calldata sigA,
+        bytes32 hashB,
+        bytes calldata sigB
+    ) external returns (uint256 amount) {
         if (_jobs[jobId].requester == address(0)) revert UnknownJob(jobId);
         if (hashA == hashB) revert SameResult(hashA);
-        address a = ECDSA.recover(_resultDigest(jobId, taskIndex, hashA), sigA);
-        address b = ECDSA.recover(_resultDigest(jobId, taskIndex, hashB), sigB);
+        address a = ECDSA.recoverCalldata(_resultDigest(jobId, taskIndex, hashA), sigA);
+        address b = ECDSA.recoverCalldata(_resultDigest(jobId, taskIndex, hashB), sigB);
         if (a != b) revert NotEquivocation(a, b);
         Stake storage s = _stakes[a];
         amount = uint256(s.active) + s.unstaking;
@@ -738,6 +770,7 @@ contract JobEscrow is EIP712, ReentrancyGuard {
         s.active = 0;
         s.unstaking = 0;
         uint256 reward = amount / 2;
+        // reward <= amount / 2 < 2^128 (active and unstaking are each below 2^128); the sum is checked.
         // forge-lint: disable-next-line(unsafe-typecast)
         _accounts[msg.sender].balance += uint128(reward);
         _accounts[a].slashes += 1;
@@ -745,12 +778,108 @@ contract JobEscrow is EIP712, ReentrancyGuard {
         emit Slashed(a, jobId, taskIndex, amount, msg.sender, reward);
     }
 
+    /// @dev The EIP-712 digest a worker signs for one result, hashed in scratch memory.
+    function _resultDigest(bytes32 jobId, uint32 taskIndex, bytes32 resultHash) private view returns (bytes32) {
+        bytes32 typeHash = RESULT_TYPEHASH;
+        bytes32 structHash;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, typeHash)
+            mstore(add(p, 0x20), jobId)
+            mstore(add(p, 0x40), taskIndex)
+            mstore(add(p, 0x60), resultHash)
+            structHash := keccak256(p, 0x80)
+        }
+        return _hashTypedDataV4(structHash);
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Payouts
+    // ----------------------------------------------------------------------------------------
+
+    /// @notice Sends a worker everything credited to it, to its payout address if it set one,
+    /// else to `worker`. Anyone may call; the money only ever goes where the worker chose, so a
+    /// worker whose key holds no gas can be paid out by someone else.
+    function withdraw(address payable worker) external nonReentrant returns (uint256 amount) {
+        amount = _accounts[worker].balance;
+        if (amount == 0) revert NothingToWithdraw(worker);
+        _accounts[worker].balance = 0;
+        address to = _payouts[worker].payout;
+        if (to == address(0)) to = worker;
+        emit Withdrawn(worker, to, amount);
+        (bool ok,) = payable(to).call{value: amount}("");
+        if (!ok) revert TransferFailed(to, amount);
+    }
+
+    /// @notice Records workers' payout authorisations. Anyone may submit them (a coordinator does
+    /// for the workers it paid). One whose nonce is not above the worker's last is skipped, so two
+    /// parties racing with the same authorisation both succeed; a bad signature reverts the batch.
+    /// Pay already credited and not yet withdrawn follows the newest payout address.
+    /// @return set How many authorisations were recorded.
+    function setPayouts(PayoutAuth[] calldata auths) external returns (uint256 set) {
+        for (uint256 i = 0; i < auths.length; ++i) {
+            PayoutAuth calldata a = auths[i];
+            if (a.payout == address(0)) revert ZeroAddress();
+            PayoutTo storage current = _payouts[a.worker];
+            if (a.nonce <= current.nonce) continue;
+            bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(PAYOUT_TYPEHASH, a.worker, a.payout, a.nonce)));
+            address signer = ECDSA.recoverCalldata(digest, a.signature);
+            if (signer != a.worker) revert BadPayoutSignature(a.worker, signer);
+            current.payout = a.payout;
+            current.nonce = a.nonce;
+            emit PayoutSet(a.worker, a.payout, a.nonce);
+            ++set;
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Views
+    // ----------------------------------------------------------------------------------------
+
+    /// @notice The job; every field is zero (`requester == address(0)`) for an unknown id.
+    function getJob(bytes32 jobId) external view returns (Job memory j) {
+        StoredJob storage s = _jobs[jobId];
+        j.requester = s.requester;
+        j.coordinator = s.coordinator;
+        j.taskCount = s.taskCount;
+        j.recordedCount = s.recordedCount;
+        j.replicas = s.replicas;
+        j.quorum = s.quorum;
+        j.refunded = s.refunded;
+        j.callback = s.callback;
+        j.rewardPerResult = s.rewardPerResult;
+        j.remaining = s.remaining;
+        j.feePerTask = s.feePerTask;
+        // At most taskCount × feePerTask, which createJob checked fits 128 bits.
+        // forge-lint: disable-next-line(unsafe-typecast)
+        j.feesLeft = uint128(_feesLeft(s));
+        j.minStake = s.minStake;
+        j.deadline = s.deadline;
+        j.modelHash = s.modelHash;
+        j.inputsRoot = s.inputsRoot;
+        j.policy = s.policy;
+    }
+
+    /// @notice Whether task `taskIndex` of `jobId` has its result recorded.
+    function isRecorded(bytes32 jobId, uint32 taskIndex) external view returns (bool) {
+        // forge-lint: disable-next-line(incorrect-shift)
+        return _recorded[jobId][taskIndex >> 8] & (1 << (taskIndex & 255)) != 0;
+    }
+
+    /// @notice Results of `worker` paid so far in `jobId` (the newest claim redeemed).
+    function redeemedOf(bytes32 jobId, address worker) external view returns (uint32) {
+        uint256 id = _accounts[worker].id;
+        if (id == 0) return 0;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        return uint32(_redeemed[jobId][id >> 3] >> ((id & 7) << 5));
+    }
+
     /// @notice Credited and not yet withdrawn.
     function balanceOf(address worker) external view returns (uint256) {
         return _accounts[worker].balance;
     }
 
-    /// @notice A worker's pay, settled results and slashes.
+    /// @notice A worker's pay, paid results, slashes and account id.
     function accountOf(address worker) external view returns (Account memory) {
         return _accounts[worker];
     }
@@ -766,17 +895,7 @@ contract JobEscrow is EIP712, ReentrancyGuard {
         return _stakes[worker];
     }
 
-    /// @notice The stored job; `requester == address(0)` means no such job.
-    function getJob(bytes32 jobId) external view returns (Job memory) {
-        return _jobs[jobId];
-    }
-
-    function isSettled(bytes32 jobId, uint32 taskIndex) external view returns (bool) {
-        // forge-lint: disable-next-line(incorrect-shift)
-        return _settled[jobId][taskIndex >> 8] & (1 << (taskIndex & 255)) != 0;
-    }
-
-    /// @notice The EIP-712 domain separator that result signatures are made under.
+    /// @notice The EIP-712 domain separator that every signature here is made under.
     function domainSeparator() external view returns (bytes32) {
         return _domainSeparatorV4();
     }

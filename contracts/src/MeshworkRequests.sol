@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
-pragma solidity ^0.8.24;
+pragma solidity ^0.8.28;
 
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
-import {IJobCallback, JobEscrow} from "./JobEscrow.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {IJobCallback} from "./IJobCallback.sol";
+import {JobEscrow} from "./JobEscrow.sol";
 
 /// @notice Implemented by a contract that asks MeshworkRequests for computations.
 interface IMeshworkConsumer {
@@ -13,15 +14,19 @@ interface IMeshworkConsumer {
 
 /// @title On-chain requests for Meshwork computations
 /// @notice A consumer contract pays for one inference: a model (by sha256), one input (its
-/// canonical CBOR encoding, hashed with keccak256 as Meshwork commits inputs) and the agreement
-/// terms. The request is itself a one-task JobEscrow job whose requester is this contract, so
-/// volunteers are paid only for a quorum certificate, exactly as for any job. When the task
-/// settles, JobEscrow tells this contract the accepted result hash (`onTaskSettled`); then
-/// anyone (the Meshwork bridge, usually) delivers it, with the result bytes when asked for, and
-/// the consumer's `onMeshworkResult` is called. Bytes that do not hash to the settled result are
-/// refused, so the deliverer needs no trust. If no quorum settles before the deadline, `refund`
-/// returns the payment to the consumer.
-contract MeshworkRequests is IJobCallback, ReentrancyGuard {
+/// canonical CBOR encoding, hashed with keccak256 as Meshwork commits inputs), the agreement
+/// terms and the coordinator it trusts to judge them (the deployment's default, or its own).
+/// The request is itself a one-task JobEscrow job whose requester is this contract, so
+/// volunteers are paid only through that coordinator's claims, exactly as for any job. When the
+/// coordinator records the task's accepted result, JobEscrow tells this contract its hash
+/// (`onTaskSettled`); nobody else can answer. Then anyone (the Meshwork bridge, usually) delivers
+/// it, with the result bytes when asked for, and the consumer's `onMeshworkResult` is called.
+/// Bytes that do not hash to the recorded result are refused, so the deliverer needs no trust.
+/// After the job's claim window, `refund` returns what the volunteers were not paid to the
+/// consumer.
+/// @dev Holds no ether between calls: a refund passes through on its way to the consumer, and
+/// any other payment is refused (so none can be stranded here).
+contract MeshworkRequests is IJobCallback, ReentrancyGuardTransient {
     struct Request {
         address consumer;
         bool wantBytes; // deliver only with the result bytes (an empty delivery waits HASH_ONLY_AFTER)
@@ -29,11 +34,14 @@ contract MeshworkRequests is IJobCallback, ReentrancyGuard {
         bool delivered;
         bool refunded;
         uint64 answeredAt;
+        address coordinator; // the only key that can answer (it records the job's result)
         bytes32 jobId;
         bytes32 resultHash;
     }
 
     JobEscrow public immutable escrow;
+    /// @notice The coordinator of requests that name none (address(0)).
+    address public immutable defaultCoordinator;
     /// @notice Largest input accepted (its bytes travel in the Requested event).
     uint256 public constant MAX_INPUT_BYTES = 8192;
     /// @notice Largest result delivered with its bytes.
@@ -47,7 +55,11 @@ contract MeshworkRequests is IJobCallback, ReentrancyGuard {
     Request[] private _requests;
     /// @notice Request index + 1 per job (0: not a request's job).
     mapping(bytes32 jobId => uint256) public requestOfJob;
+    /// @dev Set only while `refund` waits for JobEscrow's ether.
+    bool private transient _refunding;
 
+    /// @notice A consumer asked for an inference; only `coordinator` can answer it, and it pays
+    /// only volunteers with at least `minStake` active stake.
     event Requested(
         uint256 indexed requestId,
         address indexed consumer,
@@ -55,33 +67,57 @@ contract MeshworkRequests is IJobCallback, ReentrancyGuard {
         bytes32 modelHash,
         bytes32 inputHash,
         bytes input,
-        bool wantBytes
+        bool wantBytes,
+        address coordinator,
+        uint128 minStake
     );
+    /// @notice The request's coordinator recorded its accepted result.
     event Answered(uint256 indexed requestId, bytes32 resultHash);
+    /// @notice The consumer was called back (`callbackOk`: without reverting).
     event Delivered(uint256 indexed requestId, bool withBytes, bool callbackOk);
+    /// @notice What the volunteers were not paid went back to the consumer.
     event RequestRefunded(uint256 indexed requestId, address indexed consumer, uint256 amount);
 
+    /// @notice The input must be 1 to MAX_INPUT_BYTES bytes.
     error InputSize(uint256 length);
+    /// @notice The payment must split evenly into `replicas` rewards.
     error PaymentNotDivisible(uint256 value, uint8 replicas);
+    /// @notice No request has this id.
     error UnknownRequest(uint256 requestId);
+    /// @notice Only JobEscrow may call this.
     error NotEscrow(address caller);
+    /// @notice Ether arrives here only as a refund from JobEscrow, during `refund`.
+    error UnexpectedPayment(address from, uint256 amount);
+    /// @notice The request's result has not been recorded yet.
     error NotAnswered(uint256 requestId);
+    /// @notice The request was delivered already.
     error AlreadyDelivered(uint256 requestId);
+    /// @notice The bytes do not hash to the recorded result.
     error WrongResult(bytes32 expected, bytes32 got);
+    /// @notice A result delivered with its bytes must be at most MAX_RESULT_BYTES.
     error ResultTooLarge(uint256 length);
+    /// @notice The consumer asked for the bytes: an empty delivery waits until `hashOnlyAt`.
     error BytesWanted(uint256 requestId, uint64 hashOnlyAt);
+    /// @notice The caller left too little gas for the consumer's CONSUMER_GAS.
     error NotEnoughGasForCallback(uint256 left);
+    /// @notice Sending ether failed; nothing changed.
     error TransferFailed(address to, uint256 amount);
+    /// @notice The zero address is not allowed here.
+    error ZeroAddress();
 
-    constructor(JobEscrow escrow_) {
+    constructor(JobEscrow escrow_, address defaultCoordinator_) {
+        if (defaultCoordinator_ == address(0)) revert ZeroAddress();
         escrow = escrow_;
+        defaultCoordinator = defaultCoordinator_;
     }
 
-    /// @notice Asks for one inference, paying `msg.value`: each of the `quorum` (up to
-    /// `replicas`) agreeing volunteers earns msg.value / replicas.
+    /// @notice Asks for one inference, paying `msg.value`: each volunteer whose result the
+    /// coordinator accepts (up to `replicas`) earns msg.value / replicas.
     /// @param input the canonical CBOR encoding of the input tensors (lib/proofs/canonical.ts).
     /// @param policy agreement policy as right-padded UTF-8 ("exact", "argmax", "round:3", …).
     /// @param ttl seconds until the job's deadline.
+    /// @param coordinator the key that judges the results and answers; address(0): the default.
+    /// @param minStake active stake a volunteer needs to be paid (0: none).
     function request(
         bytes32 modelHash,
         bytes calldata input,
@@ -89,50 +125,61 @@ contract MeshworkRequests is IJobCallback, ReentrancyGuard {
         uint8 replicas,
         uint8 quorum,
         uint64 ttl,
-        bool wantBytes
+        bool wantBytes,
+        address coordinator,
+        uint128 minStake
     ) external payable returns (uint256 requestId) {
         if (input.length == 0 || input.length > MAX_INPUT_BYTES) revert InputSize(input.length);
         if (replicas == 0 || msg.value % replicas != 0) revert PaymentNotDivisible(msg.value, replicas);
-        bytes32 inputHash = keccak256(input);
-        bytes32 jobId = _openJob(modelHash, inputHash, policy, replicas, quorum, ttl);
-        requestId = _requests.length;
-        _requests.push(
-            Request({
-                consumer: msg.sender,
-                wantBytes: wantBytes,
-                answered: false,
-                delivered: false,
-                refunded: false,
-                answeredAt: 0,
-                jobId: jobId,
-                resultHash: 0
-            })
-        );
-        requestOfJob[jobId] = requestId + 1;
-        emit Requested(requestId, msg.sender, jobId, modelHash, inputHash, input, wantBytes);
-    }
-
-    /// @dev The request's one-task job, paid with msg.value, this contract its requester.
-    function _openJob(bytes32 modelHash, bytes32 inputHash, bytes32 policy, uint8 replicas, uint8 quorum, uint64 ttl)
-        private
-        returns (bytes32)
-    {
         JobEscrow.JobParams memory p;
         p.modelHash = modelHash;
         // A one-leaf Merkle tree: its root is the leaf, keccak256(uint32 index 0 ‖ inputHash).
-        p.inputsRoot = keccak256(abi.encodePacked(uint32(0), inputHash));
+        p.inputsRoot = keccak256(abi.encodePacked(uint32(0), keccak256(input)));
         p.policy = policy;
         p.taskCount = 1;
         p.replicas = replicas;
         p.quorum = quorum;
         p.deadline = uint64(block.timestamp) + ttl;
-        // msg.value is bounded by the ether supply, far below 2^128.
+        // A value above 2^128 × replicas truncates here, and then fails JobEscrow's exact-escrow
+        // check (WrongEscrow): it cannot open a job worth less than was paid.
         // forge-lint: disable-next-line(unsafe-typecast)
         p.rewardPerResult = uint128(msg.value / replicas);
-        return escrow.createJobWithCallback{value: msg.value}(p);
+        p.coordinator = coordinator == address(0) ? defaultCoordinator : coordinator;
+        p.minStake = minStake;
+        return _open(p, input, wantBytes);
     }
 
-    /// @notice JobEscrow's call when a request's task settles.
+    /// @dev Opens the request's one-task job, paid with msg.value, this contract its requester.
+    function _open(JobEscrow.JobParams memory p, bytes calldata input, bool wantBytes)
+        private
+        returns (uint256 requestId)
+    {
+        bytes32 jobId = escrow.createJobWithCallback{value: msg.value}(p);
+        requestId = _requests.length;
+        Request storage r = _requests.push();
+        r.consumer = msg.sender;
+        r.wantBytes = wantBytes;
+        r.coordinator = p.coordinator;
+        r.jobId = jobId;
+        requestOfJob[jobId] = requestId + 1;
+        _announce(requestId, jobId, p, input, wantBytes);
+    }
+
+    /// @dev Apart from _open, whose locals leave too little stack for the event's arguments.
+    function _announce(
+        uint256 requestId,
+        bytes32 jobId,
+        JobEscrow.JobParams memory p,
+        bytes calldata input,
+        bool wantBytes
+    ) private {
+        bytes32 inputHash = keccak256(input);
+        emit Requested(
+            requestId, msg.sender, jobId, p.modelHash, inputHash, input, wantBytes, p.coordinator, p.minStake
+        );
+    }
+
+    /// @notice JobEscrow's call when a request's result is recorded (by its coordinator only).
     function onTaskSettled(bytes32 jobId, uint32, bytes32 resultHash) external {
         if (msg.sender != address(escrow)) revert NotEscrow(msg.sender);
         uint256 n = requestOfJob[jobId];
@@ -144,7 +191,7 @@ contract MeshworkRequests is IJobCallback, ReentrancyGuard {
         emit Answered(n - 1, resultHash);
     }
 
-    /// @notice Calls the consumer back with the settled result: `result` must hash to it, or be
+    /// @notice Calls the consumer back with the recorded result: `result` must hash to it, or be
     /// empty (allowed at once when the consumer did not ask for bytes, else after HASH_ONLY_AFTER).
     function deliver(uint256 requestId, bytes calldata result) external nonReentrant {
         Request storage r = _get(requestId);
@@ -167,26 +214,33 @@ contract MeshworkRequests is IJobCallback, ReentrancyGuard {
         emit Delivered(requestId, result.length > 0, ok);
     }
 
-    /// @notice After the deadline of a request that was not answered: the payment goes back to
-    /// its consumer. Anyone may call.
+    /// @notice After the job's claim window (JobEscrow.CLAIM_WINDOW past its deadline): what the
+    /// volunteers were not paid goes back to the consumer. Anyone may call; only this contract
+    /// can refund a request's job, so the ether always comes through here.
     function refund(uint256 requestId) external nonReentrant {
         Request storage r = _get(requestId);
         r.refunded = true;
+        _refunding = true;
         uint256 amount = escrow.refund(r.jobId);
+        _refunding = false;
         emit RequestRefunded(requestId, r.consumer, amount);
-        (bool ok,) = r.consumer.call{value: amount}("");
-        if (!ok) revert TransferFailed(r.consumer, amount);
+        if (amount != 0) {
+            (bool ok,) = r.consumer.call{value: amount}("");
+            if (!ok) revert TransferFailed(r.consumer, amount);
+        }
     }
 
-    /// @notice JobEscrow's refunds arrive here on their way to the consumer.
+    /// @notice JobEscrow's refunds arrive here on their way to the consumer; nothing else does.
     receive() external payable {
-        if (msg.sender != address(escrow)) revert NotEscrow(msg.sender);
+        if (msg.sender != address(escrow) || !_refunding) revert UnexpectedPayment(msg.sender, msg.value);
     }
 
+    /// @notice The request; reverts with UnknownRequest for an id never given.
     function getRequest(uint256 requestId) external view returns (Request memory) {
         return _get(requestId);
     }
 
+    /// @notice Requests made so far (ids are 0 to requestCount - 1).
     function requestCount() external view returns (uint256) {
         return _requests.length;
     }

@@ -2,20 +2,41 @@
 pragma solidity ^0.8.24;
 
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {JobEscrow} from "../src/JobEscrow.sol";
 import {JobEscrowBase} from "./JobEscrowBase.sol";
 
 contract JobEscrowCreateTest is JobEscrowBase {
     function test_createJob_escrowsAndStores() public {
-        bytes32 id = createJob(30, 3, 2);
+        JobEscrow.JobParams memory p = params(30, 3, 2);
+        p.feePerTask = FEE;
+        p.minStake = 1 ether;
+        bytes32 id = open(p);
         JobEscrow.Job memory j = escrow.getJob(id);
         assertEq(j.requester, requester);
+        assertEq(j.coordinator, coordinator);
         assertEq(j.taskCount, 30);
+        assertEq(j.recordedCount, 0);
         assertEq(j.replicas, 3);
         assertEq(j.quorum, 2);
+        assertFalse(j.refunded);
+        assertFalse(j.callback);
+        assertEq(j.rewardPerResult, REWARD);
         assertEq(j.remaining, 90 * REWARD);
+        assertEq(j.feePerTask, FEE);
+        assertEq(j.feesLeft, 30 * FEE);
+        assertEq(j.minStake, 1 ether);
+        assertEq(j.deadline, p.deadline);
+        assertEq(j.modelHash, keccak256("model"));
+        assertEq(j.inputsRoot, keccak256("inputs"));
         assertEq(j.policy, bytes32("exact"));
-        assertEq(address(escrow).balance, 90 * REWARD);
+        assertEq(address(escrow).balance, 90 * REWARD + 30 * FEE);
+    }
+
+    function test_getJob_ofAnUnknownIdIsAllZeros() public view {
+        JobEscrow.Job memory j = escrow.getJob(keccak256("nope"));
+        // Seventeen static fields, every one of them zero.
+        assertEq(abi.encode(j), new bytes(17 * 32));
     }
 
     function test_createJob_derivesDistinctIds() public {
@@ -28,11 +49,13 @@ contract JobEscrowCreateTest is JobEscrowBase {
 
     function test_createJob_emitsJobCreated() public {
         JobEscrow.JobParams memory p = params(4, 2, 2);
+        p.feePerTask = FEE;
         bytes32 expectedId = keccak256(abi.encode(block.chainid, address(escrow), requester, uint256(0)));
         vm.expectEmit(address(escrow));
-        emit JobEscrow.JobCreated(expectedId, requester, p.modelHash, p.inputsRoot, p.policy, 4, 2, 2, REWARD, p.deadline);
-        vm.prank(requester);
-        escrow.createJob{value: 8 * REWARD}(p);
+        emit JobEscrow.JobCreated(
+            expectedId, requester, coordinator, p.modelHash, p.inputsRoot, p.policy, 4, 2, 2, REWARD, FEE, 0, p.deadline
+        );
+        open(p);
     }
 
     function test_createJob_revertsWithoutTasks() public {
@@ -67,167 +90,206 @@ contract JobEscrowCreateTest is JobEscrowBase {
         escrow.createJob{value: REWARD}(p);
     }
 
-    function test_createJob_revertsOnWrongEscrow() public {
-        JobEscrow.JobParams memory p = params(2, 3, 2);
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.WrongEscrow.selector, 6 * REWARD, 6 * REWARD - 1));
-        escrow.createJob{value: 6 * REWARD - 1}(p);
+    function test_createJob_revertsWithoutCoordinator() public {
+        JobEscrow.JobParams memory p = params(1, 1, 1);
+        p.coordinator = address(0);
+        vm.expectRevert(JobEscrow.ZeroAddress.selector);
+        escrow.createJob{value: REWARD}(p);
     }
 
-    function testFuzz_createJob_requiresExactEscrow(uint32 tasks, uint8 replicas, uint8 quorum, uint256 sent) public {
+    function test_createJob_revertsOnWrongEscrow_feesIncluded() public {
+        JobEscrow.JobParams memory p = params(2, 3, 2);
+        p.feePerTask = FEE;
+        // Rewards alone are not enough: the fees are escrowed too.
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.WrongEscrow.selector, 6 * REWARD + 2 * FEE, 6 * REWARD));
+        escrow.createJob{value: 6 * REWARD}(p);
+    }
+
+    function test_createJob_revertsWhenTheRewardsExceed128Bits() public {
+        JobEscrow.JobParams memory p = params(2, 1, 1);
+        p.rewardPerResult = type(uint128).max;
+        uint256 value = 2 * uint256(type(uint128).max);
+        vm.deal(address(this), value);
+        vm.expectRevert(abi.encodeWithSelector(SafeCast.SafeCastOverflowedUintDowncast.selector, 128, value));
+        escrow.createJob{value: value}(p);
+    }
+
+    function testFuzz_createJob_requiresExactEscrow(
+        uint32 tasks,
+        uint8 replicas,
+        uint8 quorum,
+        uint128 fee,
+        uint256 sent
+    ) public {
         tasks = uint32(bound(tasks, 1, 1_000_000));
         replicas = uint8(bound(replicas, 1, 32));
         quorum = uint8(bound(quorum, 1, replicas));
-        uint256 expected = uint256(tasks) * replicas * REWARD;
+        fee = uint128(bound(fee, 0, 1e16));
+        JobEscrow.JobParams memory p = params(tasks, replicas, quorum);
+        p.feePerTask = fee;
+        uint256 expected = escrowOf(p);
         sent = bound(sent, 0, expected * 2);
         vm.deal(address(this), sent);
-        JobEscrow.JobParams memory p = params(tasks, replicas, quorum);
         if (sent != expected) vm.expectRevert(abi.encodeWithSelector(JobEscrow.WrongEscrow.selector, expected, sent));
         escrow.createJob{value: sent}(p);
     }
 }
 
-contract JobEscrowSettleTest is JobEscrowBase {
+contract JobEscrowRedeemTest is JobEscrowBase {
     bytes32 internal id;
-    bytes32 internal constant RESULT = keccak256("result");
 
     function setUp() public override {
         super.setUp();
-        id = createJob(300, 3, 2);
+        id = createJob(10, 3, 2); // 30 results of REWARD at most
     }
 
-    function test_settle_creditsEverySigner() public {
-        uint256 n = escrow.settle(one(cert(id, 7, RESULT, 3)));
-        assertEq(n, 1);
-        for (uint256 i = 0; i < 3; ++i) {
-            assertEq(escrow.balanceOf(worker(i)), REWARD);
-        }
-        assertTrue(escrow.isSettled(id, 7));
-        assertFalse(escrow.isSettled(id, 6));
-        JobEscrow.Job memory j = escrow.getJob(id);
-        assertEq(j.remaining, 900 * REWARD - 3 * REWARD);
-        assertEq(j.settledCount, 1);
+    function test_redeem_creditsTheWorker() public {
+        vm.prank(makeAddr("relayer")); // anyone may send it
+        uint256 paid = escrow.redeem(one(claim(id, worker(0), 4)));
+        assertEq(paid, 4 * REWARD);
+        assertEq(escrow.balanceOf(worker(0)), 4 * REWARD);
+        assertEq(escrow.redeemedOf(id, worker(0)), 4);
+        assertEq(escrow.accountOf(worker(0)).settledResults, 4);
+        assertEq(escrow.getJob(id).remaining, 26 * REWARD);
+        assertEq(escrow.balanceOf(makeAddr("relayer")), 0);
     }
 
-    function test_settle_acceptsExactlyQuorum() public {
-        escrow.settle(one(cert(id, 0, RESULT, 2)));
-        assertEq(escrow.balanceOf(worker(0)), REWARD);
-        assertEq(escrow.balanceOf(worker(2)), 0);
-    }
-
-    function test_settle_emitsTaskSettled() public {
-        address[] memory signers = new address[](2);
-        signers[0] = worker(0);
-        signers[1] = worker(1);
+    function test_redeem_emitsClaimRedeemed() public {
         vm.expectEmit(address(escrow));
-        emit JobEscrow.TaskSettled(id, 5, RESULT, signers);
-        escrow.settle(one(cert(id, 5, RESULT, 2)));
+        emit JobEscrow.ClaimRedeemed(id, worker(1), 3, 3 * REWARD);
+        escrow.redeem(one(claim(id, worker(1), 3)));
     }
 
-    function test_settle_batchAcrossTasksAndWords() public {
-        JobEscrow.Certificate[] memory batch = new JobEscrow.Certificate[](3);
-        batch[0] = cert(id, 0, RESULT, 2);
-        batch[1] = cert(id, 255, RESULT, 2);
-        batch[2] = cert(id, 256, RESULT, 3);
-        assertEq(escrow.settle(batch), 3);
-        assertTrue(escrow.isSettled(id, 255) && escrow.isSettled(id, 256));
-        assertEq(escrow.balanceOf(worker(0)), 3 * REWARD);
-        assertEq(escrow.balanceOf(worker(2)), REWARD);
+    function test_redeem_newerClaimPaysOnlyTheDifference() public {
+        escrow.redeem(one(claim(id, worker(0), 4)));
+        vm.expectEmit(address(escrow));
+        emit JobEscrow.ClaimRedeemed(id, worker(0), 7, 3 * REWARD);
+        assertEq(escrow.redeem(one(claim(id, worker(0), 7))), 3 * REWARD);
+        assertEq(escrow.balanceOf(worker(0)), 7 * REWARD);
+        assertEq(escrow.accountOf(worker(0)).settledResults, 7);
     }
 
-    function test_settle_skipsAlreadySettledTask() public {
-        escrow.settle(one(cert(id, 1, RESULT, 2)));
-        // A second certificate for the same task, even with a third signer, pays nothing more.
-        uint256 n = escrow.settle(one(cert(id, 1, RESULT, 3)));
-        assertEq(n, 0);
-        assertEq(escrow.balanceOf(worker(0)), REWARD);
-        assertEq(escrow.balanceOf(worker(2)), 0);
-        assertEq(escrow.getJob(id).settledCount, 1);
+    function test_redeem_sameClaimTwicePaysNothingMore() public {
+        JobEscrow.Claim[] memory c = one(claim(id, worker(0), 4));
+        escrow.redeem(c);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.ClaimNotNewer.selector, id, worker(0), 4, 4));
+        escrow.redeem(c);
+        assertEq(escrow.balanceOf(worker(0)), 4 * REWARD);
     }
 
-    function test_settle_revertsOnUnknownJob() public {
+    function test_redeem_olderClaimAfterANewerPaysNothing() public {
+        JobEscrow.Claim[] memory older = one(claim(id, worker(0), 2));
+        escrow.redeem(one(claim(id, worker(0), 5)));
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.ClaimNotNewer.selector, id, worker(0), 2, 5));
+        escrow.redeem(older);
+        assertEq(escrow.balanceOf(worker(0)), 5 * REWARD);
+    }
+
+    function test_redeem_aClaimOfZeroResultsIsNotNewer() public {
+        JobEscrow.Claim[] memory c = one(claim(id, worker(0), 0));
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.ClaimNotNewer.selector, id, worker(0), 0, 0));
+        escrow.redeem(c);
+    }
+
+    function test_redeem_batchPaysEveryWorker() public {
+        JobEscrow.Claim[] memory c = new JobEscrow.Claim[](7);
+        for (uint256 i = 0; i < 7; ++i) {
+            c[i] = claim(id, worker(i), uint32(i + 1));
+        }
+        assertEq(escrow.redeem(c), 28 * REWARD); // 1 + 2 + ... + 7
+        for (uint256 i = 0; i < 7; ++i) {
+            assertEq(escrow.balanceOf(worker(i)), (i + 1) * REWARD);
+        }
+        assertEq(escrow.getJob(id).remaining, 2 * REWARD);
+    }
+
+    function test_redeem_workersShareRedeemedWordsWithoutMixingCounts() public {
+        // Nine workers: ids 1-9, so two of them land in a second word of lanes.
+        bytes32 big = createJob(100, 3, 2);
+        JobEscrow.Claim[] memory c = new JobEscrow.Claim[](9);
+        for (uint256 i = 0; i < 9; ++i) {
+            address w = i < 8 ? worker(i) : makeAddr("ninth");
+            c[i] = claim(big, w, uint32(10 + i));
+        }
+        escrow.redeem(c);
+        for (uint256 i = 0; i < 9; ++i) {
+            address w = i < 8 ? worker(i) : makeAddr("ninth");
+            assertEq(escrow.redeemedOf(big, w), 10 + i);
+            assertEq(escrow.redeemedOf(id, w), 0);
+            assertEq(escrow.balanceOf(w), (10 + i) * REWARD);
+        }
+        assertEq(escrow.accountOf(makeAddr("ninth")).id, 9);
+        escrow.redeem(one(claim(big, worker(3), 20)));
+        assertEq(escrow.redeemedOf(big, worker(2)), 12);
+        assertEq(escrow.redeemedOf(big, worker(3)), 20);
+        assertEq(escrow.redeemedOf(big, worker(4)), 14);
+    }
+
+    function test_redeem_worksBeforeTheDeadlineAndUntilTheWindowCloses() public {
+        escrow.redeem(one(claim(id, worker(0), 1)));
+        vm.warp(closesAt(id));
+        escrow.redeem(one(claim(id, worker(0), 2)));
+        assertEq(escrow.balanceOf(worker(0)), 2 * REWARD);
+    }
+
+    function test_redeem_revertsOnUnknownJob() public {
         bytes32 other = keccak256("nope");
-        JobEscrow.Certificate[] memory c = one(cert(other, 0, RESULT, 2));
+        JobEscrow.Claim[] memory c = one(claim(other, worker(0), 1));
         vm.expectRevert(abi.encodeWithSelector(JobEscrow.UnknownJob.selector, other));
-        escrow.settle(c);
+        escrow.redeem(c);
     }
 
-    function test_settle_revertsAfterDeadline() public {
-        JobEscrow.Certificate[] memory c = one(cert(id, 0, RESULT, 2));
-        vm.warp(block.timestamp + 1 hours + 1);
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.JobClosed.selector, id));
-        escrow.settle(c);
+    function test_redeem_revertsAfterTheWindow() public {
+        JobEscrow.Claim[] memory c = one(claim(id, worker(0), 1));
+        uint256 closes = closesAt(id);
+        vm.warp(closes + 1);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.ClaimWindowClosed.selector, id, closes));
+        escrow.redeem(c);
     }
 
-    function test_settle_revertsOnTaskOutOfRange() public {
-        JobEscrow.Certificate[] memory c = one(cert(id, 300, RESULT, 2));
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.TaskOutOfRange.selector, id, 300, 300));
-        escrow.settle(c);
+    function test_redeem_revertsAfterRefund() public {
+        JobEscrow.Claim[] memory c = one(claim(id, worker(0), 1));
+        vm.warp(closesAt(id) + 1);
+        escrow.refund(id);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.AlreadyRefunded.selector, id));
+        escrow.redeem(c);
     }
 
-    function test_settle_revertsBelowQuorum() public {
-        JobEscrow.Certificate[] memory c = one(cert(id, 0, RESULT, 1));
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.TooFewSignatures.selector, 1, 2));
-        escrow.settle(c);
+    function test_redeem_revertsOnAWorkerSignedClaim() public {
+        // The worker signs its own claim: worth nothing.
+        JobEscrow.Claim[] memory c = one(claimBy(workerKeys[0], id, worker(0), 30));
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.NotCoordinator.selector, id, worker(0), coordinator));
+        escrow.redeem(c);
     }
 
-    function test_settle_requesterMayAcceptFewerThanQuorum() public {
-        JobEscrow.Certificate[] memory c = one(cert(id, 0, RESULT, 1));
-        vm.prank(requester);
-        assertEq(escrow.settle(c), 1);
-        assertEq(escrow.balanceOf(worker(0)), REWARD);
-        assertEq(escrow.getJob(id).remaining, 900 * REWARD - REWARD);
+    function test_redeem_revertsOnAnAlteredClaim() public {
+        JobEscrow.Claim memory c = claim(id, worker(0), 1);
+        c.results = 30;
+        JobEscrow.Claim[] memory batch = one(c);
+        vm.expectPartialRevert(JobEscrow.NotCoordinator.selector);
+        escrow.redeem(batch);
+        c = claim(id, worker(0), 1);
+        c.worker = worker(1);
+        batch = one(c);
+        vm.expectPartialRevert(JobEscrow.NotCoordinator.selector);
+        escrow.redeem(batch);
     }
 
-    function test_settle_requesterStillNeedsOneSignature() public {
-        JobEscrow.Certificate[] memory c = one(cert(id, 0, RESULT, 0));
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.TooFewSignatures.selector, 0, 1));
-        vm.prank(requester);
-        escrow.settle(c);
+    function test_redeem_revertsOnAClaimForTheZeroAddress() public {
+        JobEscrow.Claim[] memory c = one(claim(id, address(0), 1));
+        vm.expectRevert(JobEscrow.ZeroAddress.selector);
+        escrow.redeem(c);
     }
 
-    function test_settle_countsSettledResultsPerWorker() public {
-        escrow.settle(one(cert(id, 0, RESULT, 3)));
-        escrow.settle(one(cert(id, 1, RESULT, 2)));
-        assertEq(escrow.accountOf(worker(0)).settledResults, 2);
-        assertEq(escrow.accountOf(worker(2)).settledResults, 1);
-        assertEq(escrow.accountOf(worker(3)).settledResults, 0);
+    function test_redeem_revertsAboveTaskCountTimesReplicas() public {
+        JobEscrow.Claim[] memory c = one(claim(id, worker(0), 31));
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.ClaimTooLarge.selector, id, 31, 30));
+        escrow.redeem(c);
     }
 
-    function test_settle_revertsAboveReplicas() public {
-        JobEscrow.Certificate[] memory c = one(cert(id, 0, RESULT, 4));
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.TooManySignatures.selector, 4, 3));
-        escrow.settle(c);
-    }
-
-    function test_settle_revertsOnDuplicateSigner() public {
-        JobEscrow.Certificate memory c = cert(id, 0, RESULT, 2);
-        c.signatures[1] = c.signatures[0];
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.SignersNotAscending.selector, 1, worker(0)));
-        escrow.settle(one(c));
-    }
-
-    function test_settle_revertsOnDescendingSigners() public {
-        JobEscrow.Certificate memory c = cert(id, 0, RESULT, 2);
-        (c.signatures[0], c.signatures[1]) = (c.signatures[1], c.signatures[0]);
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.SignersNotAscending.selector, 1, worker(0)));
-        escrow.settle(one(c));
-    }
-
-    /// A signature over another result recovers to some unrelated address: it must not pay the
-    /// real signers, whatever order that address lands in.
-    function test_settle_signatureForOtherResultDoesNotPaySigners() public {
-        JobEscrow.Certificate memory c = cert(id, 0, RESULT, 2);
-        c.signatures[1] = sign(workerKeys[1], id, 0, keccak256("other"));
-        try escrow.settle(one(c)) {
-            assertEq(escrow.balanceOf(worker(1)), 0);
-        } catch {}
-        assertEq(escrow.balanceOf(worker(1)), 0);
-    }
-
-    /// Flipping s to n - s gives a second valid-looking signature; OpenZeppelin's ECDSA rejects it.
-    function test_settle_revertsOnMalleableSignature() public {
-        JobEscrow.Certificate memory c = cert(id, 0, RESULT, 2);
-        bytes memory sig = c.signatures[0];
+    function test_redeem_revertsOnMalleableSignature() public {
+        JobEscrow.Claim memory c = claim(id, worker(0), 1);
+        bytes memory sig = c.signature;
         bytes32 r;
         bytes32 s;
         uint8 v;
@@ -238,126 +300,224 @@ contract JobEscrowSettleTest is JobEscrowBase {
         }
         uint256 n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141;
         bytes32 highS = bytes32(n - uint256(s));
-        c.signatures[0] = abi.encodePacked(r, highS, v == 27 ? uint8(28) : uint8(27));
+        c.signature = abi.encodePacked(r, highS, v == 27 ? uint8(28) : uint8(27));
+        JobEscrow.Claim[] memory batch = one(c);
         vm.expectRevert(abi.encodeWithSelector(ECDSA.ECDSAInvalidSignatureS.selector, highS));
-        escrow.settle(one(c));
+        escrow.redeem(batch);
     }
 
-    function test_settle_revertsOnShortSignature() public {
-        JobEscrow.Certificate memory c = cert(id, 0, RESULT, 2);
-        c.signatures[0] = hex"1234";
+    function test_redeem_revertsOnShortSignature() public {
+        JobEscrow.Claim memory c = claim(id, worker(0), 1);
+        c.signature = hex"1234";
+        JobEscrow.Claim[] memory batch = one(c);
         vm.expectRevert(abi.encodeWithSelector(ECDSA.ECDSAInvalidSignatureLength.selector, 2));
-        escrow.settle(one(c));
+        escrow.redeem(batch);
     }
 
-    function test_settle_signatureFromOtherDeploymentDoesNotPaySigners() public {
-        JobEscrow other = new JobEscrow();
-        JobEscrow.Certificate memory c = cert(id, 0, RESULT, 2);
-        // Re-sign under the other contract's domain: recovers to unrelated addresses here.
-        JobEscrow saved = escrow;
-        escrow = other;
-        JobEscrow.Certificate memory foreign = cert(id, 0, RESULT, 2);
-        escrow = saved;
-        c.signatures = foreign.signatures;
-        try escrow.settle(one(c)) {} catch {}
-        assertEq(escrow.balanceOf(worker(0)), 0);
-        assertEq(escrow.balanceOf(worker(1)), 0);
+    /// A stranger with fresh keys signs claims for itself: nothing moves.
+    function test_redeem_strangerWithFreshKeysMovesNothing() public {
+        uint256 before = address(escrow).balance;
+        address thief = makeAddr("thief");
+        JobEscrow.Claim[] memory c = two(claimBy(0xA11CE, id, thief, 15), claimBy(0xB0B, id, thief, 15));
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.NotCoordinator.selector, id, vm.addr(0xA11CE), coordinator));
+        vm.prank(thief);
+        escrow.redeem(c);
+        assertEq(escrow.balanceOf(thief), 0);
+        assertEq(escrow.getJob(id).remaining, 30 * REWARD);
+        assertEq(address(escrow).balance, before);
     }
 
-    function test_settle_revertsAfterRefund() public {
-        JobEscrow.Certificate[] memory c = one(cert(id, 0, RESULT, 2));
-        vm.warp(block.timestamp + 2 hours);
-        escrow.refund(id);
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.JobClosed.selector, id));
-        escrow.settle(c);
-    }
-
-    function testFuzz_settle_paysEachSignerOncePerTask(uint32 task, uint8 signers) public {
-        task = uint32(bound(task, 0, 299));
-        signers = uint8(bound(signers, 2, 3));
-        escrow.settle(one(cert(id, task, RESULT, signers)));
-        escrow.settle(one(cert(id, task, RESULT, signers)));
-        for (uint256 i = 0; i < signers; ++i) {
-            assertEq(escrow.balanceOf(worker(i)), REWARD);
+    function testFuzz_redeem_onlyTheCoordinatorsKeyPays(uint256 key, uint32 results) public {
+        key = bound(key, 1, 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364140);
+        results = uint32(bound(results, 1, 30));
+        JobEscrow.Claim[] memory c = one(claimBy(key, id, worker(0), results));
+        if (key == coordinatorKey) {
+            assertEq(escrow.redeem(c), results * REWARD);
+        } else {
+            vm.expectRevert(abi.encodeWithSelector(JobEscrow.NotCoordinator.selector, id, vm.addr(key), coordinator));
+            escrow.redeem(c);
+            assertEq(escrow.balanceOf(worker(0)), 0);
+            assertEq(escrow.getJob(id).remaining, 30 * REWARD);
         }
-        assertEq(escrow.getJob(id).remaining, 900 * REWARD - uint256(signers) * REWARD);
+    }
+
+    function test_redeem_claimForOneJobIsWorthNothingInAnother() public {
+        bytes32 other = createJob(10, 3, 2);
+        JobEscrow.Claim memory c = claim(id, worker(0), 5);
+        c.jobId = other;
+        JobEscrow.Claim[] memory batch = one(c);
+        vm.expectPartialRevert(JobEscrow.NotCoordinator.selector);
+        escrow.redeem(batch);
+        assertEq(escrow.redeemedOf(other, worker(0)), 0);
+    }
+
+    function test_redeem_claimIsWorthNothingOnAnotherChain() public {
+        JobEscrow.Claim[] memory c = one(claim(id, worker(0), 5));
+        vm.chainId(block.chainid + 1);
+        vm.expectPartialRevert(JobEscrow.NotCoordinator.selector);
+        escrow.redeem(c);
+        assertEq(escrow.balanceOf(worker(0)), 0);
+    }
+
+    function test_redeem_claimIsWorthNothingAgainstAnotherDeployment() public {
+        JobEscrow other = new JobEscrow();
+        vm.prank(requester);
+        bytes32 otherJob = other.createJob{value: 30 * REWARD}(params(10, 3, 2));
+        // The right coordinator, the other deployment's job, but signed under this deployment's domain.
+        JobEscrow.Claim[] memory c = one(claim(otherJob, worker(0), 5));
+        vm.expectPartialRevert(JobEscrow.NotCoordinator.selector);
+        other.redeem(c);
+        assertEq(other.balanceOf(worker(0)), 0);
+        assertEq(other.getJob(otherJob).remaining, 30 * REWARD);
+    }
+
+    /// The coordinator over-signs (more results in total than the escrow holds): claims are paid
+    /// in full in the order they come, and the one that does not fit reverts without paying part.
+    function test_redeem_overSignedClaimsPayTheFirstInFullAndRefuseTheRest() public {
+        // 30 results of escrow; the coordinator signs 12 + 12 + 12.
+        escrow.redeem(one(claim(id, worker(0), 12)));
+        escrow.redeem(one(claim(id, worker(1), 12)));
+        JobEscrow.Claim[] memory third = one(claim(id, worker(2), 12));
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InsufficientEscrow.selector, id, 12 * REWARD, 6 * REWARD));
+        escrow.redeem(third);
+        assertEq(escrow.balanceOf(worker(2)), 0);
+        assertEq(escrow.redeemedOf(id, worker(2)), 0);
+        assertEq(escrow.getJob(id).remaining, 6 * REWARD);
+        // Nothing of worker 2's was marked paid: a claim that fits (re-signed for 6) pays in full.
+        assertEq(escrow.redeem(one(claim(id, worker(2), 6))), 6 * REWARD);
+        assertEq(escrow.getJob(id).remaining, 0);
+    }
+
+    function test_redeem_batchIsAllOrNothing() public {
+        JobEscrow.Claim[] memory c = two(claim(id, worker(0), 20), claim(id, worker(1), 20));
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.InsufficientEscrow.selector, id, 20 * REWARD, 10 * REWARD));
+        escrow.redeem(c);
+        assertEq(escrow.balanceOf(worker(0)), 0);
+        assertEq(escrow.getJob(id).remaining, 30 * REWARD);
+    }
+
+    /// Whatever sequence of claims for one worker arrives, it is paid exactly its largest claim.
+    function testFuzz_redeem_cumulativeClaimsPayTheLargest(uint32[6] memory seq) public {
+        uint32 best;
+        for (uint256 i = 0; i < seq.length; ++i) {
+            uint32 r = uint32(bound(seq[i], 0, 30));
+            JobEscrow.Claim[] memory c = one(claim(id, worker(0), r));
+            if (r > best) {
+                assertEq(escrow.redeem(c), uint256(r - best) * REWARD);
+                best = r;
+            } else {
+                vm.expectRevert(abi.encodeWithSelector(JobEscrow.ClaimNotNewer.selector, id, worker(0), r, best));
+                escrow.redeem(c);
+            }
+        }
+        assertEq(escrow.balanceOf(worker(0)), best * REWARD);
+        assertEq(escrow.getJob(id).remaining, (30 - uint256(best)) * REWARD);
     }
 }
 
-contract JobEscrowPayoutTest is JobEscrowBase {
+contract JobEscrowMinStakeTest is JobEscrowBase {
+    bytes32 internal id;
+    uint128 internal constant MIN = 1 ether;
 
+    function setUp() public override {
+        super.setUp();
+        JobEscrow.JobParams memory p = params(10, 3, 2);
+        p.minStake = MIN;
+        id = open(p);
+    }
+
+    function test_redeem_revertsBelowTheJobsMinStake() public {
+        vm.deal(worker(0), 10 ether);
+        vm.prank(worker(0));
+        escrow.stake{value: MIN - 1}();
+        JobEscrow.Claim[] memory c = one(claim(id, worker(0), 3));
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.StakeTooLow.selector, worker(0), MIN - 1, MIN));
+        escrow.redeem(c);
+        // Topped up (by anyone), the same claim pays.
+        escrow.stakeFor{value: 1}(worker(0));
+        assertEq(escrow.redeem(c), 3 * REWARD);
+    }
+
+    function test_redeem_countsOnlyActiveStake() public {
+        vm.deal(worker(0), 10 ether);
+        vm.prank(worker(0));
+        escrow.stake{value: MIN}();
+        vm.prank(worker(0));
+        escrow.requestUnstake(1);
+        JobEscrow.Claim[] memory c = one(claim(id, worker(0), 3));
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.StakeTooLow.selector, worker(0), MIN - 1, MIN));
+        escrow.redeem(c);
+    }
+
+    function testFuzz_redeem_paysExactlyAtOrAboveMinStake(uint128 staked) public {
+        staked = uint128(bound(staked, 1, 3 ether));
+        vm.deal(address(this), staked);
+        escrow.stakeFor{value: staked}(worker(0));
+        JobEscrow.Claim[] memory c = one(claim(id, worker(0), 3));
+        if (staked < MIN) {
+            vm.expectRevert(abi.encodeWithSelector(JobEscrow.StakeTooLow.selector, worker(0), staked, MIN));
+        }
+        escrow.redeem(c);
+        assertEq(escrow.balanceOf(worker(0)), staked < MIN ? 0 : 3 * REWARD);
+    }
+}
+
+contract JobEscrowRefundTest is JobEscrowBase {
     bytes32 internal id;
 
     function setUp() public override {
         super.setUp();
-        id = createJob(10, 3, 2);
-        escrow.settle(one(cert(id, 0, keccak256("r"), 3)));
-        escrow.settle(one(cert(id, 1, keccak256("r"), 2)));
+        JobEscrow.JobParams memory p = params(10, 3, 2);
+        p.feePerTask = FEE;
+        id = open(p); // 30 REWARD + 10 FEE
     }
 
-    function test_withdraw_paysWorkerAndZeroesBalance() public {
-        address w = worker(0);
-        uint256 before = w.balance;
-        // Anyone may trigger it; the money goes to the worker.
-        vm.prank(makeAddr("anyone"));
-        uint256 amount = escrow.withdraw(payable(w));
-        assertEq(amount, 2 * REWARD);
-        assertEq(w.balance, before + 2 * REWARD);
-        assertEq(escrow.balanceOf(w), 0);
+    function test_refund_revertsBeforeTheWindowCloses() public {
+        uint256 closes = closesAt(id);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.ClaimWindowOpen.selector, id, closes));
+        escrow.refund(id);
+        vm.warp(escrow.getJob(id).deadline + 1); // past the deadline, inside the window
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.ClaimWindowOpen.selector, id, closes));
+        vm.prank(requester);
+        escrow.refund(id);
+        vm.warp(closes);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.ClaimWindowOpen.selector, id, closes));
+        escrow.refund(id);
     }
 
-    function test_withdraw_emitsWithdrawn() public {
-        vm.expectEmit(address(escrow));
-        emit JobEscrow.Withdrawn(worker(2), worker(2), REWARD);
-        escrow.withdraw(payable(worker(2)));
+    function test_refund_workersRedeemInsideTheWindowAfterTheRequesterTried() public {
+        JobEscrow.Claim[] memory c = one(claim(id, worker(0), 9));
+        vm.warp(escrow.getJob(id).deadline + 1 hours);
+        vm.prank(requester);
+        try escrow.refund(id) {
+            revert("refunded inside the window");
+        } catch {}
+        assertEq(escrow.redeem(c), 9 * REWARD);
+        vm.warp(closesAt(id) + 1);
+        assertEq(escrow.refund(id), 21 * REWARD + 10 * FEE);
     }
 
-    function test_withdraw_revertsWhenNothingOwed() public {
-        address nobody = makeAddr("nobody");
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.NothingToWithdraw.selector, nobody));
-        escrow.withdraw(payable(nobody));
-    }
-
-    function test_withdraw_revertsWhenTransferFails() public {
-        Rejecter r = new Rejecter();
-        _jobPaying(address(r));
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.TransferFailed.selector, address(r), REWARD));
-        escrow.withdraw(payable(address(r)));
-    }
-
-    function test_withdraw_isNotReentrant() public {
-        Reenterer r = new Reenterer(escrow);
-        _jobPaying(address(r));
-        escrow.withdraw(payable(address(r)));
-        // The nested call failed (balance already zero / guard), so it was paid exactly once.
-        assertEq(address(r).balance, REWARD);
-        assertEq(r.reentered(), false);
-    }
-
-    function test_refund_returnsUnspentAfterDeadline() public {
-        vm.warp(block.timestamp + 1 hours + 1);
+    function test_refund_returnsExactlyTheRest() public {
+        escrow.redeem(one(claim(id, worker(0), 5)));
+        escrow.redeem(one(claim(id, worker(1), 4)));
+        recordAs(makeAddr("relayer"), id, recs(0, 3));
+        vm.warp(closesAt(id) + 1);
         uint256 before = requester.balance;
-        uint256 amount = escrow.refund(id);
-        assertEq(amount, 30 * REWARD - 5 * REWARD);
-        assertEq(requester.balance, before + amount);
-        assertTrue(escrow.getJob(id).refunded);
-        assertEq(address(escrow).balance, 5 * REWARD);
-    }
-
-    function test_refund_emitsRefunded() public {
-        vm.warp(block.timestamp + 1 hours + 1);
         vm.expectEmit(address(escrow));
-        emit JobEscrow.Refunded(id, requester, 25 * REWARD);
-        escrow.refund(id);
-    }
-
-    function test_refund_revertsBeforeDeadline() public {
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.NotExpired.selector, id, escrow.getJob(id).deadline));
-        escrow.refund(id);
+        emit JobEscrow.Refunded(id, requester, 21 * REWARD + 7 * FEE);
+        uint256 amount = escrow.refund(id);
+        assertEq(amount, 21 * REWARD + 7 * FEE);
+        assertEq(requester.balance, before + amount);
+        JobEscrow.Job memory j = escrow.getJob(id);
+        assertTrue(j.refunded);
+        assertEq(j.remaining, 0);
+        assertEq(j.feesLeft, 0);
+        // What stays is exactly what is credited and not withdrawn.
+        assertEq(address(escrow).balance, 9 * REWARD + 3 * FEE);
     }
 
     function test_refund_revertsTwice() public {
-        vm.warp(block.timestamp + 1 hours + 1);
+        vm.warp(closesAt(id) + 1);
         escrow.refund(id);
         vm.expectRevert(abi.encodeWithSelector(JobEscrow.AlreadyRefunded.selector, id));
         escrow.refund(id);
@@ -374,24 +534,78 @@ contract JobEscrowPayoutTest is JobEscrowBase {
         JobEscrow.JobParams memory p = params(1, 1, 1);
         vm.prank(address(r));
         bytes32 job = escrow.createJob{value: REWARD}(p);
-        vm.warp(block.timestamp + 1 hours + 1);
+        vm.warp(closesAt(job) + 1);
         vm.expectRevert(abi.encodeWithSelector(JobEscrow.TransferFailed.selector, address(r), REWARD));
         escrow.refund(job);
+        assertFalse(escrow.getJob(job).refunded);
     }
 
-    /// Contracts cannot sign results, so a contract is credited the way any reporter is: by
-    /// slashing an equivocating worker (half of its 2 × REWARD stake).
-    function _jobPaying(address to) private returns (bytes32 job) {
-        job = createJob(1, 1, 1);
-        address w = worker(7);
-        vm.deal(w, 2 * REWARD);
-        vm.prank(w);
-        escrow.stake{value: 2 * REWARD}();
-        bytes memory a = sign(workerKeys[7], job, 0, keccak256("a"));
-        bytes memory b = sign(workerKeys[7], job, 0, keccak256("b"));
-        vm.prank(to);
-        escrow.slash(job, 0, keccak256("a"), a, keccak256("b"), b);
-        assertEq(escrow.balanceOf(to), REWARD);
+    function testFuzz_refund_onlyAfterTheWindow_returnsTheRest(uint32 redeemed, uint32 recorded, uint64 wait) public {
+        redeemed = uint32(bound(redeemed, 0, 30));
+        recorded = uint32(bound(recorded, 0, 10));
+        wait = uint64(bound(wait, 0, 3 days));
+        if (redeemed > 0) escrow.redeem(one(claim(id, worker(0), redeemed)));
+        if (recorded > 0) recordAs(makeAddr("relayer"), id, recs(0, recorded));
+        vm.warp(block.timestamp + wait);
+        uint256 closes = closesAt(id);
+        if (block.timestamp <= closes) {
+            vm.expectRevert(abi.encodeWithSelector(JobEscrow.ClaimWindowOpen.selector, id, closes));
+            escrow.refund(id);
+        } else {
+            assertEq(escrow.refund(id), (30 - uint256(redeemed)) * REWARD + (10 - uint256(recorded)) * FEE);
+        }
+    }
+}
+
+contract JobEscrowWithdrawTest is JobEscrowBase {
+    bytes32 internal id;
+
+    function setUp() public override {
+        super.setUp();
+        id = createJob(10, 3, 2);
+        escrow.redeem(two(claim(id, worker(0), 2), claim(id, worker(2), 1)));
+    }
+
+    function test_withdraw_paysWorkerAndZeroesBalance() public {
+        address w = worker(0);
+        uint256 before = w.balance;
+        // Anyone may trigger it; the money goes to the worker.
+        vm.prank(makeAddr("anyone"));
+        uint256 amount = escrow.withdraw(payable(w));
+        assertEq(amount, 2 * REWARD);
+        assertEq(w.balance, before + 2 * REWARD);
+        assertEq(escrow.balanceOf(w), 0);
+        // Its record stays.
+        assertEq(escrow.accountOf(w).settledResults, 2);
+    }
+
+    function test_withdraw_emitsWithdrawn() public {
+        vm.expectEmit(address(escrow));
+        emit JobEscrow.Withdrawn(worker(2), worker(2), REWARD);
+        escrow.withdraw(payable(worker(2)));
+    }
+
+    function test_withdraw_revertsWhenNothingOwed() public {
+        address nobody = makeAddr("nobody");
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.NothingToWithdraw.selector, nobody));
+        escrow.withdraw(payable(nobody));
+    }
+
+    function test_withdraw_revertsWhenTransferFails() public {
+        Rejecter r = new Rejecter();
+        escrow.redeem(one(claim(id, address(r), 1)));
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.TransferFailed.selector, address(r), REWARD));
+        escrow.withdraw(payable(address(r)));
+        assertEq(escrow.balanceOf(address(r)), REWARD);
+    }
+
+    function test_withdraw_isNotReentrant() public {
+        Reenterer r = new Reenterer(escrow);
+        escrow.redeem(one(claim(id, address(r), 1)));
+        escrow.withdraw(payable(address(r)));
+        // The nested call failed (guard), so it was paid exactly once.
+        assertEq(address(r).balance, REWARD);
+        assertEq(r.reentered(), false);
     }
 }
 

@@ -12,7 +12,7 @@ contract JobEscrowPayoutTest is JobEscrowBase {
     function setUp() public override {
         super.setUp();
         id = createJob(10, 3, 2);
-        escrow.settle(one(cert(id, 0, keccak256("r"), 2)));
+        escrow.redeem(two(claim(id, worker(0), 1), claim(id, worker(1), 1)));
     }
 
     function auth(uint256 key, address payout, uint64 nonce) internal view returns (JobEscrow.PayoutAuth memory a) {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-pragma solidity ^0.8.24;
+pragma solidity ^0.8.28;
 
-import {JobEscrow, IJobCallback} from "../src/JobEscrow.sol";
+import {JobEscrow} from "../src/JobEscrow.sol";
 import {MeshworkRequests} from "../src/MeshworkRequests.sol";
 import {ExampleConsumer} from "../src/examples/ExampleConsumer.sol";
 import {JobEscrowBase} from "./JobEscrowBase.sol";
@@ -15,21 +15,12 @@ contract RevertingConsumer {
     }
 
     function ask(bytes calldata input) external payable returns (uint256) {
-        return meshwork.request{value: msg.value}(keccak256("model"), input, bytes32("exact"), 2, 2, 1 hours, false);
+        return meshwork.request{value: msg.value}(
+            keccak256("model"), input, bytes32("exact"), 2, 2, 1 hours, false, address(0), 0
+        );
     }
 
     function onMeshworkResult(uint256, bytes32, bytes calldata) external pure {
-        revert("no");
-    }
-}
-
-/// @dev A requester contract whose onTaskSettled always fails.
-contract BadCallbackRequester is IJobCallback {
-    function open(JobEscrow escrow, JobEscrow.JobParams calldata p) external payable returns (bytes32) {
-        return escrow.createJobWithCallback{value: msg.value}(p);
-    }
-
-    function onTaskSettled(bytes32, uint32, bytes32) external pure {
         revert("no");
     }
 }
@@ -41,13 +32,24 @@ contract MeshworkRequestsTest is JobEscrowBase {
     bytes internal constant RESULT = hex"a1617901";
     uint256 internal constant PAYMENT = 2e15;
 
+    event Requested(
+        uint256 indexed requestId,
+        address indexed consumer,
+        bytes32 indexed jobId,
+        bytes32 modelHash,
+        bytes32 inputHash,
+        bytes input,
+        bool wantBytes,
+        address coordinator,
+        uint128 minStake
+    );
     event Answered(uint256 indexed requestId, bytes32 resultHash);
     event Delivered(uint256 indexed requestId, bool withBytes, bool callbackOk);
-    event CallbackFailed(bytes32 indexed jobId, uint32 indexed taskIndex);
+    event Answer(uint256 indexed requestId, bytes32 resultHash, bytes result);
 
     function setUp() public override {
         super.setUp();
-        meshwork = new MeshworkRequests(escrow);
+        meshwork = new MeshworkRequests(escrow, coordinator);
         consumer = new ExampleConsumer(meshwork, keccak256("model"), bytes32("argmax"));
         vm.deal(address(this), 100 ether);
     }
@@ -57,8 +59,15 @@ contract MeshworkRequestsTest is JobEscrowBase {
         jobId = meshwork.getRequest(id).jobId;
     }
 
-    function settleWith(bytes32 jobId, bytes memory result) internal {
-        escrow.settle(one(cert(jobId, 0, keccak256(result), 2)));
+    /// @dev The coordinator records the request's one task with `result`.
+    function answer(bytes32 jobId, bytes memory result) internal {
+        recordAs(makeAddr("bridge"), jobId, rec(0, keccak256(result)));
+    }
+
+    function test_constructor_needsADefaultCoordinator() public {
+        vm.expectRevert(MeshworkRequests.ZeroAddress.selector);
+        new MeshworkRequests(escrow, address(0));
+        assertEq(meshwork.defaultCoordinator(), coordinator);
     }
 
     function test_request_isAOneTaskJobPaidByTheRequest() public {
@@ -66,48 +75,115 @@ contract MeshworkRequestsTest is JobEscrowBase {
         assertEq(id, 0);
         JobEscrow.Job memory j = escrow.getJob(jobId);
         assertEq(j.requester, address(meshwork));
+        assertEq(j.coordinator, coordinator);
         assertTrue(j.callback);
         assertEq(j.taskCount, 1);
         assertEq(j.replicas, 2);
         assertEq(j.quorum, 2);
         assertEq(j.rewardPerResult, PAYMENT / 2);
         assertEq(j.remaining, PAYMENT);
+        assertEq(j.feePerTask, 0);
+        assertEq(j.minStake, 0);
         assertEq(j.modelHash, keccak256("model"));
         assertEq(j.policy, bytes32("argmax"));
         // The one-leaf Merkle root that Meshwork's input proofs check against.
         assertEq(j.inputsRoot, keccak256(abi.encodePacked(uint32(0), keccak256(INPUT))));
         assertEq(meshwork.requestOfJob(jobId), 1);
-        assertEq(meshwork.getRequest(id).consumer, address(consumer));
+        MeshworkRequests.Request memory r = meshwork.getRequest(id);
+        assertEq(r.consumer, address(consumer));
+        assertEq(r.coordinator, coordinator);
+        assertEq(address(meshwork).balance, 0);
     }
 
-    function test_settlement_answersTheRequest_thenDeliveryCallsTheConsumer() public {
+    function test_request_withItsOwnCoordinatorAndMinStake_announcesThem() public {
+        address mine = makeAddr("my coordinator");
+        bytes32 jobId = keccak256(abi.encode(block.chainid, address(escrow), address(meshwork), uint256(0)));
+        vm.expectEmit(address(meshwork));
+        emit Requested(0, address(this), jobId, keccak256("model"), keccak256(INPUT), INPUT, false, mine, 1 ether);
+        meshwork.request{value: PAYMENT}(
+            keccak256("model"), INPUT, bytes32("exact"), 2, 2, 1 hours, false, mine, 1 ether
+        );
+        JobEscrow.Job memory j = escrow.getJob(jobId);
+        assertEq(j.coordinator, mine);
+        assertEq(j.minStake, 1 ether);
+        assertEq(meshwork.getRequest(0).coordinator, mine);
+    }
+
+    function test_record_answersTheRequest_thenDeliveryCallsTheConsumer() public {
         (uint256 id, bytes32 jobId) = ask();
         vm.expectEmit(address(meshwork));
         emit Answered(id, keccak256(RESULT));
-        settleWith(jobId, RESULT);
-        assertEq(escrow.balanceOf(worker(0)), PAYMENT / 2);
+        answer(jobId, RESULT);
         MeshworkRequests.Request memory r = meshwork.getRequest(id);
         assertTrue(r.answered);
         assertEq(r.resultHash, keccak256(RESULT));
         assertEq(consumer.callbacks(), 0);
+        // The coordinator pays the volunteers with claims, as for any job.
+        escrow.redeem(two(claim(jobId, worker(0), 1), claim(jobId, worker(1), 1)));
+        assertEq(escrow.balanceOf(worker(0)), PAYMENT / 2);
 
-        vm.expectRevert(abi.encodeWithSelector(MeshworkRequests.WrongResult.selector, keccak256(RESULT), keccak256(hex"00")));
+        vm.expectRevert(
+            abi.encodeWithSelector(MeshworkRequests.WrongResult.selector, keccak256(RESULT), keccak256(hex"00"))
+        );
         meshwork.deliver(id, hex"00");
+        vm.expectEmit(address(consumer));
+        emit Answer(id, keccak256(RESULT), RESULT);
         vm.expectEmit(address(meshwork));
         emit Delivered(id, true, true);
         meshwork.deliver(id, RESULT);
         assertEq(consumer.callbacks(), 1);
         assertEq(consumer.resultHashOf(id), keccak256(RESULT));
-        assertEq(consumer.resultOf(id), RESULT);
         vm.expectRevert(abi.encodeWithSelector(MeshworkRequests.AlreadyDelivered.selector, id));
         meshwork.deliver(id, RESULT);
+    }
+
+    /// The example consumer's callback fits CONSUMER_GAS with a result of MAX_RESULT_BYTES.
+    function test_deliver_atMaxResultBytes_theExampleConsumerSucceeds() public {
+        bytes memory big = new bytes(meshwork.MAX_RESULT_BYTES());
+        for (uint256 i = 0; i < big.length; ++i) {
+            big[i] = bytes1(uint8(i * 7 + 1));
+        }
+        (uint256 id, bytes32 jobId) = ask();
+        answer(jobId, big);
+        vm.expectEmit(address(consumer));
+        emit Answer(id, keccak256(big), big);
+        vm.expectEmit(address(meshwork));
+        emit Delivered(id, true, true);
+        meshwork.deliver(id, big);
+        assertEq(consumer.resultHashOf(id), keccak256(big));
+    }
+
+    function test_aResultFromAnyoneButTheCoordinatorIsRefused() public {
+        (uint256 id, bytes32 jobId) = ask();
+        bytes memory tasks = rec(0, keccak256(RESULT));
+        // Two fresh worker keys agreeing mean nothing; the consumer's coordinator alone answers.
+        bytes memory sig = signRecordBy(0xA11CE, jobId, tasks);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.NotCoordinator.selector, jobId, vm.addr(0xA11CE), coordinator));
+        escrow.record(jobId, tasks, sig);
+        assertFalse(meshwork.getRequest(id).answered);
+        vm.expectRevert(abi.encodeWithSelector(MeshworkRequests.NotAnswered.selector, id));
+        meshwork.deliver(id, RESULT);
+    }
+
+    function test_aRequestWithItsOwnCoordinator_isNotAnsweredByTheDefault() public {
+        uint256 mineKey = 0xC0FFEE;
+        meshwork.request{value: PAYMENT}(
+            keccak256("model"), INPUT, bytes32("exact"), 2, 2, 1 hours, false, vm.addr(mineKey), 0
+        );
+        bytes32 jobId = meshwork.getRequest(0).jobId;
+        bytes memory tasks = rec(0, keccak256(RESULT));
+        bytes memory sig = signRecord(jobId, tasks); // the default coordinator
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.NotCoordinator.selector, jobId, coordinator, vm.addr(mineKey)));
+        escrow.record(jobId, tasks, sig);
+        escrow.record(jobId, tasks, signRecordBy(mineKey, jobId, tasks));
+        assertTrue(meshwork.getRequest(0).answered);
     }
 
     function test_deliver_withoutBytes_onlyAfterTheDelay_whenBytesWereAskedFor() public {
         (uint256 id, bytes32 jobId) = ask();
         vm.expectRevert(abi.encodeWithSelector(MeshworkRequests.NotAnswered.selector, id));
         meshwork.deliver(id, RESULT);
-        settleWith(jobId, RESULT);
+        answer(jobId, RESULT);
         vm.expectRevert(
             abi.encodeWithSelector(MeshworkRequests.BytesWanted.selector, id, uint64(block.timestamp) + 1 hours)
         );
@@ -116,86 +192,123 @@ contract MeshworkRequestsTest is JobEscrowBase {
         meshwork.deliver(id, "");
         assertEq(consumer.callbacks(), 1);
         assertEq(consumer.resultHashOf(id), keccak256(RESULT));
-        assertEq(consumer.resultOf(id).length, 0);
     }
 
     function test_deliver_refusesResultsOverTheLimit() public {
         bytes memory big = new bytes(meshwork.MAX_RESULT_BYTES() + 1);
         (uint256 id, bytes32 jobId) = ask();
-        settleWith(jobId, big);
+        answer(jobId, big);
         vm.expectRevert(abi.encodeWithSelector(MeshworkRequests.ResultTooLarge.selector, big.length));
         meshwork.deliver(id, big);
     }
 
-    function test_aFailingConsumer_neitherBlocksSettlementNorDelivery() public {
+    function test_aFailingConsumer_neitherBlocksRecordingNorDelivery() public {
         RevertingConsumer bad = new RevertingConsumer(meshwork);
         uint256 id = bad.ask{value: PAYMENT}(INPUT);
-        settleWith(meshwork.getRequest(id).jobId, RESULT);
-        assertEq(escrow.balanceOf(worker(1)), PAYMENT / 2);
+        answer(meshwork.getRequest(id).jobId, RESULT);
         vm.expectEmit(address(meshwork));
         emit Delivered(id, false, false);
         meshwork.deliver(id, "");
     }
 
-    function test_onlyTheEscrowAnswers() public {
+    function test_onlyTheEscrowAnswers_andNoEtherArrivesButRefunds() public {
         ask();
         vm.expectRevert(abi.encodeWithSelector(MeshworkRequests.NotEscrow.selector, address(this)));
         meshwork.onTaskSettled(bytes32(0), 0, keccak256(RESULT));
-        vm.expectRevert(abi.encodeWithSelector(MeshworkRequests.NotEscrow.selector, address(this)));
+        vm.expectRevert(abi.encodeWithSelector(MeshworkRequests.UnexpectedPayment.selector, address(this), 1));
         (bool ok,) = address(meshwork).call{value: 1}("");
         ok;
+        // Not even from the escrow outside a refund.
+        vm.deal(address(escrow), 1 ether);
+        vm.expectRevert(abi.encodeWithSelector(MeshworkRequests.UnexpectedPayment.selector, address(escrow), 1));
+        vm.prank(address(escrow));
+        (ok,) = address(meshwork).call{value: 1}("");
     }
 
-    function test_refund_afterTheDeadline_paysTheConsumerBack() public {
+    /// A worker that points its pay at MeshworkRequests cannot strand it there: the withdrawal
+    /// fails and the pay stays the worker's, to send elsewhere.
+    function test_payToMeshworkRequests_isRefusedAndStaysTheWorkers() public {
+        (, bytes32 jobId) = ask();
+        escrow.redeem(one(claim(jobId, worker(0), 1)));
+        JobEscrow.PayoutAuth[] memory auths = new JobEscrow.PayoutAuth[](1);
+        auths[0].worker = worker(0);
+        auths[0].payout = address(meshwork);
+        auths[0].nonce = 1;
+        auths[0].signature = signDigest(
+            workerKeys[0],
+            digest(keccak256(abi.encode(escrow.PAYOUT_TYPEHASH(), worker(0), address(meshwork), uint64(1))))
+        );
+        escrow.setPayouts(auths);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.TransferFailed.selector, address(meshwork), PAYMENT / 2));
+        escrow.withdraw(payable(worker(0)));
+        assertEq(escrow.balanceOf(worker(0)), PAYMENT / 2);
+        assertEq(address(meshwork).balance, 0);
+    }
+
+    function test_refund_afterTheWindow_paysTheConsumerWhatWasNotRedeemed() public {
         (uint256 id, bytes32 jobId) = ask();
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.NotExpired.selector, jobId, uint64(block.timestamp + 1 hours)));
+        uint256 closes = closesAt(jobId);
+        vm.warp(escrow.getJob(jobId).deadline + 1);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.ClaimWindowOpen.selector, jobId, closes));
         meshwork.refund(id);
-        vm.warp(block.timestamp + 1 hours + 1);
+        // One volunteer redeems inside the window; the rest goes back.
+        escrow.redeem(one(claim(jobId, worker(0), 1)));
+        vm.warp(closes + 1);
         uint256 before = address(consumer).balance;
         meshwork.refund(id);
-        assertEq(address(consumer).balance, before + PAYMENT);
+        assertEq(address(consumer).balance, before + PAYMENT / 2);
         assertTrue(meshwork.getRequest(id).refunded);
+        assertEq(address(meshwork).balance, 0);
         vm.expectRevert(abi.encodeWithSelector(JobEscrow.AlreadyRefunded.selector, jobId));
         meshwork.refund(id);
     }
 
+    /// The stranding bug: anyone calling JobEscrow.refund on a request's job directly sent the
+    /// ether to MeshworkRequests, whose own refund then failed with AlreadyRefunded.
+    function test_refund_ofARequestsJob_directlyOnTheEscrow_isRefused() public {
+        (uint256 id, bytes32 jobId) = ask();
+        vm.warp(closesAt(jobId) + 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(JobEscrow.NotRequester.selector, jobId, address(this), address(meshwork))
+        );
+        escrow.refund(jobId);
+        uint256 before = address(consumer).balance;
+        meshwork.refund(id);
+        assertEq(address(consumer).balance, before + PAYMENT);
+    }
+
     function test_request_checksInputAndPayment() public {
         vm.expectRevert(abi.encodeWithSelector(MeshworkRequests.InputSize.selector, 0));
-        meshwork.request{value: PAYMENT}(keccak256("model"), "", bytes32("exact"), 2, 2, 1 hours, false);
+        meshwork.request{value: PAYMENT}(keccak256("model"), "", bytes32("exact"), 2, 2, 1 hours, false, address(0), 0);
         bytes memory huge = new bytes(meshwork.MAX_INPUT_BYTES() + 1);
         vm.expectRevert(abi.encodeWithSelector(MeshworkRequests.InputSize.selector, huge.length));
-        meshwork.request{value: PAYMENT}(keccak256("model"), huge, bytes32("exact"), 2, 2, 1 hours, false);
+        meshwork.request{value: PAYMENT}(
+            keccak256("model"), huge, bytes32("exact"), 2, 2, 1 hours, false, address(0), 0
+        );
         vm.expectRevert(abi.encodeWithSelector(MeshworkRequests.PaymentNotDivisible.selector, 3, 2));
-        meshwork.request{value: 3}(keccak256("model"), INPUT, bytes32("exact"), 2, 2, 1 hours, false);
+        meshwork.request{value: 3}(keccak256("model"), INPUT, bytes32("exact"), 2, 2, 1 hours, false, address(0), 0);
+        vm.expectRevert(abi.encodeWithSelector(MeshworkRequests.PaymentNotDivisible.selector, PAYMENT, 0));
+        meshwork.request{value: PAYMENT}(
+            keccak256("model"), INPUT, bytes32("exact"), 0, 0, 1 hours, false, address(0), 0
+        );
         vm.expectRevert(abi.encodeWithSelector(MeshworkRequests.UnknownRequest.selector, 7));
         meshwork.deliver(7, RESULT);
     }
 
-    function test_createJobWithCallback_needsAContract_andSurvivesAFailingCallback() public {
-        JobEscrow.JobParams memory p = params(1, 2, 2);
-        vm.prank(requester);
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.CallbackNeedsContract.selector, requester));
-        escrow.createJobWithCallback{value: 2 * REWARD}(p);
-
-        BadCallbackRequester bad = new BadCallbackRequester();
-        bytes32 jobId = bad.open{value: 2 * REWARD}(escrow, p);
-        vm.expectEmit(address(escrow));
-        emit CallbackFailed(jobId, 0);
-        escrow.settle(one(cert(jobId, 0, keccak256(RESULT), 2)));
-        assertTrue(escrow.isSettled(jobId, 0));
-        assertEq(escrow.balanceOf(worker(0)), REWARD);
-    }
-
-    function test_settle_mustLeaveTheCallbackItsGas() public {
-        (, bytes32 jobId) = ask();
-        JobEscrow.Certificate[] memory c = one(cert(jobId, 0, keccak256(RESULT), 2));
-        // Enough for the signatures and the books, not for the callback's 100,000.
-        (bool ok, bytes memory ret) =
-            address(escrow).call{gas: 110_000}(abi.encodeWithSelector(JobEscrow.settle.selector, c));
-        assertFalse(ok);
-        assertEq(bytes4(ret), JobEscrow.NotEnoughGasForCallback.selector);
-        assertFalse(escrow.isSettled(jobId, 0));
-        escrow.settle(c);
-        assertTrue(meshwork.getRequest(0).answered);
+    function testFuzz_request_paysOnlyVolunteersTheCoordinatorAccepts(uint256 strangerKey, uint8 replicas) public {
+        strangerKey = bound(strangerKey, 1, 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364140);
+        vm.assume(strangerKey != coordinatorKey);
+        replicas = uint8(bound(replicas, 1, 8));
+        uint256 payment = uint256(replicas) * 1e12;
+        uint256 id = meshwork.request{value: payment}(
+            keccak256("model"), INPUT, bytes32("exact"), replicas, 1, 1 hours, false, address(0), 0
+        );
+        bytes32 jobId = meshwork.getRequest(id).jobId;
+        JobEscrow.Claim[] memory forged = one(claimBy(strangerKey, jobId, vm.addr(strangerKey), replicas));
+        vm.expectPartialRevert(JobEscrow.NotCoordinator.selector);
+        escrow.redeem(forged);
+        escrow.redeem(one(claim(jobId, worker(0), replicas)));
+        assertEq(escrow.balanceOf(worker(0)), payment);
+        assertEq(escrow.getJob(jobId).remaining, 0);
     }
 }

@@ -23,3 +23,16 @@ export const DEV_ADDRESSES = [
   '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC',
   '0x90F79bf6EB2c4f870365E785982E1f101E93b906',
 ] as const
+
+/**
+ * DEV KEY FOR THE LOCAL CHAIN ONLY: the on-chain request bridge's coordinator key in the local
+ * network (`npm start`, tests). MeshworkRequests is deployed there with this key's address as
+ * its default coordinator, so the bridge may answer requests that accept the default. It holds
+ * no ether and needs none (it only signs); it is public, so anyone can sign as it: never name it
+ * as a coordinator on a chain with real funds.
+ */
+export const DEV_COORDINATOR_KEY: Hex =
+  '0x6d657368776f726b2d6465762d636f6f7264696e61746f722d6b65792d303031'
+
+/** The address of DEV_COORDINATOR_KEY. */
+export const DEV_COORDINATOR_ADDRESS = '0x9073aCfa59687638Ec6D8287ab539b8A160F6878' as const

@@ -16,26 +16,37 @@ import {
   type WalletClient,
 } from 'viem'
 import { ChainError, InvalidInputError } from '../errors'
-import {
-  type Certificate,
-  escrowFor,
-  type JobSpec,
-  policyFromBytes32,
-  policyToBytes32,
-} from '../proofs'
+import { escrowFor, type JobSpec, policyFromBytes32, policyToBytes32 } from '../proofs'
 import { jobEscrowAbi, jobEscrowBytecode } from './generated'
-import { packCertificates, settledFromLogs } from './packed'
 
 export type Wallet = WalletClient<Transport, Chain | undefined, Account>
+
+/**
+ * JobEscrow.CLAIM_WINDOW: seconds after a job's deadline during which its claims stay redeemable
+ * and its results recordable; the requester can refund only after it. (A unit test checks it
+ * against the deployed contract's constant.)
+ */
+export const CLAIM_WINDOW_SECONDS = 86_400
 
 /** A job as the contract stores it. */
 export interface OnchainJob extends JobSpec {
   jobId: Hex
   requester: Address
-  settledCount: number
+  /** Wei per task to whoever records its result. */
+  feePerTask: bigint
+  /** Active stake (wei) a worker needs to redeem a claim. */
+  minStake: bigint
+  /** Tasks whose result is recorded on chain. */
+  recordedCount: number
   refunded: boolean
-  /** Escrow not yet credited to workers or refunded (wei). */
+  /** Opened with createJobWithCallback: the requester contract hears each recorded task. */
+  callback: boolean
+  /** Reward escrow not yet redeemed by workers or refunded (wei). */
   remaining: bigint
+  /** Fee escrow not yet paid to recorders or refunded (wei). */
+  feesLeft: bigint
+  /** Unix seconds: claims and records until then (deadline + CLAIM_WINDOW), refund after. */
+  closesAt: number
 }
 
 /** Rewrites a viem revert into a ChainError that names the custom error and its arguments. */
@@ -98,6 +109,11 @@ export interface CreateJobResult {
   escrow: bigint
 }
 
+/**
+ * Opens a job: sends the spec's JobParams with exactly `escrowFor(spec)` wei,
+ * taskCount × (replicas × rewardPerResult + feePerTask). The spec's coordinator is the only key
+ * whose claims and records the escrow will accept for it.
+ */
 export async function createJob(
   wallet: Wallet,
   client: PublicClient,
@@ -121,6 +137,9 @@ export async function createJob(
           quorum: spec.quorum,
           deadline: BigInt(spec.deadline),
           rewardPerResult: spec.rewardPerResult,
+          coordinator: spec.coordinator,
+          feePerTask: spec.feePerTask ?? 0n,
+          minStake: spec.minStake ?? 0n,
         },
       ],
       value: escrow,
@@ -162,9 +181,15 @@ export async function readJob(
     policy: policyFromBytes32(j.policy),
     rewardPerResult: j.rewardPerResult,
     deadline: Number(j.deadline),
-    settledCount: j.settledCount,
+    coordinator: j.coordinator,
+    feePerTask: j.feePerTask,
+    minStake: j.minStake,
+    recordedCount: j.recordedCount,
     refunded: j.refunded,
+    callback: j.callback,
     remaining: j.remaining,
+    feesLeft: j.feesLeft,
+    closesAt: Number(j.deadline) + CLAIM_WINDOW_SECONDS,
   }
 }
 
@@ -175,41 +200,6 @@ function readRaw(client: PublicClient, contract: Address, jobId: Hex) {
     functionName: 'getJob',
     args: [jobId],
   })
-}
-
-export interface SettleResult {
-  txHash: Hex
-  /** Certificates newly settled (already-settled tasks are skipped by the contract). */
-  settled: number
-  /** Task indices per job that this transaction settled. */
-  settledTasks: Array<{ jobId: Hex; taskIndex: number }>
-  gasUsed: bigint
-}
-
-export async function settle(
-  wallet: Wallet,
-  client: PublicClient,
-  contract: Address,
-  certs: readonly Certificate[],
-): Promise<SettleResult> {
-  // Packed and grouped by job: about half the gas per task of the ABI-encoded `settle`.
-  const jobs = packCertificates(certs)
-  const receipt = await sendTx('settle', client, () =>
-    wallet.writeContract({
-      address: contract,
-      abi: jobEscrowAbi,
-      functionName: 'settlePacked',
-      chain: wallet.chain,
-      args: [jobs],
-    }),
-  )
-  const settled = settledFromLogs(receipt.logs, contract)
-  return {
-    txHash: receipt.transactionHash,
-    settled: settled.length,
-    settledTasks: settled.map((t) => ({ jobId: t.jobId, taskIndex: t.taskIndex })),
-    gasUsed: receipt.gasUsed,
-  }
 }
 
 /** Pays everything credited to `worker`, to its payout address if it set one (else to `worker`); any wallet may send it. */
@@ -286,7 +276,11 @@ export async function payoutOf(
   }
 }
 
-/** After the deadline: returns the unspent escrow to the requester. */
+/**
+ * After `closesAt` (deadline + CLAIM_WINDOW): returns what is left of the escrow (rewards not
+ * redeemed, fees not earned) to the requester. Anyone may send it, except for a callback job,
+ * which only its requester contract may refund.
+ */
 export async function refund(wallet: Wallet, client: PublicClient, contract: Address, jobId: Hex) {
   const receipt = await sendTx('refund', client, () =>
     wallet.writeContract({
@@ -318,22 +312,9 @@ export async function creditedBalance(
   }
 }
 
-export async function isSettled(
-  client: PublicClient,
-  contract: Address,
-  jobId: Hex,
-  taskIndex: number,
-) {
-  return client.readContract({
-    address: contract,
-    abi: jobEscrowAbi,
-    functionName: 'isSettled',
-    args: [jobId, taskIndex],
-  })
-}
-
 /** A worker's on-chain record and stake, as the coordinator weighs it. */
 export interface WorkerOnChain {
+  /** Results paid to it through redeemed claims, over all jobs. */
   settledResults: number
   slashes: number
   /** Credited pay not yet withdrawn (wei). */

@@ -1,11 +1,12 @@
 /**
- * `lib/chain`: typed bindings to the JobEscrow contract (viem), deployment, and settlement
- * batching. Imports only `lib/proofs` below it.
+ * `lib/chain`: typed bindings to the JobEscrow and MeshworkRequests contracts (viem): deployment,
+ * jobs, the coordinator's claims (pay) and records (results on chain), stake and payouts. Imports
+ * only `lib/proofs` below it.
  */
+export * from './claims'
 export * from './config'
 export * from './dev'
 export * from './escrow'
 export { exampleConsumerAbi, jobEscrowAbi, meshworkRequestsAbi } from './generated'
-export * from './packed'
+export * from './records'
 export * from './requests'
-export * from './settlement'

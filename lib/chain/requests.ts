@@ -1,7 +1,8 @@
 /**
  * On-chain requests (contracts/src/MeshworkRequests.sol): a consumer contract pays for one
- * inference; the request is a one-task JobEscrow job whose requester is MeshworkRequests, and
- * its answer goes back to the consumer by callback. Deployment, reading, delivering, refunding.
+ * inference and names the coordinator it trusts (or takes the deployment's default); the request
+ * is a one-task JobEscrow job whose requester is MeshworkRequests, and only that coordinator's
+ * signed record answers it, by callback. Deployment, reading, delivering, refunding.
  */
 import { type Address, type Hex, type PublicClient, parseEventLogs } from 'viem'
 import { type AgreementPolicy, policyToBytes32 } from '../proofs'
@@ -9,6 +10,7 @@ import { chainError, deployContract, sendTx, type Wallet } from './escrow'
 import {
   exampleConsumerAbi,
   exampleConsumerBytecode,
+  jobEscrowAbi,
   meshworkRequestsAbi,
   meshworkRequestsBytecode,
 } from './generated'
@@ -16,11 +18,36 @@ import {
 /** Largest result MeshworkRequests delivers with its bytes (MAX_RESULT_BYTES). */
 export const MAX_RESULT_BYTES = 1024
 
-export function deployRequests(wallet: Wallet, client: PublicClient, escrow: Address) {
+type EscrowError = Extract<(typeof jobEscrowAbi)[number], { type: 'error' }>
+const requestsErrorNames = new Set<string>(
+  meshworkRequestsAbi.filter((x) => x.type === 'error').map((x) => x.name),
+)
+/**
+ * MeshworkRequests' ABI plus JobEscrow's errors: a refund or request reverts inside the escrow
+ * (ClaimWindowOpen, AlreadyRefunded, WrongEscrow, ...) and the revert bubbles up unchanged, so
+ * ChainError can name it.
+ */
+const requestsAbi = [
+  ...meshworkRequestsAbi,
+  ...jobEscrowAbi.filter(
+    (x): x is EscrowError => x.type === 'error' && !requestsErrorNames.has(x.name),
+  ),
+]
+
+/**
+ * Deploys MeshworkRequests over the escrow at `escrow`; requests that name no coordinator are
+ * answered by `defaultCoordinator` (non-zero: the contract refuses the zero address).
+ */
+export function deployRequests(
+  wallet: Wallet,
+  client: PublicClient,
+  escrow: Address,
+  defaultCoordinator: Address,
+) {
   return deployContract('MeshworkRequests', wallet, client, {
     abi: meshworkRequestsAbi,
     bytecode: meshworkRequestsBytecode,
-    args: [escrow],
+    args: [escrow, defaultCoordinator],
     chain: wallet.chain,
   })
 }
@@ -50,6 +77,10 @@ export interface OnchainRequest {
   inputHash: Hex
   input: Hex
   wantBytes: boolean
+  /** The only key whose record answers it (a bridge answers only requests naming its own). */
+  coordinator: Address
+  /** Active stake (wei) a volunteer needs to be paid for it. */
+  minStake: bigint
   blockNumber: bigint
 }
 
@@ -63,6 +94,8 @@ export function requestsFromLogs(logs: Parameters<typeof parseEventLogs>[0]['log
       inputHash: l.args.inputHash,
       input: l.args.input,
       wantBytes: l.args.wantBytes,
+      coordinator: l.args.coordinator,
+      minStake: l.args.minStake,
       blockNumber: l.blockNumber,
     }),
   )
@@ -82,8 +115,8 @@ export async function readRequest(client: PublicClient, requests: Address, reque
 }
 
 /**
- * Calls the consumer back with the settled result: its canonical bytes (when at most
- * MAX_RESULT_BYTES and they hash to the settled result), or none.
+ * Calls the consumer back with the recorded result: its canonical bytes (when at most
+ * MAX_RESULT_BYTES and they hash to the recorded result), or none.
  */
 export async function deliverResult(
   wallet: Wallet,
@@ -95,7 +128,7 @@ export async function deliverResult(
   const receipt = await sendTx('deliver', client, () =>
     wallet.writeContract({
       address: requests,
-      abi: meshworkRequestsAbi,
+      abi: requestsAbi,
       functionName: 'deliver',
       chain: wallet.chain,
       args: [requestId, result],
@@ -109,7 +142,10 @@ export async function deliverResult(
   return { txHash: receipt.transactionHash, callbackOk: log?.args.callbackOk ?? false }
 }
 
-/** After the deadline of an unanswered request: its payment back to the consumer. */
+/**
+ * After the request's claim window (deadline + CLAIM_WINDOW): what the volunteers were not paid
+ * goes back to the consumer. Only this path refunds a request (JobEscrow refuses anyone else).
+ */
 export async function refundRequest(
   wallet: Wallet,
   client: PublicClient,
@@ -119,7 +155,7 @@ export async function refundRequest(
   const receipt = await sendTx('refund', client, () =>
     wallet.writeContract({
       address: requests,
-      abi: meshworkRequestsAbi,
+      abi: requestsAbi,
       functionName: 'refund',
       chain: wallet.chain,
       args: [requestId],

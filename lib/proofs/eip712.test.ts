@@ -1,6 +1,30 @@
+import {
+  concatHex,
+  encodeAbiParameters,
+  type Hex,
+  hashTypedData,
+  keccak256,
+  parseAbiParameters,
+  recoverAddress,
+  sliceHex,
+  toHex,
+} from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { describe, expect, it } from 'vitest'
-import { recoverResultSigner, resultDigest, signResult } from './eip712'
+import { InvalidInputError } from '../errors'
+import {
+  claimDigest,
+  packRecords,
+  recordDigest,
+  recoverClaimSigner,
+  recoverRecordSigner,
+  recoverResultSigner,
+  resultDigest,
+  signClaim,
+  signRecord,
+  signResult,
+  unpackRecords,
+} from './eip712'
 
 const domain = { chainId: 31337, contract: '0x5FbDB2315678afecb367f032d93F642f64180aa3' } as const
 const message = {
@@ -36,5 +60,147 @@ describe('Result signatures', () => {
 
   it('hash to a digest that changes with the domain', () => {
     expect(resultDigest(domain, message)).not.toBe(resultDigest({ ...domain, chainId: 5 }, message))
+  })
+})
+
+// The contract's own construction, spelled out: keccak256(0x1901 ‖ domainSeparator ‖ structHash)
+// with the type strings exactly as JobEscrow.sol declares them. A mismatch here means signatures
+// made in TypeScript recover to some other address on chain.
+function contractDigest(typeString: string, fields: readonly [string, unknown][]): Hex {
+  const domainSeparator = keccak256(
+    encodeAbiParameters(parseAbiParameters('bytes32, bytes32, bytes32, uint256, address'), [
+      keccak256(
+        toHex('EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)'),
+      ),
+      keccak256(toHex('Meshwork')),
+      keccak256(toHex('1')),
+      BigInt(domain.chainId),
+      domain.contract,
+    ]),
+  )
+  const structHash = keccak256(
+    encodeAbiParameters(
+      [{ type: 'bytes32' }, ...fields.map(([type]) => ({ type }))],
+      [keccak256(toHex(typeString)), ...fields.map(([, v]) => v)],
+    ),
+  )
+  return keccak256(concatHex(['0x1901', domainSeparator, structHash]))
+}
+
+describe('Claim signatures', () => {
+  const coordinator = privateKeyToAccount(generatePrivateKey())
+  const claim = {
+    jobId: `0x${'11'.repeat(32)}`,
+    worker: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8',
+    results: 42,
+  } as const
+
+  it('hash as the contract hashes them, and as viem hashTypedData does', () => {
+    const d = claimDigest(domain, claim)
+    expect(d).toBe(
+      contractDigest('Claim(bytes32 jobId,address worker,uint32 results)', [
+        ['bytes32', claim.jobId],
+        ['address', claim.worker],
+        ['uint32', claim.results],
+      ]),
+    )
+    expect(d).toBe(
+      hashTypedData({
+        domain: {
+          name: 'Meshwork',
+          version: '1',
+          chainId: domain.chainId,
+          verifyingContract: domain.contract,
+        },
+        types: {
+          Claim: [
+            { name: 'jobId', type: 'bytes32' },
+            { name: 'worker', type: 'address' },
+            { name: 'results', type: 'uint32' },
+          ],
+        },
+        primaryType: 'Claim',
+        message: claim,
+      }),
+    )
+  })
+
+  it('recover to the coordinator', async () => {
+    const sig = await signClaim(coordinator, domain, claim)
+    expect(await recoverClaimSigner(domain, claim, sig)).toBe(coordinator.address)
+    expect(await recoverAddress({ hash: claimDigest(domain, claim), signature: sig })).toBe(
+      coordinator.address,
+    )
+  })
+
+  it('do not carry over to another chain, contract, job, worker or count', async () => {
+    const sig = await signClaim(coordinator, domain, claim)
+    const others = [
+      [{ ...domain, chainId: 1 }, claim],
+      [{ ...domain, contract: '0x0000000000000000000000000000000000000001' }, claim],
+      [domain, { ...claim, jobId: `0x${'12'.repeat(32)}` }],
+      [domain, { ...claim, worker: coordinator.address }],
+      [domain, { ...claim, results: 43 }],
+    ] as const
+    for (const [d, c] of others) {
+      expect(await recoverClaimSigner(d, c, sig)).not.toBe(coordinator.address)
+    }
+    expect(await recoverClaimSigner(domain, claim, '0x1234')).toBeUndefined()
+  })
+})
+
+describe('Record signatures and packed records', () => {
+  const coordinator = privateKeyToAccount(generatePrivateKey())
+  const jobId = `0x${'aa'.repeat(32)}` as const
+  const entries = [
+    { taskIndex: 0, resultHash: `0x${'01'.repeat(32)}` },
+    { taskIndex: 258, resultHash: `0x${'02'.repeat(32)}` },
+    { taskIndex: 0xffffffff, resultHash: `0x${'03'.repeat(32)}` },
+  ] as const
+
+  it('pack 36 bytes per record, task index big-endian, and unpack to the same', () => {
+    const tasks = packRecords(entries)
+    expect(tasks).toBe(
+      `0x00000000${'01'.repeat(32)}00000102${'02'.repeat(32)}ffffffff${'03'.repeat(32)}`,
+    )
+    expect(unpackRecords(tasks)).toEqual(entries)
+    expect(unpackRecords('0x')).toEqual([])
+  })
+
+  it('refuse bad lengths, indices and hashes with InvalidInputError', () => {
+    const tasks = packRecords(entries)
+    expect(() => unpackRecords(concatHex([tasks, '0x00']))).toThrowError(InvalidInputError)
+    expect(() => unpackRecords(sliceHex(tasks, 0, 35))).toThrowError(InvalidInputError)
+    expect(() => packRecords([{ taskIndex: -1, resultHash: entries[0].resultHash }])).toThrowError(
+      InvalidInputError,
+    )
+    expect(() =>
+      packRecords([{ taskIndex: 2 ** 32, resultHash: entries[0].resultHash }]),
+    ).toThrowError(InvalidInputError)
+    expect(() => packRecords([{ taskIndex: 1, resultHash: '0x1234' }])).toThrowError(
+      InvalidInputError,
+    )
+  })
+
+  it('hash as the contract hashes them, and recover to the coordinator', async () => {
+    const tasks = packRecords(entries)
+    expect(recordDigest(domain, jobId, tasks)).toBe(
+      contractDigest('Record(bytes32 jobId,bytes32 tasksHash)', [
+        ['bytes32', jobId],
+        ['bytes32', keccak256(tasks)],
+      ]),
+    )
+    const sig = await signRecord(coordinator, domain, jobId, tasks)
+    expect(await recoverRecordSigner(domain, jobId, tasks, sig)).toBe(coordinator.address)
+    // Any other records, job or chain: some other address.
+    const fewer = packRecords(entries.slice(0, 2))
+    expect(await recoverRecordSigner(domain, jobId, fewer, sig)).not.toBe(coordinator.address)
+    expect(await recoverRecordSigner(domain, `0x${'ab'.repeat(32)}`, tasks, sig)).not.toBe(
+      coordinator.address,
+    )
+    expect(await recoverRecordSigner({ ...domain, chainId: 1 }, jobId, tasks, sig)).not.toBe(
+      coordinator.address,
+    )
+    expect(await recoverRecordSigner(domain, jobId, tasks, '0x00')).toBeUndefined()
   })
 })

@@ -1,9 +1,25 @@
 /**
- * EIP-712 typed data for results. A worker signs `Result(jobId, taskIndex, resultHash)` under the
- * escrow contract's domain, which binds chain id and contract address, so a signature cannot be
- * replayed on another chain or against another deployment.
+ * EIP-712 typed data under the escrow contract's domain, which binds chain id and contract
+ * address, so no signature can be replayed on another chain or against another deployment:
+ * a worker's `Result(jobId, taskIndex, resultHash)` (equivocation evidence), a worker's
+ * `Payout(worker, payout, nonce)`, and the job coordinator's `Claim(jobId, worker, results)` (pay)
+ * and `Record(jobId, tasksHash)` (results on chain). Only the coordinator's signatures move a
+ * job's escrow.
  */
-import { type Address, type Hex, hashTypedData, recoverTypedDataAddress } from 'viem'
+import {
+  type Address,
+  concatHex,
+  type Hex,
+  hashTypedData,
+  hexToNumber,
+  isHex,
+  keccak256,
+  numberToHex,
+  recoverTypedDataAddress,
+  size,
+  sliceHex,
+} from 'viem'
+import { InvalidInputError } from '../errors'
 
 export const RESULT_DOMAIN_NAME = 'Meshwork'
 export const RESULT_DOMAIN_VERSION = '1'
@@ -145,6 +161,189 @@ export async function recoverPayoutSigner(
       types: PAYOUT_TYPES,
       primaryType: 'Payout',
       message,
+      signature,
+    })
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * A coordinator's cumulative claim: `Claim(jobId, worker, results)` under the same domain, "I
+ * accepted `results` results of `worker` in this job, in total". The escrow pays
+ * `results × rewardPerResult` for it, less what older claims of the worker in the job paid; the
+ * newest supersedes the older ones. Only the job's coordinator's claims are worth anything.
+ */
+export const CLAIM_TYPES = {
+  Claim: [
+    { name: 'jobId', type: 'bytes32' },
+    { name: 'worker', type: 'address' },
+    { name: 'results', type: 'uint32' },
+  ],
+} as const
+
+export interface ClaimMessage {
+  jobId: Hex
+  worker: Address
+  /** Accepted results of `worker` in the job, in total (a uint32). */
+  results: number
+}
+
+/** Anything that can sign a claim (a viem `LocalAccount`, a wallet client bound to an account). */
+export interface ClaimSigner {
+  address: Address
+  signTypedData(args: {
+    domain: ReturnType<typeof resultDomain>
+    types: typeof CLAIM_TYPES
+    primaryType: 'Claim'
+    message: ClaimMessage
+  }): Promise<Hex>
+}
+
+export function claimDigest(domain: ResultDomainParameters, claim: ClaimMessage): Hex {
+  return hashTypedData({
+    domain: resultDomain(domain),
+    types: CLAIM_TYPES,
+    primaryType: 'Claim',
+    message: claim,
+  })
+}
+
+export function signClaim(
+  signer: ClaimSigner,
+  domain: ResultDomainParameters,
+  claim: ClaimMessage,
+): Promise<Hex> {
+  return signer.signTypedData({
+    domain: resultDomain(domain),
+    types: CLAIM_TYPES,
+    primaryType: 'Claim',
+    message: claim,
+  })
+}
+
+/** The address that signed the claim, or undefined for a signature that does not parse. */
+export async function recoverClaimSigner(
+  domain: ResultDomainParameters,
+  claim: ClaimMessage,
+  signature: Hex,
+): Promise<Address | undefined> {
+  try {
+    return await recoverTypedDataAddress({
+      domain: resultDomain(domain),
+      types: CLAIM_TYPES,
+      primaryType: 'Claim',
+      message: claim,
+      signature,
+    })
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * A coordinator's record of accepted results: `Record(jobId, tasksHash)` under the same domain,
+ * where `tasksHash` is the keccak256 of the packed records (`packRecords`). The escrow's `record`
+ * takes the records with this signature and emits them; a callback job's requester hears each.
+ */
+export const RECORD_TYPES = {
+  Record: [
+    { name: 'jobId', type: 'bytes32' },
+    { name: 'tasksHash', type: 'bytes32' },
+  ],
+} as const
+
+/** One task's accepted result, as recorded on chain. */
+export interface RecordEntry {
+  taskIndex: number
+  resultHash: Hex
+}
+
+/** Bytes per packed record: taskIndex (4, big-endian) ‖ resultHash (32). */
+export const RECORD_BYTES = 36
+
+/** Records packed as the escrow takes and emits them, in the order given. */
+export function packRecords(entries: readonly RecordEntry[]): Hex {
+  const parts: Hex[] = []
+  for (const e of entries) {
+    if (!Number.isInteger(e.taskIndex) || e.taskIndex < 0 || e.taskIndex > 0xffffffff)
+      throw new InvalidInputError(`A task index must be a uint32; got ${e.taskIndex}.`)
+    if (!isHex(e.resultHash) || size(e.resultHash) !== 32)
+      throw new InvalidInputError(`A result hash must be 32 bytes; got ${e.resultHash}.`)
+    parts.push(numberToHex(e.taskIndex, { size: 4 }), e.resultHash)
+  }
+  return concatHex(parts)
+}
+
+/** The records in packed bytes (a ResultsRecorded event's `tasks`); throws on a bad length. */
+export function unpackRecords(tasks: Hex): RecordEntry[] {
+  if (!isHex(tasks)) throw new InvalidInputError('Packed records must be hex.')
+  const len = size(tasks)
+  if (len % RECORD_BYTES !== 0)
+    throw new InvalidInputError(
+      `Packed records are ${RECORD_BYTES} bytes each; got ${len} bytes.`,
+      {
+        details: `${len % RECORD_BYTES} bytes too many for ${Math.floor(len / RECORD_BYTES)} records`,
+      },
+    )
+  const out: RecordEntry[] = []
+  for (let off = 0; off < len; off += RECORD_BYTES) {
+    out.push({
+      taskIndex: hexToNumber(sliceHex(tasks, off, off + 4)),
+      resultHash: sliceHex(tasks, off + 4, off + RECORD_BYTES),
+    })
+  }
+  return out
+}
+
+/** Anything that can sign a record (a viem `LocalAccount`, a wallet client bound to an account). */
+export interface RecordSigner {
+  address: Address
+  signTypedData(args: {
+    domain: ReturnType<typeof resultDomain>
+    types: typeof RECORD_TYPES
+    primaryType: 'Record'
+    message: { jobId: Hex; tasksHash: Hex }
+  }): Promise<Hex>
+}
+
+export function recordDigest(domain: ResultDomainParameters, jobId: Hex, tasks: Hex): Hex {
+  return hashTypedData({
+    domain: resultDomain(domain),
+    types: RECORD_TYPES,
+    primaryType: 'Record',
+    message: { jobId, tasksHash: keccak256(tasks) },
+  })
+}
+
+/** Signs packed records (`packRecords`) of `jobId`. */
+export function signRecord(
+  signer: RecordSigner,
+  domain: ResultDomainParameters,
+  jobId: Hex,
+  tasks: Hex,
+): Promise<Hex> {
+  return signer.signTypedData({
+    domain: resultDomain(domain),
+    types: RECORD_TYPES,
+    primaryType: 'Record',
+    message: { jobId, tasksHash: keccak256(tasks) },
+  })
+}
+
+/** The address that signed the records, or undefined for a signature that does not parse. */
+export async function recoverRecordSigner(
+  domain: ResultDomainParameters,
+  jobId: Hex,
+  tasks: Hex,
+  signature: Hex,
+): Promise<Address | undefined> {
+  try {
+    return await recoverTypedDataAddress({
+      domain: resultDomain(domain),
+      types: RECORD_TYPES,
+      primaryType: 'Record',
+      message: { jobId, tasksHash: keccak256(tasks) },
       signature,
     })
   } catch {

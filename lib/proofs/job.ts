@@ -2,7 +2,7 @@
  * The job spec: what a requester commits to on chain with `createJob` and what volunteers check
  * before they work. Every field here is stored by the escrow contract.
  */
-import { type Hex, hexToString, isHex, stringToHex } from 'viem'
+import { type Address, type Hex, hexToString, isAddress, isHex, stringToHex } from 'viem'
 import { InvalidInputError } from '../errors'
 import { MAX_TASKS_PER_JOB } from './inputs'
 import { type AgreementPolicy, formatPolicy, parsePolicy } from './policy'
@@ -14,15 +14,27 @@ export interface JobSpec {
   inputsRoot: Hex
   /** Number of tasks (one per input set). */
   taskCount: number
-  /** Results paid for per task, at most; escrow is taskCount × replicas × rewardPerResult. */
+  /** Results paid for per task, at most. */
   replicas: number
-  /** Agreeing results needed to accept a task. 1 ≤ quorum ≤ replicas. */
+  /** Agreeing results the coordinator requires to accept a task. 1 ≤ quorum ≤ replicas. */
   quorum: number
   policy: AgreementPolicy
-  /** Wei paid to each agreeing worker per accepted task. */
+  /** Wei paid to each worker per accepted result. */
   rewardPerResult: bigint
-  /** Unix time (seconds) after which nothing settles and the requester can refund. */
+  /**
+   * Unix time (seconds) of the deadline. The coordinator's claims stay redeemable, and results
+   * recordable, until `deadline + CLAIM_WINDOW` (one day); the requester can refund after that.
+   */
   deadline: number
+  /**
+   * The only key whose EIP-712 signatures move this job's escrow (claims) or record its results.
+   * Worker signatures alone move nothing.
+   */
+  coordinator: Address
+  /** Wei paid, per task, to whoever records the task's result on chain. Default 0. */
+  feePerTask?: bigint
+  /** Active stake (wei) a worker needs to redeem its claims. Default 0. */
+  minStake?: bigint
 }
 
 export const MAX_REPLICAS = 32
@@ -55,13 +67,29 @@ export function validateJobSpec(
   if (spec.rewardPerResult <= 0n) throw bad('rewardPerResult must be positive.')
   if (!Number.isInteger(spec.deadline) || spec.deadline <= nowSeconds)
     throw bad('deadline must be in the future.')
+  if (!isAddress(spec.coordinator, { strict: false }) || /^0x0{40}$/i.test(spec.coordinator))
+    throw bad(
+      'coordinator must be a non-zero address.',
+      "It is the key that signs the job's claims and records; its signatures alone move escrow.",
+    )
+  for (const [name, v] of [
+    ['feePerTask', spec.feePerTask],
+    ['minStake', spec.minStake],
+  ] as const) {
+    if (v !== undefined && (v < 0n || v >= 2n ** 128n))
+      throw bad(`${name} must be between 0 and 2^128 - 1 wei.`)
+  }
   return spec
 }
 
+/** Wei that `createJob` escrows: taskCount × (replicas × rewardPerResult + feePerTask). */
 export function escrowFor(
-  spec: Pick<JobSpec, 'taskCount' | 'replicas' | 'rewardPerResult'>,
+  spec: Pick<JobSpec, 'taskCount' | 'replicas' | 'rewardPerResult' | 'feePerTask'>,
 ): bigint {
-  return BigInt(spec.taskCount) * BigInt(spec.replicas) * spec.rewardPerResult
+  return (
+    BigInt(spec.taskCount) *
+    (BigInt(spec.replicas) * spec.rewardPerResult + (spec.feePerTask ?? 0n))
+  )
 }
 
 /** The policy as the contract stores it: its text form, UTF-8, right-padded to 32 bytes. */

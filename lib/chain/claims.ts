@@ -1,0 +1,127 @@
+/**
+ * Pay: the coordinator's cumulative claims (lib/proofs `signClaim`) redeemed on JobEscrow. A claim
+ * says "the coordinator accepted `results` results of `worker` in this job, in total"; redeeming
+ * it credits the worker `rewardPerResult` per result beyond what it was already paid in the job.
+ * Anyone may send a redemption (a worker's tab key holds no ether); the pay is the worker's
+ * (withdraw it with `withdraw`).
+ */
+import { type Address, type Hex, type Log, type PublicClient, parseEventLogs } from 'viem'
+import type { ClaimMessage } from '../proofs'
+import { chainError, sendTx, type Wallet } from './escrow'
+import { jobEscrowAbi } from './generated'
+
+/** A claim with the coordinator's signature over it. */
+export interface SignedClaim extends ClaimMessage {
+  signature: Hex
+}
+
+export interface RedeemClaimsResult {
+  txHash: Hex
+  /** Claims redeemed (ClaimRedeemed events of this escrow). */
+  redeemed: number
+  /** Wei credited to the workers in total. */
+  paid: bigint
+  gasUsed: bigint
+}
+
+/**
+ * Redeems claims in one transaction. The contract is all or nothing: a claim that is not the
+ * job's coordinator's, not newer than what the worker was paid (ClaimNotNewer), too large, past
+ * the claim window, short of the job's minStake or of its escrow reverts the whole call, and the
+ * ChainError names the contract's error.
+ */
+export async function redeemClaims(
+  wallet: Wallet,
+  client: PublicClient,
+  contract: Address,
+  claims: readonly SignedClaim[],
+): Promise<RedeemClaimsResult> {
+  const receipt = await sendTx('redeem', client, () =>
+    wallet.writeContract({
+      address: contract,
+      abi: jobEscrowAbi,
+      functionName: 'redeem',
+      chain: wallet.chain,
+      args: [
+        claims.map((c) => ({
+          jobId: c.jobId,
+          worker: c.worker,
+          results: c.results,
+          signature: c.signature,
+        })),
+      ],
+    }),
+  )
+  const redemptions = redemptionsFromLogs(receipt.logs, contract)
+  return {
+    txHash: receipt.transactionHash,
+    redeemed: redemptions.length,
+    paid: redemptions.reduce((sum, r) => sum + r.amount, 0n),
+    gasUsed: receipt.gasUsed,
+  }
+}
+
+/** Results of `worker` paid so far in `jobId` (the newest claim redeemed; 0 for none). */
+export async function redeemedOf(
+  client: PublicClient,
+  contract: Address,
+  jobId: Hex,
+  worker: Address,
+): Promise<number> {
+  try {
+    return await client.readContract({
+      address: contract,
+      abi: jobEscrowAbi,
+      functionName: 'redeemedOf',
+      args: [jobId, worker],
+    })
+  } catch (err) {
+    throw chainError('Reading redeemed results', err)
+  }
+}
+
+/** One redemption: `worker` now has `results` results paid in the job, `amount` wei of it by this one. */
+export interface Redemption {
+  jobId: Hex
+  worker: Address
+  results: number
+  amount: bigint
+}
+
+/**
+ * The ClaimRedeemed events in these logs emitted by the escrow at `contract`; logs of other
+ * contracts (anything a callback emits in the same transaction) are ignored.
+ */
+export function redemptionsFromLogs(logs: readonly Log[], contract: Address): Redemption[] {
+  const ours = logs.filter((l) => l.address.toLowerCase() === contract.toLowerCase())
+  return parseEventLogs({ abi: jobEscrowAbi, eventName: 'ClaimRedeemed', logs: ours }).map((l) => ({
+    jobId: l.args.jobId,
+    worker: l.args.worker,
+    results: l.args.results,
+    amount: l.args.amount,
+  }))
+}
+
+/** Every redemption of `jobId` so far, oldest first, read from the escrow's events. */
+export async function redemptionsOf(
+  client: PublicClient,
+  contract: Address,
+  jobId: Hex,
+): Promise<Array<{ worker: Address; results: number; amount: bigint }>> {
+  try {
+    const logs = await client.getContractEvents({
+      address: contract,
+      abi: jobEscrowAbi,
+      eventName: 'ClaimRedeemed',
+      args: { jobId },
+      fromBlock: 0n,
+    })
+    return redemptionsFromLogs(logs, contract).map(({ worker, results, amount }) => ({
+      worker,
+      results,
+      amount,
+    }))
+  } catch (err) {
+    throw chainError('Reading redemptions', err)
+  }
+}
