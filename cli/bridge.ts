@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { Address, Hex } from 'viem'
+import { DEV_COORDINATOR_KEY, LOCAL_CHAIN_ID } from '../lib/chain'
 import { ConfigError, InvalidInputError } from '../lib/errors'
 import { parseManifest } from '../lib/runtime'
 import { sha256Hex } from '../lib/runtime/model-source'
@@ -24,8 +25,11 @@ reported and left for another bridge or for the consumer's refund after the dead
 
   --requests 0x…      MeshworkRequests address (or MESHWORK_REQUESTS; default: npm start's)
   --model FILE        also serve this .onnx model (repeatable); the catalogue's are always served
-  --key 0x…           pays the gas of settlement and delivery (or MESHWORK_KEY; on the local
-                      chain, anvil dev account 1)
+  --key 0x…           pays the gas of recording results and delivery (or MESHWORK_KEY; on the
+                      local chain, anvil dev account 1)
+  --coordinator-key 0x…  the key that signs this bridge's results and claims: the requests it
+                      answers name its address, or accept the deployment's default coordinator
+                      (or MESHWORK_COORDINATOR_KEY; on the local chain, the labelled dev key)
   --relay MA --rpc URL --chain-id N --contract 0x…   network (default: what npm start runs)`
 
 /** Catalogue models and the given files, by sha256. */
@@ -58,6 +62,7 @@ export async function bridgeCommand(argv: string[]): Promise<number> {
       requests: { type: 'string' },
       model: { type: 'string', multiple: true },
       key: { type: 'string' },
+      'coordinator-key': { type: 'string' },
       ...NETWORK_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
@@ -76,9 +81,14 @@ export async function bridgeCommand(argv: string[]): Promise<number> {
     })
   const net = resolveNetwork(values)
   const models = await modelsBySha256(values.model ?? [])
+  const coordinatorKey = (values['coordinator-key'] ??
+    process.env.MESHWORK_COORDINATOR_KEY ??
+    (net.chainId === LOCAL_CHAIN_ID ? DEV_COORDINATOR_KEY : undefined)) as Hex | undefined
+  if (!coordinatorKey || !/^0x[0-9a-fA-F]{64}$/.test(coordinatorKey))
+    throw new ConfigError('--coordinator-key 0x… is required off the local chain.')
   const requester = await startNodeRequester(resolveKey(values.key, net.chainId, say), {
     ...net,
-    queueSends: true,
+    coordinatorKey,
   })
   const bridge = startRequestBridge({
     wallet: requester.wallet,
@@ -87,6 +97,7 @@ export async function bridgeCommand(argv: string[]): Promise<number> {
     requests,
     store: requester.store,
     coordinator: requester.coordinator,
+    coordinatorAddress: requester.identity.address,
     modelFor: async (hash: Hex) => models.get(hash.toLowerCase()),
   })
   say(`Bridging on-chain requests of ${requests} (${models.size} models). Ctrl-C to stop.`)

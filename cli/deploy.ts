@@ -5,8 +5,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { parseArgs } from 'node:util'
-import { createPublicClient, formatEther, http } from 'viem'
+import { type Address, createPublicClient, formatEther, http } from 'viem'
 import {
+  DEV_COORDINATOR_ADDRESS,
   deployEscrow,
   deployRequests,
   LOCAL_CHAIN_ID,
@@ -27,6 +28,9 @@ settings for the app, relay and CLI.
   --key 0x…           deployer key, pays the gas (or MESHWORK_KEY; on the local chain only,
                       anvil dev account 1)
   --relay MA          relay multiaddrs to record with it (repeatable)
+  --default-coordinator 0x…   the coordinator address whose signature answers on-chain requests
+                      that accept the default (your bridge's coordinator key); required except on
+                      the local chain, where it is the labelled dev coordinator key's address
   --write FILE        write the network file (e.g. .meshwork/network.json, which the CLI reads)
   --json              print JSON instead`
 
@@ -38,6 +42,7 @@ export async function deployCommand(argv: string[]): Promise<number> {
       'chain-id': { type: 'string' },
       key: { type: 'string' },
       relay: { type: 'string', multiple: true },
+      'default-coordinator': { type: 'string' },
       write: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
@@ -75,8 +80,15 @@ export async function deployCommand(argv: string[]): Promise<number> {
   say(
     `Deploying JobEscrow on chain ${reported}${reported === LOCAL_CHAIN_ID ? ' (local)' : ''} from ${wallet.account.address} (${formatEther(balance)} ETH)…`,
   )
+  const defaultCoordinator =
+    values['default-coordinator'] ??
+    (reported === LOCAL_CHAIN_ID ? DEV_COORDINATOR_ADDRESS : undefined)
+  if (!defaultCoordinator || !/^0x[0-9a-fA-F]{40}$/.test(defaultCoordinator))
+    throw new ConfigError('--default-coordinator 0x… is required off the local chain.', {
+      hint: 'The address of the key your request bridge coordinates with (meshwork bridge --coordinator-key).',
+    })
   const contract = await deployEscrow(wallet, client)
-  const requests = await deployRequests(wallet, client, contract)
+  const requests = await deployRequests(wallet, client, contract, defaultCoordinator as Address)
   const network: NetworkFile = {
     relays: values.relay ?? [],
     rpcUrl,

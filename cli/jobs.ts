@@ -92,7 +92,7 @@ export async function resultsCommand(argv: string[]): Promise<number> {
   let file: ResultsFile | undefined = readJobFile(jobId)
   if (!file) {
     process.stderr.write(
-      `No ${join('.meshwork/jobs', `${jobId}.json`)} here: results from the chain (hashes and signers, no outputs).\n`,
+      `No ${join('.meshwork/jobs', `${jobId}.json`)} here: results from the chain (the hashes the coordinator recorded; no outputs, no signers).\n`,
     )
     const chain = resolveChain(values)
     const s = await jobStatus(publicClientFor(chain), chain.contract, jobId)
@@ -110,11 +110,10 @@ export async function resultsCommand(argv: string[]): Promise<number> {
               task,
               status: 'settled' as const,
               resultHash: t.resultHash,
-              agreeing: t.signers,
+              agreeing: [],
               dissenting: [],
               voided: [],
               classes: [],
-              settleTx: t.txHash,
             }
           : {
               task,

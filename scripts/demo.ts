@@ -33,7 +33,7 @@ import type { Locator } from 'playwright-core'
 import { parseEther } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { loadModel, loadTasks } from '../cli/submit'
-import { DEV_PRIVATE_KEYS, payoutOf } from '../lib/chain'
+import { DEV_COORDINATOR_KEY, DEV_PRIVATE_KEYS, payoutOf } from '../lib/chain'
 import { setLogLevel } from '../lib/env/log'
 import { errorMessage } from '../lib/errors'
 import { formatPolicy, parsePolicy, resultHash } from '../lib/proofs'
@@ -129,8 +129,9 @@ try {
   const requester = await startNodeRequester(DEV_PRIVATE_KEYS[1]!, {
     ...stack.chain,
     relays: [stack.relay.multiaddr],
-    // The on-chain bridge delivers from this wallet while it settles.
-    queueSends: values.onchain,
+    // The on-chain demo's bridge answers requests that accept the deployment's default
+    // coordinator: the labelled dev coordinator key.
+    ...(values.onchain ? { coordinatorKey: DEV_COORDINATOR_KEY } : {}),
   })
   cleanup.unshift(() => requester.stop())
   // Submit once every tab has been heard on the mesh, so that all of them take part.
@@ -261,6 +262,10 @@ Meshwork on-chain demo: ${summary.ok ? 'OK' : 'FAILED'}
     }
     const backends: Record<string, number> = {}
     for (const w of final.workers) backends[w.backend] = (backends[w.backend] ?? 0) + 1
+    // All the gas the job cost on chain: createJob, then what the coordinator sent when the job
+    // ended (recording the results, redeeming the workers' final claims for them).
+    const createGas = (await requester.client.getTransactionReceipt({ hash: job.txHash })).gasUsed
+    const allGas = createGas + final.settleGasUsed
     const accepted = final.counts.settled + final.counts.accepted
     const summary = {
       ok:
@@ -284,9 +289,12 @@ Meshwork on-chain demo: ${summary.ok ? 'OK' : 'FAILED'}
       resultsMatchReference: matching === tasks.length,
       resultsMatching: matching,
       resultsReceived: final.resultsReceived,
+      /** Transactions the requester's wallet sent for the job: createJob, then record + redeem. */
+      walletRequests: 1 + final.settleTxs,
       settleTransactions: final.settleTxs,
       settleGasPerTask:
         final.counts.settled > 0 ? Number(final.settleGasUsed / BigInt(final.counts.settled)) : 0,
+      gasPerTaskAllIn: Number(allGas / BigInt(tasks.length)),
       jobId: job.jobId,
       wallMs: Date.now() - started,
     }
@@ -294,7 +302,7 @@ Meshwork on-chain demo: ${summary.ok ? 'OK' : 'FAILED'}
 Meshwork demo: ${summary.ok ? 'OK' : 'FAILED'}
   job            ${summary.jobId}
   model          ${summary.model}, policy ${summary.policy}, ${replicas} replicas, quorum ${quorum}
-  tasks          ${summary.tasks}: ${summary.accepted} accepted, ${summary.settled} settled on chain, ${summary.failed} failed
+  tasks          ${summary.tasks}: ${summary.accepted} accepted, ${summary.settled} settled, ${summary.failed} failed
   workers        ${summary.workers} (${Object.entries(backends)
     .map(([b, n]) => `${n} on ${b}`)
     .join(', ')}), ${summary.resultsReceived} results
@@ -304,7 +312,8 @@ Meshwork demo: ${summary.ok ? 'OK' : 'FAILED'}
       : ''
   }
   reference      ${matching}/${tasks.length} accepted results equal onnxruntime-node's under ${summary.policy}
-  settlement     ${summary.settleTransactions} transactions, ${summary.settleGasPerTask} gas per task
+  settlement     paid by claims the coordinator signed; ${summary.walletRequests} wallet transactions for the job (createJob, then recording the results and redeeming the workers' claims for them)
+  gas            ${summary.gasPerTaskAllIn} per task, all in (create, record, redeem)
   wall time      ${(summary.wallMs / 1000).toFixed(1)} s
 `)
     if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`)

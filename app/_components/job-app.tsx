@@ -1,6 +1,7 @@
 'use client'
 import { useEffect, useState } from 'react'
 import { formatEther } from 'viem'
+import { CLAIM_WINDOW_SECONDS } from '../../lib/chain'
 import type { AppConfig } from '../../lib/env/app-config'
 import { errorMessage } from '../../lib/errors'
 import type { JobHandle, JobProgress, TaskResult } from '../../lib/jobs'
@@ -8,7 +9,7 @@ import { formatPolicy } from '../../lib/proofs'
 import { resultsFile } from '../../lib/sdk/requester'
 import { requesterSession } from '../../lib/sdk/requester-browser'
 import type { JobRecord } from '../../lib/store'
-import { ConnectWallet, useWallet } from './wallet'
+import { useWallet } from './wallet'
 
 /** Shortest time between two renders of a running job's progress and results (ms). */
 const UPDATE_MS = 250
@@ -130,8 +131,17 @@ export function JobApp({ config, jobId: id }: { config: AppConfig; jobId: string
             </b>{' '}
             · settled <b data-testid="settled-count">{p.counts.settled}</b> / {p.total} · accepted,
             awaiting settlement {p.counts.accepted} · open {p.counts.open} · failed{' '}
-            {p.counts.failed} · {p.resultsReceived} results received · {p.settleTxs} settle
-            transactions
+            {p.counts.failed} · {p.resultsReceived} results received
+          </p>
+          <p className="muted" data-testid="claims-note">
+            Settled tasks are paid by claims this tab signs with its coordinator key (
+            <span className="mono">{record.spec.coordinator}</span>); each worker redeems its own on
+            chain, until{' '}
+            {new Date(
+              (record.spec.deadline + Number(CLAIM_WINDOW_SECONDS)) * 1000,
+            ).toLocaleString()}
+            . Your wallet is not asked again for this job. Unclaimed escrow can be refunded after
+            that.
           </p>
           {p.failure && <div className="error">{p.failure}</div>}
           {p.errors.map((e) => (
@@ -139,9 +149,6 @@ export function JobApp({ config, jobId: id }: { config: AppConfig; jobId: string
               {e.workers} worker{e.workers > 1 ? 's' : ''} reported {e.code}: {e.message}
             </div>
           ))}
-          {p.counts.accepted > 0 && !wallet && (
-            <div className="notice">Accepted tasks settle when a wallet is connected.</div>
-          )}
           <div className="row">
             <button
               type="button"
@@ -154,7 +161,6 @@ export function JobApp({ config, jobId: id }: { config: AppConfig; jobId: string
           </div>
         </div>
       )}
-      {!wallet && <ConnectWallet purpose="settle accepted tasks" />}
       <h2>Tasks</h2>
       <p className="muted">Select a task to see its quorum.</p>
       <div className="tasks" data-testid="task-grid">

@@ -5,7 +5,9 @@ import { stake, type WorkerOnChain, withdraw, withdrawStake } from '../../lib/ch
 import { publicClientFor } from '../../lib/chain/config'
 import type { AppConfig } from '../../lib/env/app-config'
 import { errorMessage } from '../../lib/errors'
+import type { WorkerStats } from '../../lib/jobs'
 import type { BackendPreference } from '../../lib/runtime'
+import { redeemHeldClaims } from '../../lib/sdk/claims'
 import {
   startVolunteer,
   type VolunteerSession,
@@ -240,6 +242,14 @@ export function VolunteerApp({ config }: { config: AppConfig }) {
           {snap && (
             <ConnectWallet purpose="pay the gas for withdrawals, or to add stake for this tab" />
           )}
+          {snap && session.current && (
+            <Claims
+              config={config}
+              session={session.current}
+              held={w?.claims}
+              onDone={() => session.current?.credited().then(setCredited)}
+            />
+          )}
           {snap && (
             <Withdraw
               config={config}
@@ -262,6 +272,64 @@ export function VolunteerApp({ config }: { config: AppConfig }) {
         </>
       )}
     </>
+  )
+}
+
+/**
+ * The coordinators' signed claims this tab holds: what it has earned, redeemable on chain by any
+ * wallet (the pay is credited to this tab's address), even after the requester's tab is gone.
+ */
+function Claims({
+  config,
+  session,
+  held,
+  onDone,
+}: {
+  config: AppConfig
+  session: VolunteerSession
+  held: WorkerStats['claims'] | undefined
+  onDone: () => void
+}) {
+  const wallet = useWallet()
+  const [status, setStatus] = useState<string>()
+  const due = held?.unredeemedWei ?? 0n
+  return (
+    <div className="card">
+      <h2>Claims</h2>
+      <p className="muted" data-testid="claims">
+        {held && held.jobs > 0
+          ? `${held.results} results paid by signed claims in ${held.jobs} job${held.jobs === 1 ? '' : 's'}; ${formatEther(due)} ETH not redeemed yet.`
+          : 'No claims yet: each job’s coordinator signs one as it accepts your results.'}
+      </p>
+      <button
+        type="button"
+        disabled={!wallet || due === 0n}
+        data-testid="redeem"
+        onClick={async () => {
+          if (!wallet) return
+          setStatus('Redeeming…')
+          try {
+            const r = await redeemHeldClaims(
+              session.worker,
+              wallet,
+              publicClientFor(config),
+              config.contract,
+            )
+            setStatus(
+              r.redeemed > 0
+                ? `Redeemed ${r.redeemed} claim${r.redeemed === 1 ? '' : 's'}: ${formatEther(r.paid)} ETH credited.`
+                : 'Nothing left to redeem: the chain has paid these claims already.',
+            )
+            onDone()
+          } catch (err) {
+            setStatus(errorMessage(err))
+          }
+        }}
+      >
+        {due > 0n ? `Redeem ${formatEther(due)} ETH` : 'Nothing to redeem'}
+      </button>
+      {status && <p data-testid="redeem-status">{status}</p>}
+    </div>
   )
 }
 

@@ -1,13 +1,19 @@
 /**
  * The coordinator: the requester's side of the protocol (a browser tab or the SDK/CLI process).
- * It serves the work, result and model protocols for its jobs, announces them on gossip, and
- * settles accepted tasks on chain in batches. Jobs, tasks and results live in the store, so a
- * coordinator that restarts (a reloaded tab) resumes its jobs with `resume`.
+ * It serves the work, result and model protocols for its jobs, announces them on gossip, and pays
+ * for accepted tasks with claims: its key (the job's coordinator, named on chain at createJob)
+ * signs each worker's cumulative claim, handed to the worker with its next answer, which the
+ * worker can redeem on chain without the requester. Nothing goes on chain per task; a
+ * coordinator with gas (`chain`) records the results and redeems the final claims when a job
+ * ends. Jobs, tasks and results live in the store, so a coordinator that restarts (a reloaded
+ * tab) resumes its jobs with `resume`.
  */
+
+import type { PeerId } from '@libp2p/interface'
 import type { Address, Hex } from 'viem'
 import type { Equivocation } from '../chain'
 import { createLogger, type Logger } from '../env/log'
-import { errorMessage } from '../errors'
+import { errorMessage, InvalidInputError } from '../errors'
 import {
   addressOfPeer,
   dialableAddrs,
@@ -25,23 +31,29 @@ import {
   TOPICS,
   workRequestSchema,
 } from '../mesh'
-import { formatPolicy } from '../proofs'
+import type { Identity } from '../mesh/identity'
+import type { WorkResponse } from '../mesh/messages'
+import { formatPolicy, signClaim } from '../proofs'
 import type { JobRecord, Store, TaskRecord } from '../store'
 import { type JobTrust, jobTrustKey, type WorkerRecord } from '../trust'
 import { JobRun, type WorkerTiming } from './job-run'
 import { createPayoutRelay, type PayoutPort } from './payouts'
-import type { JobProgress, Settler, TaskResult } from './types'
+import type { CoordinatorChain, JobProgress, TaskResult } from './types'
 
 export interface CoordinatorInit {
   node: MeshNode
+  /**
+   * The node's own key: a job's coordinator on chain must be its address. It signs the
+   * workers' claims (and, through `chain`, the results it records).
+   */
+  identity: Identity
   store: Store
-  settler: Settler
+  /** On-chain courtesies when a job ends (record results, redeem claims); none without it. */
+  chain?: CoordinatorChain | undefined
   /** How often running jobs are announced (ms). Default 2000. */
   announceIntervalMs?: number
-  /** How often accepted tasks are sent for settlement (ms). Default 2000. */
+  /** How often accepted tasks are settled: their claims grow (ms). Default 2000. */
   settleIntervalMs?: number
-  /** Certificates per settle transaction. Default 50. */
-  settleBatch?: number
   log?: Logger
   /** Reads a worker's slashable stake on chain (for adaptive replication). */
   stakeOf?: ((worker: Address) => Promise<bigint>) | undefined
@@ -59,6 +71,8 @@ const NEWCOMER_ANNOUNCE_MS = 500
 const NEWCOMER_GAP_MS = 20_000
 /** A worker's stake is read again after this long (ms). */
 const STAKE_TTL_MS = 60_000
+/** Results recorded per `record` transaction. */
+const RECORD_BATCH = 500
 
 export interface JobHandle {
   jobId: Hex
@@ -210,12 +224,18 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
   ): JobHandle => {
     const existing = runs.get(job.jobId)
     if (existing) return existing.handle
+    if (job.spec.coordinator.toLowerCase() !== init.identity.address.toLowerCase())
+      throw new InvalidInputError(
+        `Job ${job.jobId} names ${job.spec.coordinator} as its coordinator, not this node (${init.identity.address}).`,
+        { hint: 'Only the coordinator named on chain can sign the claims that pay its workers.' },
+      )
     const events = new EventTarget()
+    const domain = { chainId: job.chainId, contract: job.contract }
     const run = new JobRun({
       job,
       tasks,
       store: init.store,
-      settler: init.settler,
+      signClaim: (claim) => signClaim(init.identity.account, domain, claim),
       log,
       workerStats,
       trust: trust?.settings,
@@ -229,7 +249,6 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
           .slasher?.(e)
           .catch((err) => log.warn('slash failed', { worker: e.worker, error: errorMessage(err) }))
       },
-      settleBatch: init.settleBatch ?? 50,
       onChange: () => events.dispatchEvent(new Event('progress')),
       onAccepted: (taskIndex) =>
         events.dispatchEvent(new CustomEvent('accepted', { detail: { taskIndex } })),
@@ -241,7 +260,10 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
       jobId: job.jobId,
       progress: () => run.progress(),
       results: () => run.results(),
-      done: run.done,
+      done: run.done.then(async () => {
+        await finishOnChain(run)
+        return run.progress()
+      }),
       events,
     }
     runs.set(job.jobId, { run, handle, model, modelFile })
@@ -251,6 +273,64 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
         if (r.status === 'settled') for (const a of r.agreeing) paidWorkers.add(a.toLowerCase())
     void announce()
     return handle
+  }
+
+  /**
+   * A job is over: with gas, record its accepted results and redeem every worker's final claim
+   * for it (workers that redeemed already are skipped by the chain port). Failures are logged:
+   * the workers still hold their claims.
+   */
+  const finishOnChain = async (run: JobRun) => {
+    const chain = init.chain
+    if (!chain) return
+    const jobId = run.job.jobId
+    if (chain.record) {
+      const entries = run.settledResults()
+      for (let i = 0; i < entries.length; i += RECORD_BATCH) {
+        const batch = entries.slice(i, i + RECORD_BATCH)
+        try {
+          const r = await chain.record(jobId, batch)
+          run.noteChainTx(
+            r.gasUsed,
+            r.txHash,
+            batch.map((e) => e.taskIndex),
+          )
+        } catch (err) {
+          log.warn('recording results failed', { jobId, error: errorMessage(err) })
+        }
+      }
+    }
+    if (chain.redeem) {
+      try {
+        const claims = await run.allClaims()
+        if (claims.length > 0) {
+          const r = await chain.redeem(
+            claims.map((c) => ({
+              jobId: c.jobId as Hex,
+              worker: c.worker as Address,
+              results: c.results,
+              signature: c.signature as Hex,
+            })),
+          )
+          run.noteChainTx(r.gasUsed)
+        }
+      } catch (err) {
+        log.warn('redeeming claims for workers failed', { jobId, error: errorMessage(err) })
+      }
+    }
+  }
+
+  /** The response with the asking worker's latest claim in the job, if it has one. */
+  const withClaim = async <R extends object>(run: JobRun, peer: PeerId, res: R): Promise<R> => {
+    const worker = addressOfPeer(peer)
+    if (!worker) return res
+    try {
+      const claim = await run.claimFor(worker)
+      return claim ? { ...res, claim } : res
+    } catch (err) {
+      log.warn('signing a claim failed', { error: errorMessage(err) })
+      return res
+    }
   }
 
   return {
@@ -271,7 +351,11 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
               chainId: entry.run.job.chainId,
               contract: entry.run.job.contract,
             })
-          return entry.run.assign(ctx.remotePeer, req)
+          const res: WorkResponse =
+            req.want === 'claim'
+              ? { type: 'no-work', reason: 'claim-only', retryAfterMs: 2000 }
+              : entry.run.assign(ctx.remotePeer, req)
+          return res.type === 'error' ? res : withClaim(entry.run, ctx.remotePeer, res)
         },
         { log, maxInboundStreams: 16 },
       )
@@ -282,9 +366,11 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
         async (req, ctx) => {
           const entry = runs.get(req.jobId as Hex)
           if (!entry) return errorResponse('unknown-job', 'This coordinator does not run that job.')
-          return req.type === 'result'
-            ? entry.run.submit(ctx.remotePeer, req)
-            : entry.run.reportError(ctx.remotePeer, req)
+          const ack =
+            req.type === 'result'
+              ? await entry.run.submit(ctx.remotePeer, req)
+              : entry.run.reportError(ctx.remotePeer, req)
+          return withClaim(entry.run, ctx.remotePeer, ack)
         },
         // A result carries the model's outputs: allow a full frame, not a control frame.
         { log, maxInboundStreams: 16, maxRequestBytes: LIMITS.frameBytes },

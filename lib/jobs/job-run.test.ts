@@ -6,7 +6,9 @@ import {
   type Certificate,
   commitInputs,
   parseInputsJson,
+  recoverClaimSigner,
   resultHash,
+  signClaim,
   signResult,
   type TensorMap,
 } from '../proofs'
@@ -26,6 +28,9 @@ import {
 } from './job-run'
 
 const CONTRACT = `0x${'cc'.repeat(20)}` as const
+/** The job's coordinator key: it signs the workers' claims. */
+const COORDINATOR = await generateIdentity()
+const DOMAIN = { chainId: 31337, contract: CONTRACT }
 
 /** A job of `n` tasks (r replicas, quorum q) on a simulated clock. */
 async function setup(
@@ -51,6 +56,7 @@ async function setup(
       policy: { kind: 'exact' as const },
       rewardPerResult: 1n,
       deadline: clock.now / 1000 + deadlineSeconds,
+      coordinator: COORDINATOR.address,
     },
     chainId: 31337,
     contract: CONTRACT,
@@ -75,9 +81,7 @@ async function setup(
     job,
     tasks,
     store: st,
-    settler: async () => {
-      throw new Error('not settling in this test')
-    },
+    signClaim: (claim) => signClaim(COORDINATOR.account, DOMAIN, claim),
     log: createLogger('test'),
     workerStats,
     now: () => clock.now,
@@ -397,14 +401,8 @@ describe('JobRun trust', () => {
       trust: trustSettings('standard'),
       known: new Map(Object.entries(known).map(([i, v]) => [Number(i), outputsOf(v)])),
       random: () => coin.value,
-      settler: async (certs) => {
+      onSettled: (certs) => {
         sent.push(...certs)
-        return {
-          txHash: `0x${'11'.repeat(32)}`,
-          settled: certs.length,
-          settledTasks: [],
-          gasUsed: 1n,
-        }
       },
       ...more,
     }
@@ -553,5 +551,93 @@ describe('JobRun equivalence classes', () => {
     const first = lease(run.assign(lone.peerId, gpu))
     const second = lease(run.assign(x.peerId, wasm))
     expect(second.taskIndex).toBe(first.taskIndex)
+  })
+})
+
+describe('JobRun claims', () => {
+  /** Two workers agree on task i, a third dissents (r = 3, quorum 2). */
+  const agreeOnFirst = async (extra: Partial<JobRunInit> = {}, store?: Store) => {
+    const s = await setup(2, 3, 2, store, 3600, { trust: trustSettings('high'), ...extra })
+    const [a, b, c] = [await generateIdentity(), await generateIdentity(), await generateIdentity()]
+    const la = lease(s.run.assign(a.peerId))
+    const lb = lease(s.run.assign(b.peerId))
+    const lc = lease(s.run.assign(c.peerId))
+    expect(new Set([la.taskIndex, lb.taskIndex, lc.taskIndex]).size).toBe(1)
+    await s.answer(a, la)
+    await s.answer(b, lb)
+    await s.answer(c, lc, 100, 77)
+    return { ...s, a, b, c, task: la.taskIndex }
+  }
+
+  // A worker's pay is the coordinator's signature over its cumulative count, and only the
+  // coordinator named on chain can make one: nothing else the worker holds is redeemable.
+  it('pays each agreeing worker with a claim the coordinator signed, once the task is settled', async () => {
+    const { run, a, b, c } = await agreeOnFirst()
+    // Accepted but not settled yet: the claim pays nothing so far, and nothing is decided.
+    expect(await run.claimFor(a.address)).toMatchObject({ results: 0, received: 1, decided: 0 })
+    await run.settleReady()
+    for (const w of [a, b]) {
+      const claim = await run.claimFor(w.address)
+      expect(claim).toMatchObject({ worker: w.address, results: 1, received: 1, decided: 1 })
+      const signer = await recoverClaimSigner(
+        DOMAIN,
+        { jobId: claim!.jobId as `0x${string}`, worker: w.address, results: 1 },
+        claim!.signature as `0x${string}`,
+      )
+      expect(signer).toBe(COORDINATOR.address)
+    }
+    // The dissenter is told its result was decided, and that it is not paid for it.
+    expect(await run.claimFor(c.address)).toMatchObject({ results: 0, received: 1, decided: 1 })
+    // A worker that sent nothing gets no claim at all.
+    expect(await run.claimFor((await generateIdentity()).address)).toBeUndefined()
+    expect(await run.allClaims()).toHaveLength(2)
+  })
+
+  // A restarted coordinator (a reloaded tab) signs from what the store holds: the same counts,
+  // and settling again never counts a task twice.
+  it('signs the same claims after a restart and never counts a settled task twice', async () => {
+    const store = await openMemoryStore()
+    const first = await agreeOnFirst({}, store)
+    await first.run.settleReady()
+    await first.run.settleReady()
+    expect((await first.run.claimFor(first.a.address))?.results).toBe(1)
+    const again = await setup(2, 3, 2, store, 3600, { trust: trustSettings('high') })
+    await again.run.settleReady()
+    expect(await again.run.claimFor(first.a.address)).toMatchObject({ results: 1, decided: 1 })
+    expect(await again.run.claimFor(first.c.address)).toMatchObject({ results: 0, decided: 1 })
+  })
+
+  // Workers whose replicas reached quorum before the deadline did the work in time: they are
+  // paid (claims are redeemable in the escrow's claim window), not failed with the task.
+  it('pays, at the deadline, tasks that reached quorum but were not settled yet', async () => {
+    const { run, clock, a, task } = await agreeOnFirst()
+    clock.now += 3601_000
+    await run.settleReady()
+    const final = await run.done
+    expect(final.status).toBe('expired')
+    expect(run.results()[task]?.status).toBe('settled')
+    expect((await run.claimFor(a.address))?.results).toBe(1)
+  })
+
+  // Issue: a check task was leased again after it settled, so a worker could learn (from the
+  // chain or its claim) that it was a check, and the honest worker computing it went unpaid.
+  it('never leases a known-answer task again once it is settled', async () => {
+    const known = new Map([[0, outputsOf(0)]])
+    const { run, answer } = await setup(3, 1, 1, undefined, 3600, {
+      trust: trustSettings('standard'),
+      known,
+      random: () => 0,
+    })
+    const w = await generateIdentity()
+    const first = lease(run.assign(w.peerId))
+    expect(first.taskIndex).toBe(0)
+    await answer(w, first, 100, 0)
+    await run.settleReady()
+    expect(run.results()[0]?.status).toBe('settled')
+    for (let i = 0; i < 3; i++) {
+      const other = await generateIdentity()
+      const r = run.assign(other.peerId)
+      if (r.type === 'lease') expect(r.taskIndex).not.toBe(0)
+    }
   })
 })

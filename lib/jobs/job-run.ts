@@ -4,6 +4,11 @@
  * reloaded coordinator resumes from the store.
  *
  * Task state machine (TaskRecord.status): open → accepted → settled, or open → failed.
+ * "Settled" is the coordinator's decision to pay: nothing goes on chain for it. Each agreeing
+ * worker's count of paid results rises by one, and the worker's claim (the coordinator's
+ * signature over its cumulative count, redeemable by anyone for the worker) covers it from then
+ * on. Counts are derived from the stored tasks, so a restarted coordinator signs the same
+ * claims and never pays a task twice.
  *
  * Leases: a worker holds at most MAX_LEASES_PER_WORKER at once; a lease lasts about five times
  * the worker's measured compute time; an expired lease frees the replica for another worker, and
@@ -26,11 +31,16 @@
 import type { PeerId } from '@libp2p/interface'
 import { getAddress, type Hex } from 'viem'
 import type { Equivocation } from '../chain'
-import { createSettlementBatcher, type SettlementBatcher } from '../chain/settlement'
 import type { Logger } from '../env/log'
 import { errorMessage } from '../errors'
 import { addressOfPeer, fromWireTensors, toWireTensors } from '../mesh'
-import type { ResultAck, ResultMessage, TaskErrorMessage, WorkResponse } from '../mesh/messages'
+import type {
+  ResultAck,
+  ResultMessage,
+  TaskErrorMessage,
+  WireClaim,
+  WorkResponse,
+} from '../mesh/messages'
 import {
   type Certificate,
   certificateFor,
@@ -60,7 +70,7 @@ import {
   WEBGPU_REFUSED,
   type WorkerRecord,
 } from '../trust'
-import type { JobProgress, Settler, TaskErrorSummary, TaskResult, WorkerSummary } from './types'
+import type { ClaimSigner, JobProgress, TaskErrorSummary, TaskResult, WorkerSummary } from './types'
 
 type Lease = StoredLease
 
@@ -69,7 +79,6 @@ interface TaskState {
   leases: Map<string, Lease>
   /** Addresses (lowercase) of workers ever leased this task: one replica per worker, never two. */
   workers: Set<string>
-  settling: boolean
   /** The requester's own answer, when this task is a canary. */
   known?: { hash: Hex; outputs: TensorMap } | undefined
   /** Workers whose result here was already weighed for reputation (in this process). */
@@ -97,16 +106,16 @@ export interface JobRunInit {
   job: JobRecord
   tasks: TaskRecord[]
   store: Store
-  settler: Settler
+  /** Signs a worker's cumulative claim with the coordinator's key (the job's coordinator on chain). */
+  signClaim: ClaimSigner
   log: Logger
   /** Per-worker stats shared by all jobs of a coordinator. */
   workerStats: Map<string, WorkerTiming>
   now?: () => number
-  settleBatch?: number
   onChange?: () => void
   /** Called when a task reaches its quorum (or its known answer), before `onChange`. */
   onAccepted?: ((taskIndex: number) => void) | undefined
-  /** Called with each batch of certificates once its settle transaction is mined. */
+  /** Called with the certificates (agreeing signatures) of tasks once they are settled (paid). */
   onSettled?: ((certs: readonly Certificate[]) => void) | undefined
   /** Defences and adaptive replication; default trustSettings('standard'). */
   trust?: TrustSettings | undefined
@@ -195,7 +204,14 @@ export class JobRun {
   readonly job: JobRecord
   private readonly tasks: TaskState[]
   private readonly commitment: InputsCommitment
-  private readonly batcher: SettlementBatcher
+  /** Per worker (lowercase): agreeing results in settled tasks, the count its claim pays. */
+  private readonly paid = new Map<string, number>()
+  /** Per worker: results it delivered that count, and how many of those are decided. */
+  private readonly received = new Map<string, number>()
+  private readonly decided = new Map<string, number>()
+  /** The last claim signed per worker, reused while its count has not moved. */
+  private readonly signedClaims = new Map<string, { results: number; signature: Promise<Hex> }>()
+  private settling = false
   private readonly errorReports = new Map<string, { message: string; workers: Set<string> }>()
   private readonly now: () => number
   private settleTxs = 0
@@ -241,9 +257,14 @@ export class JobRun {
           ...record.results.map((r) => r.worker.toLowerCase()),
           ...(record.leasedTo ?? []),
         ]),
-        settling: false,
         judged: new Set<string>(),
       }))
+    for (const t of this.tasks) {
+      for (const r of t.record.results) this.bump(this.received, r.worker)
+      if (t.record.status === 'settled' || t.record.status === 'failed') this.decide(t)
+      if (t.record.status === 'settled')
+        for (const a of t.record.certificate?.signers ?? []) this.bump(this.paid, a)
+    }
     if (this.trust.defences) {
       for (const [i, outputs] of init.known ?? []) {
         const t = this.tasks[i]
@@ -258,24 +279,6 @@ export class JobRun {
     }
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve
-    })
-    this.batcher = createSettlementBatcher({
-      submit: init.settler,
-      maxBatch: init.settleBatch ?? 50,
-      maxDelayMs: 60_000,
-      onSettled: (certs, result) =>
-        void this.onSettled(certs, result.txHash, result.gasUsed).catch((err) =>
-          this.storeFailed('settlement', err),
-        ),
-      onFailed: (cert, err) => {
-        const t = this.tasks[cert.taskIndex]
-        if (t) t.settling = false
-        init.log.warn('settlement failed', {
-          jobId: this.job.jobId,
-          task: cert.taskIndex,
-          error: errorMessage(err),
-        })
-      },
     })
     if (this.tasks.every((t) => t.record.status === 'settled' || t.record.status === 'failed'))
       this.finish()
@@ -313,6 +316,10 @@ export class JobRun {
     const rec = this.recordOf(key)
     if (this.trust.defences && rec.excluded)
       return { type: 'no-work', reason: 'not-eligible', retryAfterMs: 60_000 }
+    // A job open only to staked workers: its claims pay nobody below the stake.
+    const minStake = this.job.spec.minStake ?? 0n
+    if (minStake > 0n && (this.init.stakeOf?.(key) ?? 0n) < minStake)
+      return { type: 'no-work', reason: 'not-eligible', retryAfterMs: 30_000 }
     const stats = this.init.workerStats.get(key)
     const bench = benchRule(stats?.consecutiveTimeouts ?? 0, stats?.lastTimeoutAt, now)
     if (bench.waitMs > 0)
@@ -387,7 +394,11 @@ export class JobRun {
   /** With the canary rate for this worker, a canary task it has not had. */
   private drawCanary(key: string, rec: WorkerRecord): TaskState | undefined {
     if (!this.trust.defences) return undefined
-    const candidates = this.tasks.filter((t) => t.known && !t.workers.has(key))
+    // Only open tasks: a settled check leased again would tell its worker (isRecorded, or a
+    // claim that does not grow) that it was a check, and its work would go unpaid.
+    const candidates = this.tasks.filter(
+      (t) => t.known && t.record.status === 'open' && !t.workers.has(key),
+    )
     if (candidates.length === 0) return undefined
     const rate = rec.canaryPassed > 0 ? this.trust.canaryRate : this.trust.newCanaryRate
     const since = this.leasesSinceCanary.get(key) ?? 0
@@ -527,6 +538,9 @@ export class JobRun {
       outputs,
       class: this.classes.get(key),
     })
+    this.bump(this.received, key)
+    // A late replica of a task already decided: decided for this worker at once (not paid).
+    if (t.record.status === 'settled' || t.record.status === 'failed') this.bump(this.decided, key)
     this.recordTiming(key, msg.backend, msg.computeMs)
     const judgement = this.judge(t, key, msg.backend)
     if (judgement?.exclude) {
@@ -548,6 +562,7 @@ export class JobRun {
       } else if (verdict.status === 'no-quorum') {
         t.record.status = 'failed'
         t.record.failure = `no ${this.job.spec.quorum} of ${verdict.received} results agreed`
+        this.decide(t)
       }
     }
     await this.save(t)
@@ -608,16 +623,120 @@ export class JobRun {
       this.expire()
       return
     }
-    const certs: Certificate[] = []
+    if (this.settling) return
+    const due: Array<{ t: TaskState; cert: Certificate }> = []
     for (const t of this.tasks) {
-      if (t.record.status !== 'accepted' || t.settling) continue
+      if (t.record.status !== 'accepted') continue
       const v = this.verdictOf(t)
       if (v.status !== 'accepted' || this.heldBack(t, v)) continue
-      t.settling = true
-      certs.push(certificateFor(this.job.jobId, t.record.taskIndex, v))
+      due.push({ t, cert: certificateFor(this.job.jobId, t.record.taskIndex, v) })
     }
-    for (const c of certs) this.batcher.add(c)
-    await this.batcher.flush()
+    if (due.length === 0) return
+    // Written first, counted after: a claim never covers a task the store does not hold as
+    // settled, so a restarted coordinator signs at least what it signed before.
+    this.settling = true
+    try {
+      for (const { t, cert } of due) {
+        t.record.status = 'settled'
+        t.record.certificate = cert
+      }
+      try {
+        await this.init.store.putTasks(due.map(({ t }) => this.snapshot(t)))
+      } catch (err) {
+        for (const { t } of due) {
+          t.record.status = 'accepted'
+          t.record.certificate = undefined
+        }
+        throw err
+      }
+      for (const { t, cert } of due) {
+        for (const a of cert.signers) this.bump(this.paid, a)
+        this.decide(t)
+        this.judgeSettled(t)
+      }
+    } finally {
+      this.settling = false
+    }
+    this.init.onSettled?.(due.map(({ cert }) => cert))
+    this.init.onChange?.()
+    this.checkComplete()
+  }
+
+  /**
+   * `worker`'s latest claim in this job, signed by the coordinator's key, with how many of its
+   * results this coordinator holds and has decided; undefined when it has sent none.
+   */
+  async claimFor(worker: string): Promise<WireClaim | undefined> {
+    const key = worker.toLowerCase()
+    const received = this.received.get(key) ?? 0
+    if (received === 0) return undefined
+    const results = this.paid.get(key) ?? 0
+    let signed = this.signedClaims.get(key)
+    if (!signed || signed.results !== results) {
+      signed = {
+        results,
+        signature: this.init.signClaim({
+          jobId: this.job.jobId,
+          worker: getAddress(key),
+          results,
+        }),
+      }
+      this.signedClaims.set(key, signed)
+    }
+    return {
+      jobId: this.job.jobId,
+      worker: getAddress(key),
+      results,
+      signature: await signed.signature,
+      received,
+      decided: Math.min(received, this.decided.get(key) ?? 0),
+    }
+  }
+
+  /** Every worker with paid results: what the job owes, as cumulative claims. */
+  async allClaims(): Promise<WireClaim[]> {
+    const out: WireClaim[] = []
+    for (const key of this.paid.keys()) {
+      const c = await this.claimFor(key)
+      if (c && c.results > 0) out.push(c)
+    }
+    return out
+  }
+
+  /** Accepted results of settled tasks, in task order: what `record` can put on chain. */
+  settledResults(): Array<{ taskIndex: number; resultHash: Hex }> {
+    return this.tasks
+      .filter((t) => t.record.status === 'settled' && t.record.certificate)
+      .map((t) => ({ taskIndex: t.record.taskIndex, resultHash: t.record.certificate!.resultHash }))
+  }
+
+  /** Counts one on-chain transaction the coordinator sent for this job (record, redeem). */
+  noteChainTx(gasUsed: bigint, tx?: Hex, tasks?: readonly number[]): void {
+    this.settleTxs++
+    this.settleGas += gasUsed
+    if (tx && tasks)
+      for (const i of tasks) {
+        const t = this.tasks[i]
+        if (t) t.record.settleTx = tx
+      }
+    this.init.onChange?.()
+  }
+
+  private bump(map: Map<string, number>, worker: string, by = 1) {
+    const key = worker.toLowerCase()
+    map.set(key, (map.get(key) ?? 0) + by)
+  }
+
+  /** A task is decided (settled or failed): every worker with a result in it hears so. */
+  private decide(t: TaskState) {
+    for (const r of t.record.results) this.bump(this.decided, r.worker)
+  }
+
+  /** The record as it will be stored: leasedTo and leases as they are now. */
+  private snapshot(t: TaskState): TaskRecord {
+    t.record.leasedTo = [...t.workers]
+    t.record.leases = [...t.leases.values()]
+    return t.record
   }
 
   progress(): JobProgress {
@@ -692,9 +811,7 @@ export class JobRun {
     return this.tasks.filter((t) => t.record.status === 'open').length
   }
 
-  stop(): void {
-    this.batcher.stop()
-  }
+  stop(): void {}
 
   private verdictOf(t: TaskState): TaskVerdict {
     const { quorum, replicas } = this.job.spec
@@ -811,7 +928,7 @@ export class JobRun {
     const changed: TaskRecord[] = []
     for (const t of this.tasks) {
       for (const [id, l] of t.leases) if (l.worker === key) t.leases.delete(id)
-      if (t.record.status === 'settled' || t.record.status === 'failed' || t.settling) continue
+      if (t.record.status === 'settled' || t.record.status === 'failed') continue
       let touched = false
       for (const r of t.record.results) {
         if (r.worker.toLowerCase() === key && !r.void) {
@@ -851,25 +968,6 @@ export class JobRun {
     )
   }
 
-  private async onSettled(certs: readonly Certificate[], tx: Hex, gas: bigint): Promise<void> {
-    this.settleTxs++
-    this.settleGas += gas
-    // Certificates the contract skipped were settled already (by a worker, or an earlier try).
-    for (const c of certs) {
-      const t = this.tasks[c.taskIndex]
-      if (!t) continue
-      t.settling = false
-      t.record.status = 'settled'
-      t.record.certificate = c
-      t.record.settleTx = tx
-      this.judgeSettled(t)
-      await this.save(t)
-    }
-    this.init.onSettled?.(certs)
-    this.init.onChange?.()
-    this.checkComplete()
-  }
-
   private checkComplete() {
     if (this.job.status !== 'running') return
     if (this.tasks.every((t) => t.record.status === 'settled' || t.record.status === 'failed')) {
@@ -894,6 +992,7 @@ export class JobRun {
         t.record.status = 'failed'
         t.record.failure = reason
         t.leases.clear()
+        this.decide(t)
       }
     }
     await this.init.store.putTasks(this.tasks.map((t) => t.record))
@@ -902,12 +1001,24 @@ export class JobRun {
 
   private expire() {
     if (this.job.status !== 'running') return
+    const settled: Certificate[] = []
     for (const t of this.tasks) {
-      if (t.record.status === 'open' || t.record.status === 'accepted') {
+      const v = t.record.status === 'accepted' ? this.verdictOf(t) : undefined
+      if (v?.status === 'accepted') {
+        // Its workers did the work in time: paid (claims stay redeemable in the claim window).
+        const cert = certificateFor(this.job.jobId, t.record.taskIndex, v)
+        t.record.status = 'settled'
+        t.record.certificate = cert
+        for (const a of cert.signers) this.bump(this.paid, a)
+        settled.push(cert)
+        this.decide(t)
+      } else if (t.record.status === 'open' || t.record.status === 'accepted') {
         t.record.status = 'failed'
         t.record.failure = 'deadline passed'
+        this.decide(t)
       }
     }
+    if (settled.length > 0) this.init.onSettled?.(settled)
     this.job.status = 'expired'
     void this.init.store
       .putTasks(this.tasks.map((t) => t.record))

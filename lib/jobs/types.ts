@@ -1,7 +1,6 @@
 /** Shared types of the jobs layer: progress as the requester sees it, and the compute port. */
 import type { Address, Hex } from 'viem'
-import type { SettleResult } from '../chain'
-import type { Certificate, TensorMap } from '../proofs'
+import type { TensorMap } from '../proofs'
 import type { TaskStatus } from '../store'
 
 export interface WorkerSummary {
@@ -45,6 +44,7 @@ export interface JobProgress {
   leased: number
   resultsReceived: number
   workers: WorkerSummary[]
+  /** Transactions this coordinator sent for the job after createJob (recording, redeeming). */
   settleTxs: number
   settleGasUsed: bigint
   errors: TaskErrorSummary[]
@@ -52,8 +52,23 @@ export interface JobProgress {
   failure?: string | undefined
 }
 
-/** Sends certificates on chain; lib/chain's `settle` bound to a wallet and contract. */
-export type Settler = (certs: readonly Certificate[]) => Promise<SettleResult>
+/** The coordinator's key signing a worker's cumulative claim (EIP-712 `Claim`). */
+export type ClaimSigner = (claim: { jobId: Hex; worker: Address; results: number }) => Promise<Hex>
+
+/**
+ * What a coordinator with gas may do on chain when a job ends: record the accepted results
+ * (`record`, signed by the coordinator's key) and redeem every worker's final claim for it. Both
+ * are courtesies: workers can redeem their claims themselves, and anyone can record.
+ */
+export interface CoordinatorChain {
+  record?(
+    jobId: Hex,
+    entries: ReadonlyArray<{ taskIndex: number; resultHash: Hex }>,
+  ): Promise<{ txHash: Hex; gasUsed: bigint }>
+  redeem?(
+    claims: ReadonlyArray<{ jobId: Hex; worker: Address; results: number; signature: Hex }>,
+  ): Promise<{ txHash: Hex; gasUsed: bigint }>
+}
 
 /**
  * What a volunteer computes with. The app binds it to an inference Web Worker (onnxruntime-web),

@@ -8,6 +8,15 @@
  *
  * Pulling means a faster volunteer simply asks more often. Nothing here can be crashed by a
  * coordinator: every response is schema-checked, and every failure backs off that job only.
+ *
+ * Authority (docs/trust.md): a job counts only when its announcer is the coordinator named on
+ * chain for it, and once checked its terms are fixed: a later announcement that changes them,
+ * or one by any other peer, is ignored, and so is a closure by anyone but that coordinator. The
+ * worker never signs two different results for one task (the store keeps what it signed, and a
+ * model whose outputs differ between two runs is refused before anything is signed), so no one
+ * can get an honest worker slashed. Its pay comes as the coordinator's cumulative claims, kept
+ * in the store and redeemable without the requester; the worker stops taking a job's leases
+ * while more than MAX_UNDECIDED of its delivered results wait for the coordinator's decision.
  */
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Address, Hex, PublicClient } from 'viem'
@@ -31,19 +40,21 @@ import {
   toWireTensors,
   workResponseSchema,
 } from '../mesh'
-import type { Lease, WorkRequest, WorkResponse } from '../mesh/messages'
+import { addressOfPeer } from '../mesh/identity'
+import type { Lease, WireClaim, WorkRequest, WorkResponse } from '../mesh/messages'
 import {
   type AgreementPolicy,
   formatPolicy,
   inputHash,
   parsePolicy,
+  recoverClaimSigner,
   resultHash,
   signPayout,
   signResult,
   type TensorMap,
   verifyInputProof,
 } from '../proofs'
-import type { OutboxRecord, Store } from '../store'
+import type { ClaimRecord, OutboxRecord, Store } from '../store'
 import { WEBGPU_REFUSED } from '../trust'
 import { effectiveDuty, restAfter, type ThrottleSettings } from './throttle'
 import type { Compute } from './types'
@@ -87,6 +98,8 @@ export interface WorkerStats {
   avgComputeMs: number | undefined
   jobsKnown: number
   currentJob: Hex | undefined
+  /** Claims held: jobs, results they pay, and wei not yet redeemed on chain (as last seen). */
+  claims: { jobs: number; results: number; unredeemedWei: bigint }
   /** Signed results waiting in the outbox for their coordinator's acknowledgement. */
   pendingResults: number
   /** Share of time this worker currently computes (throttle: duty cycle, hidden tab, slowdown). */
@@ -108,17 +121,56 @@ export interface Worker {
   pause(): void
   resume(): void
   stats(): WorkerStats
-  /** `stats` on any change; `task` (CustomEvent<TaskDoneDetail>) per delivered result. */
+  /** The claims this worker holds, newest per job (from the store). */
+  claims(): Promise<ClaimRecord[]>
+  /** Notes what the chain says was redeemed for a job (after a redemption). */
+  noteRedeemed(jobId: Hex, results: number): Promise<void>
+  /**
+   * `stats` on any change; `task` (CustomEvent<TaskDoneDetail>) per delivered result; `claim`
+   * (CustomEvent<ClaimRecord>) when a claim grew; `job-ended` (CustomEvent<{ jobId }>) when a
+   * job this worker holds a claim in is over.
+   */
   events: EventTarget
 }
 
+/**
+ * Delivered results that may wait for the coordinator's decision (paid or not) before this
+ * worker stops taking the job's leases and only asks for its claim: what it has at risk with one
+ * coordinator, a few leases' pay. Two leases computing and one delivering, with the quorum's
+ * other replicas still to arrive, fit inside it.
+ */
+export const MAX_UNDECIDED = 8
+
 interface KnownJob {
+  /** The latest announcement of the job's checked coordinator (its addresses may change). */
   ann: JobAnnouncement
   policy: AgreementPolicy
   inputsRoot: Hex
   check: 'pending' | 'ok' | 'rejected'
   retryAt: number
   failures: number
+  /** The coordinator named on chain (set by the check). */
+  coordinator?: Address | undefined
+  /** Chain checks that failed to answer (RPC errors), for their backoff. */
+  checkErrors: number
+}
+
+/** Jobs announced but not checked on chain yet, at most: a flood of made-up ids is dropped. */
+const MAX_UNCHECKED_JOBS = 32
+/** How long an announcement that failed its check is not checked again (ms). */
+const REJECTED_TTL_MS = 60_000
+
+/** The terms an announcement may never change once checked, by name. */
+function changedTerm(a: JobAnnouncement, b: JobAnnouncement): string | undefined {
+  if (a.modelHash.toLowerCase() !== b.modelHash.toLowerCase()) return 'model'
+  if (a.policy !== b.policy) return 'policy'
+  if (a.taskCount !== b.taskCount || a.replicas !== b.replicas || a.quorum !== b.quorum)
+    return 'task counts'
+  if (a.rewardPerResult !== b.rewardPerResult) return 'reward'
+  if (a.deadline !== b.deadline) return 'deadline'
+  if (a.chainId !== b.chainId || a.contract.toLowerCase() !== b.contract.toLowerCase())
+    return 'chain'
+  return undefined
 }
 
 const MODEL_ERROR_CODES: Record<string, TaskErrorMessage['code']> = {
@@ -175,6 +227,13 @@ export function createWorker(init: WorkerInit): Worker {
     : Promise.resolve(undefined)
   const events = new EventTarget()
   const jobs = new Map<Hex, KnownJob>()
+  /** `jobId:announcer` pairs whose check failed, until when (ms); bounded. */
+  const rejected = new Map<string, number>()
+  /** Latest claim per job (a copy of the store's, loaded at start). */
+  const claims = new Map<Hex, ClaimRecord>()
+  /** Models (with backend and policy) whose outputs were the same in two runs. */
+  const deterministic = new Set<string>()
+  const me = init.identity.address.toLowerCase()
   let state: WorkerState = 'idle'
   let tasksDone = 0
   let totalMs = 0
@@ -212,8 +271,10 @@ export function createWorker(init: WorkerInit): Worker {
 
   const onAnnouncement = (msg: JobAnnouncement | JobClosed) => {
     const jobId = msg.jobId as Hex
+    const known = jobs.get(jobId)
     if (msg.type === 'job-closed' || msg.open === 0) {
-      if (jobs.delete(jobId)) changed()
+      // Only the checked coordinator closes its job (the gossip signer is `msg.coordinator`).
+      if (known?.check === 'ok' && msg.coordinator === known.ann.coordinator) void endJob(known)
       return
     }
     if (
@@ -221,11 +282,24 @@ export function createWorker(init: WorkerInit): Worker {
       msg.contract.toLowerCase() !== init.chain.contract.toLowerCase()
     )
       return
-    const known = jobs.get(jobId)
     if (known) {
+      // Another peer's announcement for a job someone else announced first: not its to change.
+      if (msg.coordinator !== known.ann.coordinator) return
+      const changed = changedTerm(known.ann, msg)
+      if (changed) {
+        if (known.check === 'ok')
+          problem(`Ignoring an announcement of job ${short(jobId)} that changes its ${changed}.`)
+        return
+      }
       known.ann = msg
       return
     }
+    const key = `${jobId}:${msg.coordinator}`
+    const until = rejected.get(key)
+    if (until !== undefined && until > Date.now()) return
+    let unchecked = 0
+    for (const j of jobs.values()) if (j.check === 'pending') unchecked++
+    if (unchecked >= MAX_UNCHECKED_JOBS) return
     let policy: AgreementPolicy
     try {
       policy = parsePolicy(msg.policy)
@@ -239,52 +313,205 @@ export function createWorker(init: WorkerInit): Worker {
       check: 'pending',
       retryAt: 0,
       failures: 0,
+      checkErrors: 0,
     }
     jobs.set(jobId, job)
     void checkOnChain(job)
-    // Results held for this job can go to its coordinator's announced addresses now.
-    for (const key of retries.keys()) if (key.startsWith(`${jobId}:`)) retries.delete(key)
-    if (pendingResults > 0) void flushOutbox()
     changed()
   }
 
-  /** Works only for jobs whose escrow exists on chain and matches what was announced. */
+  /** Forgets an announcement that failed its check, and does not check it again for a while. */
+  const reject = (job: KnownJob) => {
+    const jobId = job.ann.jobId as Hex
+    if (jobs.get(jobId) === job) jobs.delete(jobId)
+    rejected.set(`${jobId}:${job.ann.coordinator}`, Date.now() + REJECTED_TTL_MS)
+    if (rejected.size > 1000) rejected.delete(rejected.keys().next().value!)
+    changed()
+  }
+
+  /**
+   * Works only for jobs whose escrow exists on chain, names the announcer as coordinator, and
+   * matches what was announced.
+   */
   const checkOnChain = async (job: KnownJob) => {
+    const a = job.ann
     try {
-      const onchain = await readJob(init.chain.client, init.chain.contract, job.ann.jobId as Hex)
-      const a = job.ann
-      const mismatch = !onchain
-        ? 'no such job on chain'
-        : onchain.refunded
-          ? 'job refunded'
-          : onchain.modelHash.toLowerCase() !== a.modelHash.toLowerCase()
-            ? 'model hash differs from chain'
-            : formatPolicy(onchain.policy) !== formatPolicy(job.policy)
-              ? 'policy differs from chain'
-              : onchain.taskCount !== a.taskCount ||
-                  onchain.replicas !== a.replicas ||
-                  onchain.quorum !== a.quorum
-                ? 'task counts differ from chain'
-                : onchain.rewardPerResult.toString() !== a.rewardPerResult
-                  ? 'reward differs from chain'
-                  : onchain.deadline !== a.deadline
-                    ? 'deadline differs from chain'
-                    : undefined
+      const onchain = await readJob(init.chain.client, init.chain.contract, a.jobId as Hex)
+      const announcer = addressOfPeer(a.coordinator)?.toLowerCase()
+      const checks: Array<[boolean, string]> = onchain
+        ? [
+            [onchain.refunded, 'job refunded'],
+            [
+              announcer !== onchain.coordinator.toLowerCase(),
+              'its announcer is not the coordinator named on chain',
+            ],
+            [
+              onchain.modelHash.toLowerCase() !== a.modelHash.toLowerCase(),
+              'model hash differs from chain',
+            ],
+            [
+              formatPolicy(onchain.policy) !== formatPolicy(job.policy),
+              'policy differs from chain',
+            ],
+            [
+              onchain.taskCount !== a.taskCount ||
+                onchain.replicas !== a.replicas ||
+                onchain.quorum !== a.quorum,
+              'task counts differ from chain',
+            ],
+            [onchain.rewardPerResult.toString() !== a.rewardPerResult, 'reward differs from chain'],
+            [onchain.deadline !== a.deadline, 'deadline differs from chain'],
+          ]
+        : [[true, 'no such job on chain']]
+      const mismatch = checks.find(([bad]) => bad)?.[1]
       if (mismatch) {
         job.check = 'rejected'
-        problem(`Ignoring job ${short(a.jobId)}: ${mismatch}.`)
-      } else {
-        job.check = 'ok'
-        job.inputsRoot = onchain!.inputsRoot
-        wake?.()
+        // Anyone can announce anything: say so only for the job's own coordinator.
+        if (onchain && announcer === onchain.coordinator.toLowerCase())
+          problem(`Ignoring job ${short(a.jobId)}: ${mismatch}.`)
+        else log.debug('ignored an announcement', { jobId: a.jobId, reason: mismatch })
+        reject(job)
+        return
       }
+      job.check = 'ok'
+      job.inputsRoot = onchain!.inputsRoot
+      job.coordinator = onchain!.coordinator
+      // Results held for this job can go to its coordinator's announced addresses now.
+      for (const key of retries.keys()) if (key.startsWith(`${a.jobId}:`)) retries.delete(key)
+      if (pendingResults > 0) void flushOutbox()
+      wake?.()
     } catch (err) {
       job.check = 'pending'
-      job.retryAt = Date.now() + 2000
+      job.checkErrors++
+      const delay = Math.min(30_000, 2000 * 2 ** Math.min(job.checkErrors - 1, 4))
+      job.retryAt = Date.now() + delay
       log.debug('job check failed', { error: errorMessage(err) })
-      setTimeout(() => void checkOnChain(job), 2000)
+      setTimeout(() => {
+        if (jobs.get(a.jobId as Hex) === job && state !== 'stopped') void checkOnChain(job)
+      }, delay)
     }
     changed()
+  }
+
+  /** Results delivered to a job and not yet decided by its coordinator (paid or not). */
+  const undecided = (jobId: Hex) => {
+    const c = claims.get(jobId)
+    return c ? Math.max(0, c.delivered - c.decided) : 0
+  }
+
+  /**
+   * Keeps a claim from a coordinator's answer: only one signed by the job's coordinator on chain,
+   * for this worker, covering more results than the one held. Never throws.
+   */
+  const onClaim = async (wire: WireClaim | undefined) => {
+    if (!wire) return
+    const jobId = wire.jobId as Hex
+    try {
+      const held = claims.get(jobId)
+      const job = jobs.get(jobId)
+      const coordinator = job?.coordinator ?? held?.coordinator
+      if (!coordinator || wire.worker.toLowerCase() !== me) return
+      const rec: ClaimRecord = held ?? {
+        jobId,
+        chainId: init.chain.chainId,
+        contract: init.chain.contract,
+        coordinator,
+        worker: init.identity.address,
+        results: 0,
+        signature: '0x',
+        rewardPerResult: job?.ann.rewardPerResult ?? '0',
+        deadline: job?.ann.deadline ?? 0,
+        delivered: 0,
+        decided: 0,
+        redeemed: 0,
+        updatedAt: Date.now(),
+      }
+      rec.decided = Math.min(rec.delivered, wire.decided)
+      let grew = false
+      if (wire.results > rec.results) {
+        const signer = await recoverClaimSigner(
+          { chainId: rec.chainId, contract: rec.contract },
+          { jobId, worker: init.identity.address, results: wire.results },
+          wire.signature as Hex,
+        )
+        if (signer?.toLowerCase() !== coordinator.toLowerCase()) {
+          problem(`The coordinator of job ${short(jobId)} sent a claim it did not sign.`)
+          return
+        }
+        rec.results = wire.results
+        rec.signature = wire.signature as Hex
+        grew = true
+      }
+      rec.updatedAt = Date.now()
+      claims.set(jobId, rec)
+      await init.store.putClaim(rec)
+      if (grew) events.dispatchEvent(new CustomEvent<ClaimRecord>('claim', { detail: { ...rec } }))
+      changed()
+    } catch (err) {
+      log.warn('keeping a claim failed', { jobId, error: errorMessage(err) })
+    }
+  }
+
+  /** One more of this worker's results acknowledged by the job's coordinator. */
+  const countDelivered = async (jobId: Hex) => {
+    const rec = claims.get(jobId)
+    const job = jobs.get(jobId)
+    const coordinator = job?.coordinator ?? rec?.coordinator
+    if (!coordinator) return
+    const next: ClaimRecord = rec ?? {
+      jobId,
+      chainId: init.chain.chainId,
+      contract: init.chain.contract,
+      coordinator,
+      worker: init.identity.address,
+      results: 0,
+      signature: '0x',
+      rewardPerResult: job?.ann.rewardPerResult ?? '0',
+      deadline: job?.ann.deadline ?? 0,
+      delivered: 0,
+      decided: 0,
+      redeemed: 0,
+      updatedAt: Date.now(),
+    }
+    next.delivered++
+    claims.set(jobId, next)
+    await init.store
+      .putClaim(next)
+      .catch((err) => log.warn('saving a claim failed', { jobId, error: errorMessage(err) }))
+  }
+
+  /** Asks the job's coordinator for this worker's latest claim only. Never throws. */
+  const askClaim = async (job: KnownJob) => {
+    try {
+      const res = await request(
+        node,
+        coordinatorAddrs(job),
+        PROTOCOLS.work,
+        {
+          type: 'work-request',
+          jobId: job.ann.jobId,
+          backend: compute.backend,
+          runtime: compute.runtime,
+          want: 'claim',
+        },
+        workResponseSchema,
+        { signal: abort.signal },
+      )
+      if (res.type !== 'error') await onClaim(res.claim)
+    } catch (err) {
+      log.debug('claim request failed', { jobId: job.ann.jobId, error: errorMessage(err) })
+    }
+  }
+
+  /** A job is over: fetch the final claim if results wait for one, then forget the job. */
+  const endJob = async (job: KnownJob) => {
+    const jobId = job.ann.jobId as Hex
+    if (jobs.get(jobId) !== job) return
+    jobs.delete(jobId)
+    changed()
+    if (undecided(jobId) > 0) await askClaim(job)
+    if (claims.has(jobId))
+      events.dispatchEvent(new CustomEvent<{ jobId: Hex }>('job-ended', { detail: { jobId } }))
   }
 
   const nextJob = (): KnownJob | undefined => {
@@ -400,11 +627,53 @@ export function createWorker(init: WorkerInit): Worker {
     }
     const computeMs = lastMs ?? performance.now() - started
     const hashOut = resultHash(outputs, job.policy)
-    const signature = await signResult(
-      init.identity.account,
-      { chainId: init.chain.chainId, contract: init.chain.contract },
-      { jobId, taskIndex: lease.taskIndex, resultHash: hashOut },
-    )
+    // Warm-up: a model must give the same result twice on this backend before this worker signs
+    // anything for it; one that does not could make it sign two results for one task.
+    const runKey = `${job.ann.modelHash.toLowerCase()}:${compute.backend}:${job.ann.policy}`
+    if (!deterministic.has(runKey)) {
+      let again: string | undefined
+      try {
+        again = resultHash(await compute.run(job.ann.modelHash as Hex, inputs), job.policy)
+      } catch (err) {
+        again = `failed: ${errorMessage(err)}`
+      }
+      if (again !== hashOut) {
+        job.check = 'rejected'
+        const message = `the model's outputs differ between two runs on ${compute.backend} under ${job.ann.policy}: refusing to sign results for it`
+        problem(`Cannot run job ${short(jobId)}: ${message}.`)
+        await reportError(job, lease, 'model-unsupported', message)
+        return
+      }
+      deterministic.add(runKey)
+    }
+    // At most one result per task, ever: what was signed before is what is sent again.
+    const earlier = await init.store.getSigned(jobId, lease.taskIndex)
+    if (earlier && earlier.resultHash !== hashOut) {
+      const message = `a different result for task ${lease.taskIndex} was signed before; this worker will not sign another`
+      problem(`Job ${short(jobId)}: ${message}.`)
+      await reportError(job, lease, 'result-conflict', message)
+      return
+    }
+    const kept =
+      earlier ??
+      (await init.store.putSignedOnce({
+        jobId,
+        taskIndex: lease.taskIndex,
+        resultHash: hashOut,
+        signature: await signResult(
+          init.identity.account,
+          { chainId: init.chain.chainId, contract: init.chain.contract },
+          { jobId, taskIndex: lease.taskIndex, resultHash: hashOut },
+        ),
+        signedAt: Date.now(),
+        deadline: job.ann.deadline,
+      }))
+    if (kept.resultHash !== hashOut) {
+      // Another lease of the same task signed first (a race): this signature is never sent.
+      await reportError(job, lease, 'result-conflict', 'a different result was signed first')
+      return
+    }
+    const signature = kept.signature
     const record: OutboxRecord = {
       jobId,
       taskIndex: lease.taskIndex,
@@ -490,6 +759,8 @@ export function createWorker(init: WorkerInit): Worker {
         return 'refused'
       }
       await drop()
+      if (ack.status === 'recorded') await countDelivered(o.jobId)
+      await onClaim(ack.claim)
       tasksDone++
       totalMs += o.computeMs ?? 0
       events.dispatchEvent(
@@ -602,6 +873,12 @@ export function createWorker(init: WorkerInit): Worker {
           continue
         }
         const job = nextJob()
+        if (job && undecided(job.ann.jobId as Hex) >= MAX_UNDECIDED) {
+          // At the risk limit: no new lease until the coordinator decides (and pays) results.
+          await askClaim(job)
+          if (undecided(job.ann.jobId as Hex) >= MAX_UNDECIDED) backoff(job, 2000)
+          continue
+        }
         if (!job) {
           if (state !== 'idle') {
             state = 'idle'
@@ -633,6 +910,7 @@ export function createWorker(init: WorkerInit): Worker {
         continue
       }
       const res = got.res
+      if (res.type !== 'error') await onClaim(res.claim)
       try {
         if (res.type === 'lease') {
           if (state === 'idle') {
@@ -646,8 +924,8 @@ export function createWorker(init: WorkerInit): Worker {
           const rest = restAfter(lastMs ?? 0, duty)
           if (rest > 0 && Number.isFinite(rest)) await sleep(rest)
         } else if (res.type === 'no-work') {
-          if (res.reason === 'job-complete' || res.reason === 'unknown-job')
-            jobs.delete(job.ann.jobId as Hex)
+          if (res.reason === 'job-complete') await endJob(job)
+          else if (res.reason === 'unknown-job') jobs.delete(job.ann.jobId as Hex)
           // Asked ahead while a result was still on its way: ask again now that it is not.
           else if (res.reason === 'busy' && prefetched) continue
           else backoff(job, res.retryAfterMs)
@@ -666,6 +944,14 @@ export function createWorker(init: WorkerInit): Worker {
   return {
     start() {
       if (loop) return
+      void init.store
+        .listClaims()
+        .then((held) => {
+          for (const c of held)
+            if (c.worker.toLowerCase() === me && !claims.has(c.jobId)) claims.set(c.jobId, c)
+          changed()
+        })
+        .catch((err) => log.warn('reading claims failed', { error: errorMessage(err) }))
       unsubscribe = onGossip<JobAnnouncement | JobClosed>(node, TOPICS.jobs, onAnnouncement)
       loop = work()
       void flushOutbox()
@@ -700,11 +986,31 @@ export function createWorker(init: WorkerInit): Worker {
       avgComputeMs: tasksDone > 0 ? totalMs / tasksDone : undefined,
       jobsKnown: jobs.size,
       currentJob,
+      claims: claimTotals(),
       pendingResults,
       duty,
       problems: [...problems],
     }),
+    claims: async () => [...claims.values()].map((c) => ({ ...c })),
+    async noteRedeemed(jobId, results) {
+      const c = claims.get(jobId)
+      if (!c || results <= c.redeemed) return
+      c.redeemed = results
+      await init.store.putClaim(c)
+      changed()
+    },
     events,
+  }
+
+  function claimTotals(): WorkerStats['claims'] {
+    let results = 0
+    let unredeemedWei = 0n
+    for (const c of claims.values()) {
+      results += c.results
+      if (c.results > c.redeemed)
+        unredeemedWei += BigInt(c.results - c.redeemed) * BigInt(c.rewardPerResult)
+    }
+    return { jobs: claims.size, results, unredeemedWei }
   }
 }
 

@@ -73,6 +73,23 @@ export const presenceSchema = z.object({
   session: z.string().max(32).optional(),
 })
 
+// ---- claims, on the work and result streams ----
+
+/**
+ * The coordinator's signed, cumulative claim for one worker in one job: EIP-712
+ * `Claim(jobId, worker, results)` under the escrow's domain, by the job's coordinator as named
+ * on chain. `decided` and `received` are unsigned bookkeeping for the worker's risk limit: how
+ * many of its results the coordinator holds, and how many of those it has decided (paid or not).
+ */
+export const wireClaimSchema = z.object({
+  jobId: hex32,
+  worker: address,
+  results: uint,
+  signature,
+  received: uint,
+  decided: uint,
+})
+
 // ---- stream: /meshwork/work/1.0.0 ----
 
 /** A volunteer's capability probe (lib/env/probe.ts), as it claims it. */
@@ -102,6 +119,8 @@ export const workRequestSchema = z.object({
     .optional(),
   /** The worker's capability probe, measured when it started. */
   capability: capabilitySchema.optional(),
+  /** `claim`: no lease, only this worker's latest claim (a worker at its risk limit asks so). */
+  want: z.enum(['lease', 'claim']).optional(),
 })
 
 export const leaseSchema = z.object({
@@ -114,12 +133,22 @@ export const leaseSchema = z.object({
   /** Merkle proof of (taskIndex, inputHash) under the job's inputsRoot. */
   proof: z.array(hex32).max(32),
   inputs: wireTensorMapSchema,
+  /** This worker's latest claim in the job, if it has results in it. */
+  claim: wireClaimSchema.optional(),
 })
 
 export const noWorkSchema = z.object({
   type: z.literal('no-work'),
-  reason: z.enum(['job-complete', 'all-leased', 'unknown-job', 'not-eligible', 'busy']),
+  reason: z.enum([
+    'job-complete',
+    'all-leased',
+    'unknown-job',
+    'not-eligible',
+    'busy',
+    'claim-only',
+  ]),
   retryAfterMs: uint,
+  claim: wireClaimSchema.optional(),
 })
 
 export const errorSchema = z.object({
@@ -162,6 +191,8 @@ export const taskErrorSchema = z.object({
     'input-mismatch',
     'inference-failed',
     'bad-input-proof',
+    /** The worker signed a different result for this task before: it will not sign another. */
+    'result-conflict',
   ]),
   message: z.string().max(512),
 })
@@ -173,6 +204,7 @@ export const resultAckSchema = z.object({
   status: z.enum(['recorded', 'duplicate', 'rejected']),
   reason: z.string().max(256).optional(),
   verdict: z.enum(['pending', 'accepted', 'no-quorum']).optional(),
+  claim: wireClaimSchema.optional(),
 })
 
 export const resultResponseSchema = z.discriminatedUnion('type', [resultAckSchema, errorSchema])
@@ -197,3 +229,4 @@ export type TaskErrorMessage = z.infer<typeof taskErrorSchema>
 export type ResultAck = z.infer<typeof resultAckSchema>
 export type ResultResponse = z.infer<typeof resultResponseSchema>
 export type WireTensorMap = z.infer<typeof wireTensorMapSchema>
+export type WireClaim = z.infer<typeof wireClaimSchema>

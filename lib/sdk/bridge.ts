@@ -2,11 +2,12 @@
  * The chain watcher that brings on-chain requests (MeshworkRequests) into the mesh. For each
  * `Requested` event it checks the input (canonical tensors that hash to the request's input
  * hash), finds the model by its sha256, and coordinates the request's one-task job like any
- * other, every result replicated to the quorum (no trusted shortcuts: this bridge is not the
- * job's requester, so only a full quorum certificate settles it). When the task settles,
- * JobEscrow tells MeshworkRequests the result hash; the bridge then delivers the result bytes
- * (when small enough) so that the consumer's callback runs. Nothing here needs trust: the
- * contracts check the certificate and the bytes.
+ * other, every result replicated to the quorum (no trusted shortcuts). It takes only requests
+ * whose consumer chose this bridge's coordinator key (by name, or as the deployment's default):
+ * a request's result counts on chain only when that key signs it. When the task is accepted the
+ * coordinator records the result (`record`, its signature), JobEscrow tells MeshworkRequests the
+ * result hash, and the bridge delivers the result bytes (when small enough) so that the
+ * consumer's callback runs. The contracts check the coordinator's signature and the bytes.
  */
 import { type Address, bytesToHex, type Hex, hexToBytes, type PublicClient } from 'viem'
 import {
@@ -37,7 +38,7 @@ export interface BridgeModel {
 export interface BridgeInit {
   /**
    * Pays settlement and deliveries, which run concurrently: give a wallet that queues its sends
-   * (`oneSendAtATime`, or `startNodeRequester` with `queueSends`), or two may take the same nonce.
+   * (`oneSendAtATime`, as `startNodeRequester`'s wallet does), or two may take the same nonce.
    */
   wallet: Wallet
   client: PublicClient
@@ -47,6 +48,8 @@ export interface BridgeInit {
   requests: Address
   store: Store
   coordinator: Coordinator
+  /** The coordinator's address (its node key): requests naming another coordinator are not ours. */
+  coordinatorAddress: Address
   /** The model with this sha256, or undefined when this bridge cannot serve it. */
   modelFor(sha256: Hex): Promise<BridgeModel | undefined>
   /** First block to look at (default 0: older requests still open are picked up too). */
@@ -97,6 +100,8 @@ export function startRequestBridge(init: BridgeInit): RequestBridge {
     }
     const job = await readJob(init.client, init.escrow, r.jobId)
     if (!job) return skip(r, `no job ${r.jobId} on the escrow`)
+    if (job.coordinator.toLowerCase() !== init.coordinatorAddress.toLowerCase())
+      return skip(r, `it names another coordinator (${job.coordinator})`)
     const block = await init.client.getBlock()
     if (job.deadline <= Number(block.timestamp)) return skip(r, 'its deadline has passed')
     const model = await init.modelFor(job.modelHash)
@@ -118,7 +123,7 @@ export function startRequestBridge(init: BridgeInit): RequestBridge {
         model: model.bytes,
         modelFile: model.file,
         modelName: model.name,
-        // Not the requester: only a full quorum certificate settles.
+        // Strangers' request: a full quorum for every result, no trusted shortcuts.
         trust: { settings: trustSettings('high'), canaries: [] },
       },
     )

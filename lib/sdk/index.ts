@@ -3,5 +3,6 @@
  * `node.ts` adds Node conveniences (keys, onnxruntime-node, in-memory store) for the CLI.
  */
 
+export * from './claims'
 export * from './jobs'
 export * from './requester'

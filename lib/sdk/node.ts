@@ -11,6 +11,9 @@ import {
   chainFor,
   payoutOf,
   publicClientFor,
+  recordResults,
+  redeemClaims,
+  redeemedOf,
   setPayouts,
   slash,
   validateChainConfig,
@@ -19,6 +22,7 @@ import {
 } from '../chain'
 import { createLogger, type Logger } from '../env/log'
 import { probeCapability } from '../env/probe'
+import { errorMessage } from '../errors'
 import {
   type Compute,
   type Coordinator,
@@ -37,12 +41,13 @@ import {
   startPresence,
   waitForReservation,
 } from '../mesh'
-import type { TensorMap } from '../proofs'
+import { packRecords, signRecord, type TensorMap } from '../proofs'
 import { createEngineCompute, createOrtEngine } from '../runtime'
 import { sha256Hex } from '../runtime/model-source'
 import type { Store } from '../store'
 import { openMemoryStore } from '../store/memory-node'
-import { type JobRequest, type SubmittedJob, submitJob, walletSettler } from './requester'
+import { redeemHeldClaims } from './claims'
+import { type JobRequest, type SubmittedJob, submitJob } from './requester'
 
 export interface NodeNetworkOptions extends ChainConfig {
   relays: string[]
@@ -54,6 +59,8 @@ export interface NodeNetworkOptions extends ChainConfig {
 
 export interface NodeRequester {
   node: MeshNode
+  /** The coordinator's key: named on chain as each job's coordinator, signs the claims. */
+  identity: Identity
   store: Store
   coordinator: Coordinator
   wallet: ReturnType<typeof walletFor>
@@ -130,31 +137,57 @@ async function meshNodeFor(
   return { node, presence: startPresence({ node, role }) }
 }
 
-/** A requester: `key` pays for jobs; the mesh identity is a fresh key of its own. */
+/**
+ * A requester: `key` pays for jobs; the mesh identity, which is also the jobs' coordinator key,
+ * is `coordinatorKey` or a fresh key of its own. When a job ends it records the accepted results
+ * and redeems every worker's final claim from `key`'s wallet (`finishOnChain`, default on):
+ * the requester pays that gas, and workers need not send anything.
+ */
 export async function startNodeRequester(
   key: Hex,
   opts: NodeNetworkOptions & {
-    settleBatch?: number
-    /**
-     * Queue the wallet's sends (`oneSendAtATime`): for a requester that sends other transactions
-     * while it settles, such as the on-chain request bridge's deliveries. Queuing every wallet
-     * changed the timing of settlement enough that the adversary harness's trusted-turns-bad
-     * scenario failed 2 runs in 8 (0 in 5 without).
-     */
-    queueSends?: boolean
+    /** The coordinator's key (the node's identity). Default: a fresh one per start. */
+    coordinatorKey?: Hex | undefined
+    /** Record results and redeem workers' claims when a job ends. Default true. */
+    finishOnChain?: boolean | undefined
   },
 ): Promise<NodeRequester> {
   const cfg = validateChainConfig(opts)
   const log = createLogger('requester')
-  const { node, presence } = await meshNodeFor(await generateIdentity(), opts, 'requester', log)
+  const identity = opts.coordinatorKey
+    ? identityFromHex(opts.coordinatorKey)
+    : await generateIdentity()
+  const { node, presence } = await meshNodeFor(identity, opts, 'requester', log)
   const store = await openMemoryStore()
-  const wallet = opts.queueSends ? oneSendAtATime(walletFor(key, cfg)) : walletFor(key, cfg)
+  // Queued: payout records, slashes, the end-of-job record and redemption (and a bridge's
+  // deliveries) share this key, and two sends must not take the same nonce (a record once failed
+  // so while a payout record was pending).
+  const wallet = oneSendAtATime(walletFor(key, cfg))
   const client = publicClientFor(cfg)
+  const domain = { chainId: cfg.chainId, contract: cfg.contract }
   const coordinator = createCoordinator({
     node,
+    identity,
     store,
-    settler: walletSettler(wallet, client, cfg.contract),
-    settleBatch: opts.settleBatch ?? 50,
+    chain:
+      opts.finishOnChain === false
+        ? undefined
+        : {
+            async record(jobId, entries) {
+              const tasks = packRecords(entries)
+              const signature = await signRecord(identity.account, domain, jobId, tasks)
+              return recordResults(wallet, client, cfg.contract, jobId, entries, signature)
+            },
+            async redeem(claims) {
+              // Skip what workers redeemed themselves, so one of them cannot fail the batch.
+              const due = []
+              for (const c of claims)
+                if ((await redeemedOf(client, cfg.contract, c.jobId, c.worker)) < c.results)
+                  due.push(c)
+              if (due.length === 0) return { txHash: '0x' as Hex, gasUsed: 0n }
+              return redeemClaims(wallet, client, cfg.contract, due)
+            },
+          },
     log: createLogger('coordinator'),
     stakeOf: async (worker) => (await workerOnChain(client, cfg.contract, worker)).stake,
     slasher: (e) => slash(wallet, client, cfg.contract, e),
@@ -166,13 +199,25 @@ export async function startNodeRequester(
   await coordinator.start()
   return {
     node,
+    identity,
     store,
     coordinator,
     wallet,
     client,
     contract: cfg.contract,
     presence,
-    submit: (req) => submitJob({ wallet, client, contract: cfg.contract, store, coordinator }, req),
+    submit: (req) =>
+      submitJob(
+        {
+          wallet,
+          client,
+          contract: cfg.contract,
+          store,
+          coordinator,
+          coordinatorAddress: identity.address,
+        },
+        req,
+      ),
     async stop() {
       presence.stop()
       await coordinator.stop()
@@ -204,6 +249,8 @@ export interface NodeVolunteer {
   identity: Identity
   node: MeshNode
   worker: Worker
+  /** Redeems every claim held that the chain has not paid (no-op without a funded key). */
+  redeem(): Promise<void>
   stop(): Promise<void>
 }
 
@@ -224,6 +271,11 @@ export interface NodeVolunteerOptions extends NodeNetworkOptions {
   wrapCompute?: (compute: Compute) => Compute
   /** Where its pay goes instead of `key`'s address (recorded by the coordinators that pay it). */
   payout?: Address
+  /**
+   * Redeem its claims from `key`'s own wallet when a job ends and when it stops. Default: on
+   * when `key` is given (a fresh key holds no ether to pay the gas).
+   */
+  redeem?: boolean
 }
 
 export async function startNodeVolunteer(opts: NodeVolunteerOptions): Promise<NodeVolunteer> {
@@ -250,11 +302,43 @@ export async function startNodeVolunteer(opts: NodeVolunteerOptions): Promise<No
     capability: probeCapability({ memoryGb: totalmem() / 2 ** 30, cores: availableParallelism() }),
   })
   worker.start()
+  const wallet =
+    (opts.redeem ?? opts.key !== undefined) && opts.key ? walletFor(opts.key, cfg) : undefined
+  const client = publicClientFor(cfg)
+  let redeeming: Promise<unknown> = Promise.resolve()
+  const redeem = (jobIds?: Hex[]) => {
+    if (!wallet) return redeeming
+    redeeming = redeeming
+      .then(async () => {
+        // A key with no ether cannot pay the gas: its claims wait (the coordinator, or anyone,
+        // may redeem them for it).
+        if ((await client.getBalance({ address: identity.address })) === 0n) return
+        const r = await redeemHeldClaims(
+          worker,
+          wallet,
+          client,
+          cfg.contract,
+          jobIds ? { jobIds } : {},
+        )
+        if (r.redeemed > 0) log.info('claims redeemed', { claims: r.redeemed, wei: String(r.paid) })
+      })
+      .catch((err) => log.warn('redeeming claims failed', { error: errorMessage(err) }))
+    return redeeming
+  }
+  worker.events.addEventListener(
+    'job-ended',
+    (e) => void redeem([(e as CustomEvent<{ jobId: Hex }>).detail.jobId]),
+  )
   return {
     identity,
     node,
     worker,
+    redeem: async () => {
+      await redeem()
+    },
     async stop() {
+      // Bounded: a chain that went away must not hold up the stop.
+      await Promise.race([redeem(), new Promise((r) => setTimeout(r, 10_000).unref())])
       await worker.stop()
       presence.stop()
       await engine.dispose()

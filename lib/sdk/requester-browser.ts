@@ -1,18 +1,13 @@
 /**
  * Browser only: the requester tab's coordinator. One per tab, kept across page navigations, and
  * rebuilt from IndexedDB after a reload: every running job is resumed with its stored tasks and
- * results. Settlement uses whatever wallet the page has connected at the time.
+ * results. The tab's own key (IndexedDB) is each job's coordinator on chain: it signs the
+ * workers' claims, so the connected wallet is asked exactly once per job, for `createJob` with
+ * its escrow, and never again however long the job runs. Workers redeem their claims
+ * themselves; equivocation evidence is kept for whoever wants to report it.
  */
 import type { Hex } from 'viem'
-import {
-  payoutOf,
-  publicClientFor,
-  setPayouts,
-  settle,
-  slash,
-  type Wallet,
-  workerOnChain,
-} from '../chain'
+import { publicClientFor, type Wallet, workerOnChain } from '../chain'
 import type { AppConfig } from '../env/app-config'
 import { createLogger } from '../env/log'
 import { ChainError } from '../errors'
@@ -56,26 +51,10 @@ async function open(config: AppConfig): Promise<RequesterSession> {
   let wallet: Wallet | undefined
   const coordinator = createCoordinator({
     node,
+    identity,
     store,
-    settler: (certs) => {
-      if (!wallet) throw new ChainError('Connect a wallet to settle accepted tasks.')
-      return settle(wallet, client, config.contract, certs)
-    },
     log: createLogger('coordinator'),
     stakeOf: async (worker) => (await workerOnChain(client, config.contract, worker)).stake,
-    // Equivocation evidence goes on chain from the connected wallet (it earns half the stake).
-    slasher: async (e) => {
-      if (!wallet) throw new ChainError('Connect a wallet to report an equivocating worker.')
-      return slash(wallet, client, config.contract, e)
-    },
-    // Paid workers' payout addresses go on chain from the connected wallet, once per worker.
-    payouts: {
-      current: (worker) => payoutOf(client, config.contract, worker),
-      submit: async (auths) => {
-        if (!wallet) throw new ChainError('Connect a wallet to record payout addresses.')
-        return setPayouts(wallet, client, config.contract, auths)
-      },
-    },
   })
   await coordinator.start()
 
@@ -100,7 +79,17 @@ async function open(config: AppConfig): Promise<RequesterSession> {
     },
     submit(req) {
       if (!wallet) throw new ChainError('Connect a wallet first.')
-      return submitJob({ wallet, client, contract: config.contract, store, coordinator }, req)
+      return submitJob(
+        {
+          wallet,
+          client,
+          contract: config.contract,
+          store,
+          coordinator,
+          coordinatorAddress: identity.address,
+        },
+        req,
+      )
     },
     job: resume,
   }

@@ -4,7 +4,7 @@
  * store, not keys or files).
  */
 import type { Address, Hex, PublicClient } from 'viem'
-import { createJob, settle, type Wallet } from '../chain'
+import { createJob, type Wallet } from '../chain'
 import type { Coordinator, JobHandle, TaskResult } from '../jobs'
 import {
   type AgreementPolicy,
@@ -54,6 +54,13 @@ export interface JobRequest {
   reference?: ((inputs: TensorMap) => Promise<TensorMap>) | undefined
   /** How many tasks the reference computes. Default: 2 % of the tasks, at least 2. */
   canaryTasks?: number | undefined
+  /**
+   * Wei per task escrowed for whoever records the task's result on chain (`record`): a relayer
+   * or worker that puts results on chain is paid its gas from the job. Default 0.
+   */
+  feePerTask?: bigint | undefined
+  /** Only workers with at least this much active stake can redeem the job's claims. Default 0. */
+  minStake?: bigint | undefined
 }
 
 /** Default number of known-answer tasks for a job of `n` tasks. */
@@ -67,6 +74,11 @@ export interface SubmitContext {
   contract: Address
   store: Store
   coordinator: Coordinator
+  /**
+   * The job's coordinator as named on chain: the address of the coordinator's own key (the
+   * node's identity), which signs the workers' claims. Not the paying wallet.
+   */
+  coordinatorAddress: Address
 }
 
 export interface SubmittedJob {
@@ -90,6 +102,9 @@ export async function submitJob(ctx: SubmitContext, req: JobRequest): Promise<Su
       policy: req.policy,
       rewardPerResult: req.rewardPerResult,
       deadline: Number(block.timestamp) + req.durationSeconds,
+      coordinator: ctx.coordinatorAddress,
+      feePerTask: req.feePerTask ?? 0n,
+      minStake: req.minStake ?? 0n,
     },
     Number(block.timestamp),
   )
@@ -174,11 +189,6 @@ function sample(n: number, k: number): number[] {
     ;[a[i], a[j]] = [a[j]!, a[i]!]
   }
   return a.slice(0, k)
-}
-
-/** A settler for the coordinator: lib/chain's settle bound to a wallet and contract. */
-export function walletSettler(wallet: Wallet, client: PublicClient, contract: Address) {
-  return (certs: Parameters<typeof settle>[3]) => settle(wallet, client, contract, certs)
 }
 
 /** The results file: one entry per task with outputs and agreement details. */

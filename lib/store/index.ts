@@ -7,7 +7,10 @@
  * - a model is stored only after its sha256 matched its hash key (the runtime checks first);
  * - a task's results are append-only: a stored result is never replaced or dropped (one that
  *   stops counting, because its worker was excluded, is marked `void`);
- * - an outbox entry is deleted only after the coordinator acknowledged the result.
+ * - an outbox entry is deleted only after the coordinator acknowledged the result;
+ * - a worker's signed record of a (job, task) is written before its signature leaves the process
+ *   and is never replaced: a worker signs at most one result per task (docs/trust.md);
+ * - a worker's stored claim for a job is replaced only by one covering more results.
  */
 import { type DBSchema, type IDBPDatabase, openDB } from 'idb'
 import type { Address, Hex } from 'viem'
@@ -100,15 +103,60 @@ export interface OutboxRecord {
   deadline?: number | undefined
 }
 
+/**
+ * What a worker signed for one task. Kept for as long as the job can be settled or slashed: a
+ * worker that signed two different results for one task could be slashed with both, so before it
+ * signs it looks here, and it never signs a second, different result (another backend, a
+ * nondeterministic model, a re-lease under changed terms).
+ */
+export interface SignedRecord {
+  jobId: Hex
+  taskIndex: number
+  resultHash: Hex
+  signature: Hex
+  signedAt: number
+  /** The job's deadline (unix seconds). */
+  deadline: number
+}
+
+/**
+ * A worker's latest claim for one job: the coordinator's signature over the cumulative number of
+ * this worker's results it accepted. The newest supersedes the older ones; redeemable by anyone
+ * for the worker until the job's deadline plus the escrow's claim window.
+ */
+export interface ClaimRecord {
+  jobId: Hex
+  chainId: number
+  contract: Address
+  /** The job's coordinator as named on chain (the claim's signer). */
+  coordinator: Address
+  worker: Address
+  /** Cumulative results paid by this claim. */
+  results: number
+  signature: Hex
+  /** Wei per result (the job's reward). */
+  rewardPerResult: string
+  deadline: number
+  /** Results this worker delivered to the job's coordinator (acknowledged). */
+  delivered: number
+  /** Of those, how many the coordinator has decided (paid, or not paid: disagreed, voided). */
+  decided: number
+  /** Results already redeemed on chain, as last seen (0 until then). */
+  redeemed: number
+  updatedAt: number
+}
+
 interface MeshworkSchema extends DBSchema {
   meta: { key: string; value: unknown }
   models: { key: Hex; value: ModelRecord }
   jobs: { key: Hex; value: JobRecord }
   tasks: { key: [Hex, number]; value: TaskRecord; indexes: { byJob: Hex } }
   outbox: { key: [Hex, number]; value: OutboxRecord }
+  signed: { key: [Hex, number]; value: SignedRecord }
+  claims: { key: Hex; value: ClaimRecord }
 }
 
-export const STORE_VERSION = 1
+export const STORE_VERSION = 2
 
 export interface Store {
   getMeta<T>(key: string): Promise<T | undefined>
@@ -126,6 +174,15 @@ export interface Store {
   putOutbox(record: OutboxRecord): Promise<void>
   deleteOutbox(jobId: Hex, taskIndex: number): Promise<void>
   listOutbox(): Promise<OutboxRecord[]>
+  getSigned(jobId: Hex, taskIndex: number): Promise<SignedRecord | undefined>
+  /**
+   * Stores what was signed for a task, unless something is stored for it already; resolves to
+   * the record that is stored afterwards (the earlier one, if there was one).
+   */
+  putSignedOnce(record: SignedRecord): Promise<SignedRecord>
+  getClaim(jobId: Hex): Promise<ClaimRecord | undefined>
+  putClaim(record: ClaimRecord): Promise<void>
+  listClaims(): Promise<ClaimRecord[]>
   close(): void
 }
 
@@ -154,6 +211,10 @@ export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
           const tasks = database.createObjectStore('tasks', { keyPath: ['jobId', 'taskIndex'] })
           tasks.createIndex('byJob', 'jobId')
           database.createObjectStore('outbox', { keyPath: ['jobId', 'taskIndex'] })
+        }
+        if (oldVersion < 2) {
+          database.createObjectStore('signed', { keyPath: ['jobId', 'taskIndex'] })
+          database.createObjectStore('claims', { keyPath: 'jobId' })
         }
       },
     },
@@ -186,6 +247,20 @@ export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
     },
     deleteOutbox: (id, i) => db.delete('outbox', [id, i]),
     listOutbox: () => db.getAll('outbox'),
+    getSigned: (id, i) => db.get('signed', [id, i]),
+    putSignedOnce: async (r) => {
+      // One transaction: the read and the write cannot interleave with another signing.
+      const tx = db.transaction('signed', 'readwrite')
+      const earlier = await tx.store.get([r.jobId, r.taskIndex])
+      if (!earlier) await tx.store.put(r)
+      await tx.done
+      return earlier ?? r
+    },
+    getClaim: (id) => db.get('claims', id),
+    putClaim: async (r) => {
+      await db.put('claims', r)
+    },
+    listClaims: () => db.getAll('claims'),
     close: () => db.close(),
   }
 }

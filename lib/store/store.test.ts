@@ -17,6 +17,7 @@ describe('store', () => {
         policy: { kind: 'exact' },
         rewardPerResult: 10n ** 15n,
         deadline: 2e9,
+        coordinator: `0x${'cd'.repeat(20)}`,
       },
       chainId: 31337,
       contract: '0x5FbDB2315678afecb367f032d93F642f64180aa3',

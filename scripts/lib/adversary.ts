@@ -65,6 +65,7 @@ import {
   trustSettings,
   UNDEFENDED,
 } from '../../lib/trust'
+import { CHAIN_SCENARIOS } from './adversary-chain'
 import {
   allHeard,
   type ChaosNet,
@@ -1158,6 +1159,7 @@ export const ADVERSARY_SCENARIOS: AdversaryScenario[] = [
   steadyTrusted,
   trustedTurnsBad,
   equivocator,
+  ...CHAIN_SCENARIOS,
 ]
 
 export { withTimeout }

@@ -22,10 +22,11 @@ import {
   DEV_PRIVATE_KEYS,
   deployEscrow,
   publicClientFor,
-  settledTasksOf,
+  recordedTasksOf,
+  redemptionsOf,
 } from '../../lib/chain'
 import { errorMessage } from '../../lib/errors'
-import type { Compute, JobProgress } from '../../lib/jobs'
+import type { Compute, JobProgress, TaskResult } from '../../lib/jobs'
 import type { JobHandle } from '../../lib/jobs/coordinator'
 import { BENCH_MS, MAX_CONSECUTIVE_TIMEOUTS, MAX_LEASES_PER_WORKER } from '../../lib/jobs/job-run'
 import {
@@ -241,20 +242,35 @@ export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): P
   }
 }
 
-/** What the chain says about a job: tasks settled, and tasks or signers paid more than once. */
-export async function chainAudit(client: PublicClient, contract: Hex, jobId: Hex) {
-  const settled = await settledTasksOf(client, contract, jobId)
-  const perTask = new Map<number, number>()
-  let doublePaid = 0
-  const signersByTask = new Map<number, string[]>()
-  for (const t of settled) {
-    perTask.set(t.taskIndex, (perTask.get(t.taskIndex) ?? 0) + 1)
-    const signers = t.signers.map((s) => s.toLowerCase())
-    if (new Set(signers).size !== signers.length) doublePaid++
-    signersByTask.set(t.taskIndex, [...(signersByTask.get(t.taskIndex) ?? []), ...signers])
+/**
+ * What the chain says about a job: tasks recorded, and pay beyond what the coordinator accepted.
+ * Workers are paid by cumulative claims (ClaimRedeemed): a worker redeemed more results than it
+ * agreed on in settled tasks (`results`, the coordinator's record) counts as double pay.
+ */
+export async function chainAudit(
+  client: PublicClient,
+  contract: Hex,
+  jobId: Hex,
+  results?: readonly TaskResult[],
+) {
+  const recorded = await recordedTasksOf(client, contract, jobId)
+  const redeemed = new Map<string, number>()
+  for (const r of await redemptionsOf(client, contract, jobId)) {
+    const key = r.worker.toLowerCase()
+    redeemed.set(key, Math.max(redeemed.get(key) ?? 0, r.results))
   }
-  for (const n of perTask.values()) if (n > 1) doublePaid += n - 1
-  return { settled: perTask.size, doublePaid, signersByTask }
+  const signersByTask = new Map<number, string[]>()
+  const agreed = new Map<string, number>()
+  for (const t of results ?? []) {
+    if (t.status !== 'settled') continue
+    const signers = t.agreeing.map((a) => a.toLowerCase())
+    signersByTask.set(t.taskIndex, signers)
+    for (const a of signers) agreed.set(a, (agreed.get(a) ?? 0) + 1)
+  }
+  let doublePaid = 0
+  if (results)
+    for (const [worker, n] of redeemed) doublePaid += Math.max(0, n - (agreed.get(worker) ?? 0))
+  return { settled: recorded.size, doublePaid, signersByTask, redeemed }
 }
 
 export function result(
@@ -290,7 +306,7 @@ export async function finishJob(
   const final = await withTimeout(job.handle.done, timeoutMs, 'job completion').catch(
     () => undefined,
   )
-  const audit = await chainAudit(net.client, net.chain.contract, job.jobId)
+  const audit = await chainAudit(net.client, net.chain.contract, job.jobId, job.handle.results())
   return { final, settled: audit.settled, doublePaid: audit.doublePaid }
 }
 
@@ -597,10 +613,19 @@ const workerOffline: Scenario = {
         if (d.jobId === job.jobId && d.taskIndex === offlineTask) deliveredAt ??= Date.now()
       })
       const { final, settled, doublePaid } = await finishJob(net, job, 120_000)
-      const audit = await chainAudit(net.client, net.chain.contract, job.jobId)
+      const audit = await chainAudit(
+        net.client,
+        net.chain.contract,
+        job.jobId,
+        job.handle.results(),
+      )
       const address = privateKeyToAccount(key).address.toLowerCase()
+      // Paid: it agreed on the task, and the claims redeemed for it cover every task it agreed on.
+      const agreedOn = [...audit.signersByTask.values()].filter((s) => s.includes(address)).length
       const paid =
-        offlineTask !== undefined && audit.signersByTask.get(offlineTask)?.includes(address)
+        offlineTask !== undefined &&
+        audit.signersByTask.get(offlineTask)?.includes(address) &&
+        (audit.redeemed.get(address) ?? 0) >= agreedOn
       return result(
         'worker-offline',
         started,

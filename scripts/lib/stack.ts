@@ -9,6 +9,7 @@ import { privateKeyToAccount } from 'viem/accounts'
 import {
   type ChainConfig,
   chainFor,
+  DEV_COORDINATOR_ADDRESS,
   DEV_PRIVATE_KEYS,
   deployEscrow,
   deployRequests,
@@ -101,7 +102,12 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     })
     const contract = await deployEscrow(deployer, publicClientFor(cfg))
     log(`JobEscrow deployed at ${contract}`)
-    const requests = await deployRequests(deployer, publicClientFor(cfg), contract)
+    const requests = await deployRequests(
+      deployer,
+      publicClientFor(cfg),
+      contract,
+      DEV_COORDINATOR_ADDRESS,
+    )
     const relay = await startRelay({
       host: '127.0.0.1',
       port: ports.relay,

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
-import { type Address, createTestClient, type Hex, http, parseEther } from 'viem'
+import { type Address, createTestClient, formatEther, type Hex, http, parseEther } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   creditedBalance,
@@ -10,7 +10,6 @@ import {
   jobEscrowAbi,
   publicClientFor,
   readJob,
-  settledTasksOf,
   workerOnChain,
 } from '../../lib/chain'
 import { seededInputs } from '../../lib/runtime'
@@ -58,7 +57,10 @@ afterAll(async () => {
 describe('three volunteer tabs and a requester tab', () => {
   let jobId: Hex
 
-  it('complete a job paid from the dev wallet: every task settled, every agreeing worker credited', async () => {
+  /** Wei each tab earned in the job, from the requester's results (agreeing workers). */
+  const owed = new Map<string, bigint>()
+
+  it('complete a job paid from the dev wallet: every task settled, every agreeing tab holds a claim for its share', async () => {
     const requester = await openRequester(browser, stack.appUrl!, 'requester')
     await requester.locator('#count').fill('6')
     await shot(requester, 'request')
@@ -79,16 +81,10 @@ describe('three volunteer tabs and a requester tab', () => {
 
     const client = publicClientFor(stack.chain)
     const job = await readJob(client, stack.chain.contract, jobId)
-    expect(job?.settledCount).toBe(6)
-    // Every signer of every settled task is one of the tabs, and was credited exactly its share.
-    const settledTasks = await settledTasksOf(client, stack.chain.contract, jobId)
-    expect(settledTasks).toHaveLength(6)
-    const owed = new Map<string, bigint>()
-    const signersOf = new Map<number, number>()
-    for (const t of settledTasks) {
-      signersOf.set(t.taskIndex, t.signers.length)
-      for (const s of t.signers) owed.set(s, (owed.get(s) ?? 0n) + job!.rewardPerResult)
-    }
+    // The tab sent nothing on chain after createJob: nothing recorded, nothing paid out yet; the
+    // workers hold the coordinator's claims instead.
+    expect(job?.recordedCount).toBe(0)
+    expect(job?.remaining).toBe(6n * BigInt(job!.replicas) * job!.rewardPerResult)
     // The results download: one entry per task with outputs and the agreeing workers.
     const [download] = await Promise.all([
       requester.waitForEvent('download'),
@@ -105,7 +101,8 @@ describe('three volunteer tabs and a requester tab', () => {
       expect(['quorum', 'known-answer']).toContain(t.verifiedBy)
       const needed = t.verifiedBy === 'quorum' ? 2 : 1
       expect(t.agreeing.length).toBeGreaterThanOrEqual(needed)
-      expect(signersOf.get(t.task)).toBeGreaterThanOrEqual(needed)
+      for (const a of t.agreeing)
+        owed.set(a.toLowerCase(), (owed.get(a.toLowerCase()) ?? 0n) + job!.rewardPerResult)
     }
     // The requester tab computed 2 of the 6 tasks itself (2 % of the tasks, at least 2).
     expect(
@@ -114,10 +111,17 @@ describe('three volunteer tabs and a requester tab', () => {
     const tabAddresses = await Promise.all(
       volunteers.map((p) => p.getByTestId('address').innerText()),
     )
-    for (const [signer, amount] of owed) {
-      expect(tabAddresses).toContain(signer)
-      expect(await creditedBalance(client, stack.chain.contract, signer as Address)).toBe(amount)
+    const byAddress = new Map(tabAddresses.map((a, i) => [a.toLowerCase(), volunteers[i]!]))
+    for (const [worker, amount] of owed) {
+      const page = byAddress.get(worker)
+      expect(page).toBeDefined()
+      // Its claim covers every result of it the requester accepted, worth exactly its share.
+      await expect
+        .poll(() => page!.getByTestId('redeem').innerText(), { timeout: 30_000 })
+        .toBe(`Redeem ${formatEther(amount)} ETH`)
     }
+    // Gone for good: the workers redeem without it.
+    await requester.close()
   })
 
   it('the /network dashboard heard the volunteers, their backends and the tasks they did', async () => {
@@ -214,22 +218,94 @@ describe('three volunteer tabs and a requester tab', () => {
     expect(requester.url()).toMatch(/\/request$/)
   })
 
-  it('lets a worker withdraw its earnings from the volunteer page, and its balance rises', async () => {
+  // The requester's wallet is asked once per job, however long it runs: the tab's coordinator key
+  // signs every claim, and nothing else goes on chain from the wallet. Counted on an injected
+  // EIP-1193 provider (what MetaMask is to wagmi's injected connector) that forwards to anvil.
+  it('asks an injected wallet exactly once for a 100-task job: the createJob transaction', async () => {
+    const page = watchPage(await (await browser.newContext()).newPage(), 'injected-wallet')
+    await page.addInitScript(
+      ({ rpcUrl, account, chainId }) => {
+        const calls: string[] = []
+        let id = 0
+        const rpc = async (method: string, params: unknown) => {
+          const res = await fetch(rpcUrl, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ jsonrpc: '2.0', id: ++id, method, params: params ?? [] }),
+          })
+          const body = await res.json()
+          if (body.error) throw Object.assign(new Error(body.error.message), body.error)
+          return body.result
+        }
+        const w = window as unknown as Record<string, unknown>
+        w.__walletCalls = calls
+        w.ethereum = {
+          request: async ({ method, params }: { method: string; params?: unknown }) => {
+            calls.push(method)
+            if (method === 'eth_requestAccounts' || method === 'eth_accounts') return [account]
+            if (method === 'eth_chainId') return `0x${chainId.toString(16)}`
+            if (method.startsWith('wallet_')) return null
+            return rpc(method, params)
+          },
+          on: () => {},
+          removeListener: () => {},
+        }
+      },
+      { rpcUrl: stack.chain.rpcUrl, account: DEV_ADDRESSES[1], chainId: stack.chain.chainId },
+    )
+    await page.goto(`${stack.appUrl}/request`)
+    await page.locator('[data-connector=injected]').click({ timeout: 60_000 })
+    await page.locator('#count').fill('100')
+    await page.getByTestId('submit').click()
+    await page.waitForURL(/\/jobs\/0x[0-9a-f]{64}$/, { timeout: 90_000 })
+    const progress = page.getByTestId('job-progress')
+    await expect
+      .poll(() => progress.getAttribute('data-status'), { timeout: 300_000, interval: 1000 })
+      .toBe('complete')
+    expect(await progress.getAttribute('data-settled')).toBe('100')
+    const calls = await page.evaluate(
+      () => (window as unknown as { __walletCalls: string[] }).__walletCalls,
+    )
+    const prompts = calls.filter(
+      (m) =>
+        m === 'eth_sendTransaction' || m.startsWith('eth_signTypedData') || m === 'personal_sign',
+    )
+    expect(prompts).toEqual(['eth_sendTransaction'])
+    await page.close()
+  })
+
+  it('lets a worker redeem its claim and withdraw its earnings from the volunteer page, after the requester tab closed', async () => {
     const client = publicClientFor(stack.chain)
     let page: Page | undefined
     let worker: Address | undefined
     for (const p of volunteers) {
       const address = (await p.getByTestId('address').innerText()) as Address
-      if ((await creditedBalance(client, stack.chain.contract, address)) > 0n) {
+      if ((owed.get(address.toLowerCase()) ?? 0n) > 0n) {
         page = p
         worker = address
         break
       }
     }
     expect(worker).toBeDefined()
-    const credited = await creditedBalance(client, stack.chain.contract, worker!)
-    const before = await client.getBalance({ address: worker! })
+    expect(await creditedBalance(client, stack.chain.contract, worker!)).toBe(0n)
+    // Every job it worked in so far (the claims of the jobs after the first one count too).
+    const label = await page!.getByTestId('redeem').innerText()
+    const due = parseEther(/^Redeem (.+) ETH$/.exec(label)?.[1] ?? '0')
+    expect(due).toBeGreaterThanOrEqual(owed.get(worker!.toLowerCase())!)
     await page!.locator('[data-connector=mock]').click()
+    await page!.getByTestId('redeem').click()
+    await page!
+      .getByText(/^Redeemed \d+ claims?: /)
+      .waitFor({ timeout: 30_000 })
+      .catch(async (err) => {
+        throw new Error(
+          `${err.message}\nThe page said:\n${await page!.locator('main').innerText()}`,
+        )
+      })
+    const credited = await creditedBalance(client, stack.chain.contract, worker!)
+    expect(credited).toBe(due)
+    expect(await page!.getByTestId('redeem').innerText()).toBe('Nothing to redeem')
+    const before = await client.getBalance({ address: worker! })
     await page!.getByTestId('withdraw').click()
     await page!
       .getByText(/^Withdrew /)

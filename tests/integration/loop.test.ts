@@ -33,7 +33,7 @@ beforeAll(async () => {
   ensureModels()
   stack = await startTestStack()
   const net = { ...stack.chain, relays: [stack.relay.multiaddr] }
-  requester = await startNodeRequester(DEV_PRIVATE_KEYS[1]!, { ...net, settleBatch: 10 })
+  requester = await startNodeRequester(DEV_PRIVATE_KEYS[1]!, net)
   for (let i = 0; i < 3; i++) volunteers.push(await startNodeVolunteer(net))
 })
 
@@ -73,7 +73,7 @@ describe('one job through the whole loop', () => {
     expect(final.counts).toEqual({ open: 0, accepted: 0, settled: 12, failed: 0 })
 
     const onchain = await readJob(requester.client, requester.contract, job.jobId)
-    expect(onchain?.settledCount).toBe(12)
+    expect(onchain?.recordedCount).toBe(12)
 
     const results = job.handle.results()
     const ref = await reference(model, tasks)

@@ -145,10 +145,8 @@ describe('mesh over a real relay', () => {
     // job within seconds only through the coordinator's answer to its first presence message.
     const coordinator = createCoordinator({
       node: a.node,
+      identity: a.identity,
       store: await openMemoryStore(),
-      settler: async () => {
-        throw new Error('not settling in this test')
-      },
       announceIntervalMs: 600_000,
     })
     await coordinator.start()
@@ -166,6 +164,7 @@ describe('mesh over a real relay', () => {
           policy: { kind: 'exact' },
           rewardPerResult: 1n,
           deadline: Math.floor(Date.now() / 1000) + 3600,
+          coordinator: a.identity.address,
         },
         chainId: 31337,
         contract: `0x${'cc'.repeat(20)}`,
