@@ -592,6 +592,10 @@ export function createWorker(init: WorkerInit): Worker {
     }
     let outputs: TensorMap
     const started = performance.now()
+    // The warm-up's second run needs inputs of its own: a run may transfer (detach) the buffers
+    // of the inputs it is given (the browser's inference worker does).
+    const runKey = `${job.ann.modelHash.toLowerCase()}:${compute.backend}:${job.ann.policy}`
+    const spare = deterministic.has(runKey) ? undefined : structuredClone(inputs)
     try {
       await prepareModel(job)
       const t0 = performance.now()
@@ -629,11 +633,10 @@ export function createWorker(init: WorkerInit): Worker {
     const hashOut = resultHash(outputs, job.policy)
     // Warm-up: a model must give the same result twice on this backend before this worker signs
     // anything for it; one that does not could make it sign two results for one task.
-    const runKey = `${job.ann.modelHash.toLowerCase()}:${compute.backend}:${job.ann.policy}`
-    if (!deterministic.has(runKey)) {
+    if (spare) {
       let again: string | undefined
       try {
-        again = resultHash(await compute.run(job.ann.modelHash as Hex, inputs), job.policy)
+        again = resultHash(await compute.run(job.ann.modelHash as Hex, spare), job.policy)
       } catch (err) {
         again = `failed: ${errorMessage(err)}`
       }
