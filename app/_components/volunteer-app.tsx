@@ -315,10 +315,15 @@ function Claims({
               publicClientFor(config),
               config.contract,
             )
+            const refused = r.refused.map((x) => x.reason).join(' ')
             setStatus(
-              r.redeemed > 0
-                ? `Redeemed ${r.redeemed} claim${r.redeemed === 1 ? '' : 's'}: ${formatEther(r.paid)} ETH credited.`
-                : 'Nothing left to redeem: the chain has paid these claims already.',
+              `${
+                r.redeemed > 0
+                  ? `Redeemed ${r.redeemed} claim${r.redeemed === 1 ? '' : 's'}: ${formatEther(r.paid)} ETH credited.`
+                  : r.refused.length > 0
+                    ? 'Nothing redeemed.'
+                    : 'Nothing left to redeem: the chain has paid these claims already.'
+              }${r.refused.length > 0 ? ` ${r.refused.length} refused by the chain (kept): ${refused}` : ''}`,
             )
             onDone()
           } catch (err) {

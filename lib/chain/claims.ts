@@ -125,3 +125,51 @@ export async function redemptionsOf(
     throw chainError('Reading redemptions', err)
   }
 }
+
+/** A claim the chain would refuse now, and the contract's reason. */
+export interface RefusedClaim {
+  claim: SignedClaim
+  reason: string
+}
+
+/**
+ * Splits `claims` into those the chain would redeem now and those it would refuse, by simulating
+ * each alone (an `eth_call` of `redeem([claim])` from `from`). A batch is all or nothing: one
+ * claim that fails (a coordinator that drained its own job, a claim past its window, a worker that
+ * unstaked below a job's minStake, one redeemed meanwhile by someone else) would otherwise block
+ * every other claim in it. A claim can still be refused between the check and the transaction
+ * (a race): send again after another check.
+ */
+export async function checkClaims(
+  client: PublicClient,
+  contract: Address,
+  claims: readonly SignedClaim[],
+  from: Address,
+): Promise<{ redeemable: SignedClaim[]; refused: RefusedClaim[] }> {
+  const redeemable: SignedClaim[] = []
+  const refused: RefusedClaim[] = []
+  for (const claim of claims) {
+    try {
+      await client.simulateContract({
+        address: contract,
+        abi: jobEscrowAbi,
+        functionName: 'redeem',
+        account: from,
+        args: [
+          [
+            {
+              jobId: claim.jobId,
+              worker: claim.worker,
+              results: claim.results,
+              signature: claim.signature,
+            },
+          ],
+        ],
+      })
+      redeemable.push(claim)
+    } catch (err) {
+      refused.push({ claim, reason: chainError('redeem', err).shortMessage })
+    }
+  }
+  return { redeemable, refused }
+}

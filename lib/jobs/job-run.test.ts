@@ -194,7 +194,8 @@ describe('JobRun', () => {
       done++
     }
     expect(done).toBe(10)
-    expect(run.progress().counts.accepted).toBe(10)
+    const { accepted, settled } = run.progress().counts
+    expect(accepted + settled).toBe(10)
   })
 
   it('lets a worker that could not fetch the model take the task again, not one whose inference failed', async () => {
@@ -221,7 +222,8 @@ describe('JobRun', () => {
       const next = run.assign(a.peerId)
       if (again) {
         await answer(a, lease(next))
-        expect(run.progress().counts.accepted).toBe(1)
+        const { accepted, settled } = run.progress().counts
+        expect(accepted + settled).toBe(1)
       } else expect(next).toMatchObject({ type: 'no-work' })
     }
   })
@@ -346,7 +348,8 @@ describe('JobRun', () => {
     const dup = lease(run.assign(idle.peerId))
     expect(dup.taskIndex).toBe(first.taskIndex)
     await answer(idle, dup)
-    expect(run.progress().counts.accepted).toBe(1)
+    const { accepted, settled } = run.progress().counts
+    expect(accepted + settled).toBe(1)
     // The slow worker's late answer is still recorded, not refused.
     expect(await answer(slow, first)).toMatchObject({ status: 'recorded' })
   })
@@ -571,11 +574,9 @@ describe('JobRun claims', () => {
 
   // A worker's pay is the coordinator's signature over its cumulative count, and only the
   // coordinator named on chain can make one: nothing else the worker holds is redeemable.
-  it('pays each agreeing worker with a claim the coordinator signed, once the task is settled', async () => {
+  it('pays each agreeing worker with a claim the coordinator signed, as soon as the task is settled', async () => {
     const { run, a, b, c } = await agreeOnFirst()
-    // Accepted but not settled yet: the claim pays nothing so far, and nothing is decided.
-    expect(await run.claimFor(a.address)).toMatchObject({ results: 0, received: 1, decided: 0 })
-    await run.settleReady()
+    // Settled as it was accepted (no trust rule holds it back): the claims pay for it at once.
     for (const w of [a, b]) {
       const claim = await run.claimFor(w.address)
       expect(claim).toMatchObject({ worker: w.address, results: 1, received: 1, decided: 1 })
@@ -619,25 +620,34 @@ describe('JobRun claims', () => {
     expect((await run.claimFor(a.address))?.results).toBe(1)
   })
 
-  // Issue: a check task was leased again after it settled, so a worker could learn (from the
-  // chain or its claim) that it was a check, and the honest worker computing it went unpaid.
-  it('never leases a known-answer task again once it is settled', async () => {
+  // Issue: a check task leased again after it settled was told "accepted" and never paid, and
+  // its worker could see on chain that it was a check. Every new worker must still meet a check
+  // (a job has few), so settled checks are still leased, and a correct answer is paid.
+  it('pays a correct answer to a known-answer task that was settled already', async () => {
     const known = new Map([[0, outputsOf(0)]])
     const { run, answer } = await setup(3, 1, 1, undefined, 3600, {
       trust: trustSettings('standard'),
       known,
       random: () => 0,
     })
-    const w = await generateIdentity()
+    const [w, late, wrong] = [
+      await generateIdentity(),
+      await generateIdentity(),
+      await generateIdentity(),
+    ]
     const first = lease(run.assign(w.peerId))
     expect(first.taskIndex).toBe(0)
     await answer(w, first, 100, 0)
     await run.settleReady()
     expect(run.results()[0]?.status).toBe('settled')
-    for (let i = 0; i < 3; i++) {
-      const other = await generateIdentity()
-      const r = run.assign(other.peerId)
-      if (r.type === 'lease') expect(r.taskIndex).not.toBe(0)
-    }
+    const again = lease(run.assign(late.peerId))
+    expect(again.taskIndex).toBe(0)
+    expect(await answer(late, again, 100, 0)).toMatchObject({ verdict: 'accepted' })
+    expect(await run.claimFor(late.address)).toMatchObject({ results: 1, received: 1, decided: 1 })
+    // A wrong answer to it is caught like any check's, and paid nothing.
+    const third = lease(run.assign(wrong.peerId))
+    expect(third.taskIndex).toBe(0)
+    expect(await answer(wrong, third, 100, 42)).toMatchObject({ status: 'rejected' })
+    expect(await run.claimFor(wrong.address)).toMatchObject({ results: 0 })
   })
 })

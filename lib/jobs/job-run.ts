@@ -211,7 +211,8 @@ export class JobRun {
   private readonly decided = new Map<string, number>()
   /** The last claim signed per worker, reused while its count has not moved. */
   private readonly signedClaims = new Map<string, { results: number; signature: Promise<Hex> }>()
-  private settling = false
+  /** Tasks whose settlement is being written. */
+  private readonly settling = new Set<number>()
   private readonly errorReports = new Map<string, { message: string; workers: Set<string> }>()
   private readonly now: () => number
   private settleTxs = 0
@@ -394,11 +395,10 @@ export class JobRun {
   /** With the canary rate for this worker, a canary task it has not had. */
   private drawCanary(key: string, rec: WorkerRecord): TaskState | undefined {
     if (!this.trust.defences) return undefined
-    // Only open tasks: a settled check leased again would tell its worker (isRecorded, or a
-    // claim that does not grow) that it was a check, and its work would go unpaid.
-    const candidates = this.tasks.filter(
-      (t) => t.known && t.record.status === 'open' && !t.workers.has(key),
-    )
+    // Settled checks too: every new worker must meet one (a job has few). Nothing goes on chain
+    // before the job ends, and a correct late answer to a settled check is paid like any other
+    // (`payLateCheck`), so its worker cannot tell from its claim that it was a check.
+    const candidates = this.tasks.filter((t) => t.known && !t.workers.has(key))
     if (candidates.length === 0) return undefined
     const rate = rec.canaryPassed > 0 ? this.trust.canaryRate : this.trust.newCanaryRate
     const since = this.leasesSinceCanary.get(key) ?? 0
@@ -552,13 +552,16 @@ export class JobRun {
       await this.save(t)
       return reject(judgement.wasmOnly)
     }
+    if (t.record.status === 'settled' && t.known) await this.payLateCheck(t, key)
     const verdict = this.verdictOf(t)
+    let settleNow = false
     if (t.record.status === 'open') {
       // Outstanding leases stay until answered or expired: a worker that never answers one
       // still counts a timeout, even when other replicas completed the task meanwhile.
       if (verdict.status === 'accepted') {
         t.record.status = 'accepted'
         this.init.onAccepted?.(t.record.taskIndex)
+        settleNow = true
       } else if (verdict.status === 'no-quorum') {
         t.record.status = 'failed'
         t.record.failure = `no ${this.job.spec.quorum} of ${verdict.received} results agreed`
@@ -566,6 +569,7 @@ export class JobRun {
       }
     }
     await this.save(t)
+    if (settleNow) await this.settle([t]).catch((err) => this.storeFailed('settlement', err))
     this.init.onChange?.()
     this.checkComplete()
     return { type: 'result-ack', status: 'recorded', verdict: verdict.status }
@@ -623,10 +627,19 @@ export class JobRun {
       this.expire()
       return
     }
-    if (this.settling) return
+    await this.settle(this.tasks)
+  }
+
+  /**
+   * Settles those of `candidates` that are accepted and not held back by the trust rules. Called
+   * for each task as it is accepted (a worker's claim then grows at once, so a fast worker is
+   * not held at its risk limit until the next round) and for all of them every round (tasks
+   * whose hold ended).
+   */
+  private async settle(candidates: readonly TaskState[]): Promise<void> {
     const due: Array<{ t: TaskState; cert: Certificate }> = []
-    for (const t of this.tasks) {
-      if (t.record.status !== 'accepted') continue
+    for (const t of candidates) {
+      if (t.record.status !== 'accepted' || this.settling.has(t.record.taskIndex)) continue
       const v = this.verdictOf(t)
       if (v.status !== 'accepted' || this.heldBack(t, v)) continue
       due.push({ t, cert: certificateFor(this.job.jobId, t.record.taskIndex, v) })
@@ -634,7 +647,7 @@ export class JobRun {
     if (due.length === 0) return
     // Written first, counted after: a claim never covers a task the store does not hold as
     // settled, so a restarted coordinator signs at least what it signed before.
-    this.settling = true
+    for (const { t } of due) this.settling.add(t.record.taskIndex)
     try {
       for (const { t, cert } of due) {
         t.record.status = 'settled'
@@ -655,7 +668,7 @@ export class JobRun {
         this.judgeSettled(t)
       }
     } finally {
-      this.settling = false
+      for (const { t } of due) this.settling.delete(t.record.taskIndex)
     }
     this.init.onSettled?.(due.map(({ cert }) => cert))
     this.init.onChange?.()
@@ -708,6 +721,24 @@ export class JobRun {
     return this.tasks
       .filter((t) => t.record.status === 'settled' && t.record.certificate)
       .map((t) => ({ taskIndex: t.record.taskIndex, resultHash: t.record.certificate!.resultHash }))
+  }
+
+  /**
+   * A correct answer to a known-answer task that is settled already is paid, within the job's
+   * escrow (results paid in all ≤ tasks × replicas): its signature joins the task's certificate,
+   * so a restarted coordinator pays it too.
+   */
+  private async payLateCheck(t: TaskState, key: string) {
+    const r = t.record.results.at(-1)
+    const cert = t.record.certificate
+    if (!r || !cert || !t.known || r.resultHash !== t.known.hash || r.void) return
+    if (cert.signers.some((a) => a.toLowerCase() === key)) return
+    let paidInAll = 0
+    for (const n of this.paid.values()) paidInAll += n
+    if (paidInAll >= this.job.spec.taskCount * this.job.spec.replicas) return
+    cert.signers.push(r.worker)
+    cert.signatures.push(r.signature)
+    this.bump(this.paid, key)
   }
 
   /** Counts one on-chain transaction the coordinator sent for this job (record, redeem). */

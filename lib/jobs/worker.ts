@@ -16,7 +16,8 @@
  * model whose outputs differ between two runs is refused before anything is signed), so no one
  * can get an honest worker slashed. Its pay comes as the coordinator's cumulative claims, kept
  * in the store and redeemable without the requester; the worker stops taking a job's leases
- * while more than MAX_UNDECIDED of its delivered results wait for the coordinator's decision.
+ * while more than MAX_UNPAID of its delivered results to one coordinator are not paid by its
+ * signed claims.
  */
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Address, Hex, PublicClient } from 'viem'
@@ -134,12 +135,12 @@ export interface Worker {
 }
 
 /**
- * Delivered results that may wait for the coordinator's decision (paid or not) before this
- * worker stops taking the job's leases and only asks for its claim: what it has at risk with one
- * coordinator, a few leases' pay. Two leases computing and one delivering, with the quorum's
- * other replicas still to arrive, fit inside it.
+ * Delivered results one coordinator's signed claims may leave unpaid before this worker stops
+ * taking its leases and only asks for its claim: what it has at risk with one coordinator, a
+ * few leases' pay. Two leases computing and one delivering, with the quorum's other replicas
+ * still to arrive, fit inside it; results that did not agree with the quorum stay in it.
  */
-export const MAX_UNDECIDED = 8
+export const MAX_UNPAID = 8
 
 interface KnownJob {
   /** The latest announcement of the job's checked coordinator (its addresses may change). */
@@ -400,11 +401,25 @@ export function createWorker(init: WorkerInit): Worker {
   }
 
   /**
+   * Results delivered to `coordinator`, over all its jobs, that its signed claims do not pay: what
+   * this worker has at risk with it. Only signatures count here (the coordinator's `decided` is
+   * its word, unsigned), so a result that was decided but not paid (a disagreement) stays at risk.
+   */
+  const unpaid = (coordinator: Address | undefined) => {
+    if (!coordinator) return 0
+    let n = 0
+    for (const c of claims.values())
+      if (c.coordinator.toLowerCase() === coordinator.toLowerCase())
+        n += Math.max(0, c.delivered - c.results)
+    return n
+  }
+
+  /**
    * Keeps a claim from a coordinator's answer: only one signed by the job's coordinator on chain,
    * for this worker, covering more results than the one held. Never throws.
    */
-  const onClaim = async (wire: WireClaim | undefined) => {
-    if (!wire) return
+  const onClaim = async (wire: WireClaim | undefined, asked: Hex) => {
+    if (!wire || wire.jobId !== asked) return
     const jobId = wire.jobId as Hex
     try {
       const held = claims.get(jobId)
@@ -452,7 +467,7 @@ export function createWorker(init: WorkerInit): Worker {
     }
   }
 
-  /** One more of this worker's results acknowledged by the job's coordinator. */
+  /** One more of this worker's results signed for the job's coordinator (`delivered`). */
   const countDelivered = async (jobId: Hex) => {
     const rec = claims.get(jobId)
     const job = jobs.get(jobId)
@@ -497,7 +512,7 @@ export function createWorker(init: WorkerInit): Worker {
         workResponseSchema,
         { signal: abort.signal },
       )
-      if (res.type !== 'error') await onClaim(res.claim)
+      if (res.type !== 'error') await onClaim(res.claim, job.ann.jobId as Hex)
     } catch (err) {
       log.debug('claim request failed', { jobId: job.ann.jobId, error: errorMessage(err) })
     }
@@ -569,6 +584,9 @@ export function createWorker(init: WorkerInit): Worker {
 
   const runLease = async (job: KnownJob, lease: Lease) => {
     const jobId = lease.jobId as Hex
+    // Only the job asked for: a lease naming another job id would be signed for a job whose
+    // terms this worker never checked (and outside its risk count).
+    if (jobId !== job.ann.jobId) throw new Error(`lease for job ${jobId}, not the job asked for`)
     if (lease.taskIndex >= job.ann.taskCount) throw new Error('lease for a task outside the job')
     let inputs: TensorMap
     try {
@@ -580,7 +598,13 @@ export function createWorker(init: WorkerInit): Worker {
     const hash = inputHash(inputs)
     if (
       hash !== lease.inputHash ||
-      !verifyInputProof(job.inputsRoot, lease.taskIndex, hash, lease.proof as Hex[])
+      !verifyInputProof(
+        job.inputsRoot,
+        lease.taskIndex,
+        job.ann.taskCount,
+        hash,
+        lease.proof as Hex[],
+      )
     ) {
       // The coordinator sent inputs the job never committed to: stop working for it.
       job.check = 'rejected'
@@ -692,6 +716,9 @@ export function createWorker(init: WorkerInit): Worker {
       createdAt: Date.now(),
     }
     await init.store.putOutbox(record)
+    // At risk from now on: counted when signed, not when acknowledged, so that results still on
+    // their way count too.
+    await countDelivered(jobId)
     pendingResults++
     job.failures = 0
     // Delivered in the background while the next task computes: the result is safe in the
@@ -762,8 +789,7 @@ export function createWorker(init: WorkerInit): Worker {
         return 'refused'
       }
       await drop()
-      if (ack.status === 'recorded') await countDelivered(o.jobId)
-      await onClaim(ack.claim)
+      await onClaim(ack.claim, o.jobId)
       tasksDone++
       totalMs += o.computeMs ?? 0
       events.dispatchEvent(
@@ -876,10 +902,10 @@ export function createWorker(init: WorkerInit): Worker {
           continue
         }
         const job = nextJob()
-        if (job && undecided(job.ann.jobId as Hex) >= MAX_UNDECIDED) {
-          // At the risk limit: no new lease until the coordinator decides (and pays) results.
+        if (job && unpaid(job.coordinator) >= MAX_UNPAID) {
+          // At the risk limit: no new lease until the coordinator's claims pay for results.
           await askClaim(job)
-          if (undecided(job.ann.jobId as Hex) >= MAX_UNDECIDED) backoff(job, 2000)
+          if (unpaid(job.coordinator) >= MAX_UNPAID) backoff(job, 2000)
           continue
         }
         if (!job) {
@@ -913,14 +939,15 @@ export function createWorker(init: WorkerInit): Worker {
         continue
       }
       const res = got.res
-      if (res.type !== 'error') await onClaim(res.claim)
+      if (res.type !== 'error') await onClaim(res.claim, job.ann.jobId as Hex)
       try {
         if (res.type === 'lease') {
           if (state === 'idle') {
             state = 'working'
             changed()
           }
-          if (duty >= 1 && state === 'working')
+          // The next lease is asked for only while this one would still be within the risk limit.
+          if (duty >= 1 && state === 'working' && unpaid(job.coordinator) + 1 < MAX_UNPAID)
             next = { job, answer: askWork(job), prefetched: true }
           await runLease(job, res)
           job.retryAt = Date.now()

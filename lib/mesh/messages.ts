@@ -5,8 +5,19 @@
 import { z } from 'zod'
 import { TENSOR_TYPES } from '../proofs'
 
-const hex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'expected 32 bytes of hex')
-const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'expected an address')
+/**
+ * Hex is lower-cased as it is decoded: one id has one spelling everywhere it is a key (a store,
+ * a map). A worker's signed-results store once told `0xAB…` and `0xab…` apart, which a stranger
+ * used to get one task signed twice under the same bytes32 job id.
+ */
+const hex32 = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{64}$/, 'expected 32 bytes of hex')
+  .transform((h) => h.toLowerCase())
+const address = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{40}$/, 'expected an address')
+  .transform((h) => h.toLowerCase())
 const signature = z.string().regex(/^0x[0-9a-fA-F]{130}$/, 'expected a 65-byte signature')
 const peerId = z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{40,80}$/, 'expected a base58 peer id')
 const multiaddr = z.string().min(1).max(512)

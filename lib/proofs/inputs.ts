@@ -2,10 +2,15 @@
  * Task inputs: the JSON inputs file, per-task input hashes, and the Merkle tree whose root
  * (`inputsRoot`) the job commits to on chain. A leaf binds a task index to its input hash, so a
  * coordinator cannot hand a worker task 5's input as task 3: `leaf = keccak256(uint32 index ||
- * inputHash)`; the tree is OpenZeppelin's `SimpleMerkleTree` over leaves in task order.
+ * inputHash)`.
+ *
+ * The tree binds positions too: a parent is keccak256(left ‖ right) in order (not sorted), the
+ * last node of an odd level moves up unchanged, and a proof is checked against the job's task
+ * count, so each task index has exactly one input under a root. With sorted pairs (OpenZeppelin's
+ * SimpleMerkleTree, used before) a requester could commit two leaves for task 0 with different
+ * inputs and get one worker to sign two results for it: slashable.
  */
-import { SimpleMerkleTree } from '@openzeppelin/merkle-tree'
-import { encodePacked, type Hex, keccak256 } from 'viem'
+import { concat, encodePacked, type Hex, keccak256 } from 'viem'
 import { InvalidInputError } from '../errors'
 import { tensorMapHash } from './canonical'
 import { isTensorType, type TensorMap, tensorFromNumbers, tensorToNumbers } from './tensor'
@@ -94,22 +99,59 @@ export function commitInputs(tasks: TensorMap[]): InputsCommitment {
   return commitInputHashes(hashes)
 }
 
+const parent = (left: Hex, right: Hex): Hex => keccak256(concat([left, right]))
+
 export function commitInputHashes(hashes: Hex[]): InputsCommitment {
-  const tree = SimpleMerkleTree.of(
-    hashes.map((h, i) => inputLeaf(i, h)),
-    { sortLeaves: false },
-  )
+  if (hashes.length === 0) throw new InvalidInputError('A job needs at least one task.')
+  // levels[0]: the leaves; each next level pairs (2k, 2k + 1), an odd last node moves up as is.
+  const levels: Hex[][] = [hashes.map((h, i) => inputLeaf(i, h))]
+  while (levels.at(-1)!.length > 1) {
+    const below = levels.at(-1)!
+    const up: Hex[] = []
+    for (let k = 0; k < below.length; k += 2)
+      up.push(k + 1 < below.length ? parent(below[k]!, below[k + 1]!) : below[k]!)
+    levels.push(up)
+  }
   return {
-    root: tree.root as Hex,
+    root: levels.at(-1)![0]!,
     hashes,
-    proof: (i) => tree.getProof(i) as Hex[],
+    proof(taskIndex) {
+      const path: Hex[] = []
+      let i = taskIndex
+      for (const level of levels.slice(0, -1)) {
+        const sibling = i ^ 1
+        if (sibling < level.length) path.push(level[sibling]!)
+        i >>= 1
+      }
+      return path
+    },
   }
 }
 
-export function verifyInputProof(root: Hex, taskIndex: number, hash: Hex, proof: Hex[]): boolean {
-  try {
-    return SimpleMerkleTree.verify(root, inputLeaf(taskIndex, hash), proof)
-  } catch {
-    return false
+/**
+ * Whether `proof` puts task `taskIndex` with input hash `hash` at its position in a tree of
+ * `taskCount` leaves under `root`. Every sibling must be used, none may be left over.
+ */
+export function verifyInputProof(
+  root: Hex,
+  taskIndex: number,
+  taskCount: number,
+  hash: Hex,
+  proof: readonly Hex[],
+): boolean {
+  if (!Number.isInteger(taskIndex) || taskIndex < 0 || taskIndex >= taskCount) return false
+  let node = inputLeaf(taskIndex, hash)
+  let i = taskIndex
+  let size = taskCount
+  let used = 0
+  while (size > 1) {
+    if (!(i === size - 1 && size % 2 === 1)) {
+      const sibling = proof[used++]
+      if (sibling === undefined) return false
+      node = i % 2 === 0 ? parent(node, sibling) : parent(sibling, node)
+    }
+    i >>= 1
+    size = Math.ceil(size / 2)
   }
+  return used === proof.length && node.toLowerCase() === root.toLowerCase()
 }

@@ -2,11 +2,19 @@
  * A worker's claims, redeemed: the coordinator-signed cumulative claims a worker holds (in its
  * store) go on chain through any wallet that pays the gas, the worker's own, a volunteer page's
  * connected wallet, or a relayer's. The pay is credited to the worker whoever sends it. Each
- * claim is checked against the chain first, so one already redeemed (by the worker, its
- * coordinator or anyone) is skipped instead of failing the whole transaction.
+ * claim is checked against the chain first: one already redeemed (by the worker, its coordinator
+ * or anyone) is noted and skipped, and one the chain would refuse (its job drained by its own
+ * coordinator, its window closed) is reported and left out, so that no claim can block the others.
  */
 import type { Address, Hex, PublicClient } from 'viem'
-import { redeemClaims, redeemedOf, type SignedClaim, type Wallet } from '../chain'
+import {
+  checkClaims,
+  type RefusedClaim,
+  redeemClaims,
+  redeemedOf,
+  type SignedClaim,
+  type Wallet,
+} from '../chain'
 import type { ClaimRecord } from '../store'
 
 export interface RedeemOutcome {
@@ -16,6 +24,8 @@ export interface RedeemOutcome {
   txHash?: Hex | undefined
   /** Claims already redeemed on chain (nothing left to pay). */
   skipped: number
+  /** Claims the chain refuses now, with its reason (they stay held). */
+  refused: RefusedClaim[]
 }
 
 export interface ClaimHolder {
@@ -54,8 +64,9 @@ export async function redeemHeldClaims(
     }
     due.push({ jobId: c.jobId, worker: c.worker, results: c.results, signature: c.signature })
   }
-  if (due.length === 0) return { redeemed: 0, paid: 0n, skipped }
-  const r = await redeemClaims(wallet, client, contract, due)
-  for (const c of due) await holder.noteRedeemed(c.jobId, c.results)
-  return { redeemed: due.length, paid: r.paid, txHash: r.txHash, skipped }
+  const { redeemable, refused } = await checkClaims(client, contract, due, wallet.account.address)
+  if (redeemable.length === 0) return { redeemed: 0, paid: 0n, skipped, refused }
+  const r = await redeemClaims(wallet, client, contract, redeemable)
+  for (const c of redeemable) await holder.noteRedeemed(c.jobId, c.results)
+  return { redeemed: redeemable.length, paid: r.paid, txHash: r.txHash, skipped, refused }
 }

@@ -9,11 +9,11 @@ import { privateKeyToAccount } from 'viem/accounts'
 import {
   type ChainConfig,
   chainFor,
+  checkClaims,
   payoutOf,
   publicClientFor,
   recordResults,
   redeemClaims,
-  redeemedOf,
   setPayouts,
   slash,
   validateChainConfig,
@@ -179,13 +179,28 @@ export async function startNodeRequester(
               return recordResults(wallet, client, cfg.contract, jobId, entries, signature)
             },
             async redeem(claims) {
-              // Skip what workers redeemed themselves, so one of them cannot fail the batch.
-              const due = []
-              for (const c of claims)
-                if ((await redeemedOf(client, cfg.contract, c.jobId, c.worker)) < c.results)
-                  due.push(c)
-              if (due.length === 0) return { txHash: '0x' as Hex, gasUsed: 0n }
-              return redeemClaims(wallet, client, cfg.contract, due)
+              // Only what the chain would pay now: a claim a worker redeemed itself meanwhile,
+              // or one of a worker that unstaked below the job's minStake, must not make the
+              // whole batch fail. Checked again once if one is refused between check and send.
+              for (let attempt = 0; ; attempt++) {
+                const { redeemable, refused } = await checkClaims(
+                  client,
+                  cfg.contract,
+                  claims,
+                  wallet.account.address,
+                )
+                for (const r of refused)
+                  log.info('claim not redeemed for its worker', {
+                    worker: r.claim.worker,
+                    reason: r.reason,
+                  })
+                if (redeemable.length === 0) return { txHash: '0x' as Hex, gasUsed: 0n }
+                try {
+                  return await redeemClaims(wallet, client, cfg.contract, redeemable)
+                } catch (err) {
+                  if (attempt >= 1) throw err
+                }
+              }
             },
           },
     log: createLogger('coordinator'),

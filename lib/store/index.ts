@@ -137,7 +137,7 @@ export interface ClaimRecord {
   /** Wei per result (the job's reward). */
   rewardPerResult: string
   deadline: number
-  /** Results this worker delivered to the job's coordinator (acknowledged). */
+  /** Results this worker signed for the job's coordinator (delivered, or on their way). */
   delivered: number
   /** Of those, how many the coordinator has decided (paid, or not paid: disagreed, voided). */
   decided: number

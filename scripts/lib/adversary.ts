@@ -66,6 +66,7 @@ import {
   UNDEFENDED,
 } from '../../lib/trust'
 import { CHAIN_SCENARIOS } from './adversary-chain'
+import { MESH_AUTHORITY_SCENARIOS } from './adversary-mesh'
 import {
   allHeard,
   type ChaosNet,
@@ -1159,6 +1160,7 @@ export const ADVERSARY_SCENARIOS: AdversaryScenario[] = [
   steadyTrusted,
   trustedTurnsBad,
   equivocator,
+  ...MESH_AUTHORITY_SCENARIOS,
   ...CHAIN_SCENARIOS,
 ]
 
