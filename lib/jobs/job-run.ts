@@ -169,6 +169,13 @@ const STRAGGLER_FACTOR = 3
 const CLASS_ACTIVE_MS = 60_000
 /** How long a task decided by one trusted worker alone waits before it settles (ms). */
 export const SINGLE_HOLD_MS = 60_000
+/**
+ * Tasks one worker may hold decided alone and not yet settled (held for SINGLE_HOLD_MS). A worker
+ * stops taking leases from a coordinator whose claims leave more than MAX_UNPAID (32) of its
+ * results unpaid (lib/jobs/worker.ts): beyond half of that, a trusted worker's next fresh tasks
+ * are replicated (they settle as soon as they agree) rather than held, so it keeps working.
+ */
+export const MAX_HELD_SINGLES = 16
 /** Model errors that mean no worker will run this job; enough distinct reports fail it. */
 const FATAL_CODES = new Set([
   'model-unsupported',
@@ -211,6 +218,8 @@ export class JobRun {
   private readonly decided = new Map<string, number>()
   /** The last claim signed per worker, reused while its count has not moved. */
   private readonly signedClaims = new Map<string, { results: number; signature: Promise<Hex> }>()
+  /** Per worker: tasks given to it alone (adaptive replication), pruned in heldSingles. */
+  private readonly singles = new Map<string, Set<number>>()
   /** Tasks whose settlement is being written. */
   private readonly settling = new Set<number>()
   private readonly errorReports = new Map<string, { message: string; workers: Set<string> }>()
@@ -424,8 +433,24 @@ export class JobRun {
       value,
       this.trust.params,
     )
-    if (this.random() >= p) t.record.single = key
+    if (this.random() >= p && this.heldSingles(key) < MAX_HELD_SINGLES) {
+      t.record.single = key
+      let held = this.singles.get(key)
+      if (!held) this.singles.set(key, (held = new Set()))
+      held.add(t.record.taskIndex)
+    }
     return this.lease(t, key, now, false)
+  }
+
+  /** Tasks `key` was given alone that are not settled (or failed, or taken back) yet. */
+  private heldSingles(key: string): number {
+    const held = this.singles.get(key)
+    if (!held) return 0
+    for (const i of held) {
+      const r = this.tasks[i]?.record
+      if (!r || r.single !== key || r.status === 'settled' || r.status === 'failed') held.delete(i)
+    }
+    return held.size
   }
 
   /** Writes a task, with the workers ever leased it and its leases as they are now. */

@@ -136,11 +136,14 @@ export interface Worker {
 
 /**
  * Delivered results one coordinator's signed claims may leave unpaid before this worker stops
- * taking its leases and only asks for its claim: what it has at risk with one coordinator, a
- * few leases' pay. Two leases computing and one delivering, with the quorum's other replicas
- * still to arrive, fit inside it; results that did not agree with the quorum stay in it.
+ * taking its leases and only asks for its claim: what it has at risk with one coordinator. Two
+ * leases computing and one delivering, with the quorum's other replicas still to arrive, fit
+ * inside it many times over; so do the tasks a coordinator holds back for a minute after a
+ * trusted worker decided them alone (at most MAX_HELD_SINGLES, lib/jobs/job-run.ts), without
+ * which adaptive replication could not save work on fast tasks. Results that did not agree with
+ * the quorum stay in it.
  */
-export const MAX_UNPAID = 8
+export const MAX_UNPAID = 32
 
 interface KnownJob {
   /** The latest announcement of the job's checked coordinator (its addresses may change). */

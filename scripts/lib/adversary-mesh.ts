@@ -361,7 +361,7 @@ const slashTrap: AdversaryScenario = {
 const unpaidWork: AdversaryScenario = {
   name: 'unpaid-work',
   description:
-    'A stranger coordinates its own 40-task job and never pays: every answer carries a claim it signed for 0 results, and says every result was decided. The volunteer counts only signed pay: it delivers at most MAX_UNPAID (8) results to that coordinator, then only asks for its claim.',
+    'A stranger coordinates its own 40-task job and never pays: every answer carries a claim it signed for 0 results, and says every result was decided. The volunteer counts only signed pay: it delivers at most MAX_UNPAID (32) results to that coordinator, then only asks for its claim.',
   async run() {
     const started = Date.now()
     const tasks = 40
