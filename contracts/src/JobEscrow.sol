@@ -18,16 +18,20 @@ import {IJobCallback} from "./IJobCallback.sol";
 /// and the worker (or whoever pays the gas) withdraws it (`withdraw`). A claim is redeemable until
 /// `deadline + CLAIM_WINDOW`, so a worker holding one is paid even if the requester never acts.
 /// A redemption never pays part of a claim: one that does not fit the escrow left reverts and
-/// stays redeemable.
+/// stays redeemable. A claim already redeemed is skipped, so a batch still pays the others when
+/// someone redeemed one of its claims first.
 ///
-/// Results: the coordinator signs `Record(jobId, keccak256(tasks))` over packed records
-/// `taskIndex (4 bytes) ‖ resultHash (32)`; whoever sends them (`record`) is credited
-/// `feePerTask` per newly recorded task, so a relayer is reimbursed from the job. A contract that
-/// opened the job with `createJobWithCallback` has its `onTaskSettled` called per recorded task
-/// (bounded gas; a failing callback never blocks recording). MeshworkRequests answers on-chain
-/// requests this way.
+/// Results: the coordinator signs `Record(jobId, keccak256(tasks), recorder)` over packed records
+/// `taskIndex (4 bytes) ‖ resultHash (32)`; anyone may send them (`record`), and `recorder` is
+/// credited `feePerTask` per newly recorded task (the sender, when the coordinator named the zero
+/// address), so a relayer is reimbursed from the job and a copy of its transaction earns its
+/// copier nothing. A contract that opened the job with `createJobWithCallback` has its
+/// `onTaskSettled` called per recorded task (bounded gas; a failing callback never blocks
+/// recording). MeshworkRequests answers on-chain requests this way.
 ///
-/// After `deadline + CLAIM_WINDOW` the requester gets back what is left (`refund`).
+/// After `deadline + CLAIM_WINDOW` the requester gets back what is left (`refund`); a requester
+/// that cannot take ether then has it credited instead, to withdraw where it names
+/// (`withdrawRefund`), so no refund is stranded.
 ///
 /// Workers may stake; stake leaves only UNSTAKE_DELAY after it is asked back, and anyone holding
 /// two `Result(jobId, taskIndex, resultHash)` signatures by one worker over different results for
@@ -67,7 +71,8 @@ contract JobEscrow is EIP712, ReentrancyGuardTransient {
     error NotCoordinator(bytes32 jobId, address signer, address coordinator);
     /// @notice A claim names more results than the job pays for (taskCount × replicas).
     error ClaimTooLarge(bytes32 jobId, uint32 results, uint256 max);
-    /// @notice A claim names no more results than the worker was already paid for in this job.
+    /// @notice A claim names fewer results than the worker was already paid for in this job: it
+    /// is older than one redeemed. (One naming exactly as many is skipped, not refused.)
     error ClaimNotNewer(bytes32 jobId, address worker, uint32 results, uint32 redeemed);
     /// @notice The job pays only workers whose active stake is at least `minStake`.
     error StakeTooLow(address worker, uint128 active, uint128 minStake);
@@ -82,6 +87,11 @@ contract JobEscrow is EIP712, ReentrancyGuardTransient {
     error NotRequester(bytes32 jobId, address caller, address requester);
     /// @notice Nothing is credited to this worker.
     error NothingToWithdraw(address worker);
+    /// @notice No refund is held for this requester.
+    error NoRefundHeld(address requester);
+    /// @notice The caller left too little gas for a refund's REFUND_GAS: the requester must be
+    /// given its full allowance before a failure to take the ether can credit it instead.
+    error NotEnoughGasForRefund(uint256 left);
     /// @notice Sending ether failed; nothing changed.
     error TransferFailed(address to, uint256 amount);
     /// @notice A stake must be more than zero.
@@ -139,8 +149,14 @@ contract JobEscrow is EIP712, ReentrancyGuardTransient {
     event Withdrawn(address indexed worker, address indexed to, uint256 amount);
     /// @notice A worker's pay goes to `payout` from now on.
     event PayoutSet(address indexed worker, address indexed payout, uint64 nonce);
-    /// @notice What was left of a job's escrow went back to its requester.
+    /// @notice What was left of a job's escrow went back to its requester (sent, or credited
+    /// with RefundCredited when the requester would not take it).
     event Refunded(bytes32 indexed jobId, address indexed requester, uint256 amount);
+    /// @notice The requester did not take its refund within REFUND_GAS: `amount` was credited to
+    /// it (`refundsOf`) instead, to withdraw with `withdrawRefund`.
+    event RefundCredited(bytes32 indexed jobId, address indexed requester, uint256 amount);
+    /// @notice A requester's credited refunds were sent to `to`.
+    event RefundWithdrawn(address indexed requester, address indexed to, uint256 amount);
     /// @notice `from` added `amount` to `worker`'s active stake, now `active`.
     event Staked(address indexed worker, address indexed from, uint256 amount, uint256 active);
     /// @notice A worker asked `amount` of its stake back; it can be withdrawn from `unlockAt`.
@@ -168,11 +184,14 @@ contract JobEscrow is EIP712, ReentrancyGuardTransient {
     /// @notice EIP-712 type hash of a coordinator's cumulative claim for a worker.
     bytes32 public constant CLAIM_TYPEHASH = keccak256("Claim(bytes32 jobId,address worker,uint32 results)");
     /// @notice EIP-712 type hash of a coordinator's record of results; `tasksHash` is the
-    /// keccak256 of the packed records.
-    bytes32 public constant RECORD_TYPEHASH = keccak256("Record(bytes32 jobId,bytes32 tasksHash)");
+    /// keccak256 of the packed records, `recorder` the account its fees are credited to
+    /// (address(0): whoever sends it).
+    bytes32 public constant RECORD_TYPEHASH = keccak256("Record(bytes32 jobId,bytes32 tasksHash,address recorder)");
 
     /// @notice Gas given to a requester's `onTaskSettled`.
     uint256 public constant CALLBACK_GAS = 100_000;
+    /// @notice Gas given to a requester to take its refund; one that fails with it is credited.
+    uint256 public constant REFUND_GAS = 100_000;
     /// @notice How long stake stays slashable after it is asked back.
     uint64 public constant UNSTAKE_DELAY = 3 days;
     /// @notice How long after its deadline a job's claims stay redeemable and results recordable;
@@ -294,6 +313,8 @@ contract JobEscrow is EIP712, ReentrancyGuardTransient {
     uint256 private _lastAccountId;
     /// @notice Slashed ether locked here forever.
     uint256 public burned;
+    /// @notice Refunds credited to requesters that did not take them; each withdraws its own.
+    mapping(address requester => uint256) public refundsOf;
     /// @notice Jobs created per requester; part of the next job id.
     mapping(address requester => uint256) public jobNonce;
 
@@ -377,9 +398,13 @@ contract JobEscrow is EIP712, ReentrancyGuardTransient {
 
     /// @notice Redeems coordinators' claims; anyone may send them (a worker's tab key holds no
     /// ether). Each claim credits its worker `rewardPerResult` for every result beyond what the
-    /// worker was already paid in that job. Any claim that cannot be paid in full reverts the
-    /// whole call, and stays redeemable.
-    /// @return paid Wei credited to the workers in total.
+    /// worker was already paid in that job, and emits ClaimRedeemed. A claim for exactly the
+    /// results already paid (the same claim redeemed first by someone else, a race) is skipped
+    /// once its job and signature are checked: it pays nothing and emits nothing, so it cannot
+    /// make a batch fail. Any other claim that cannot be paid in full reverts the whole call
+    /// (an older claim, with fewer results than already paid, with ClaimNotNewer), and stays
+    /// redeemable.
+    /// @return paid Wei credited to the workers in total (0 when every claim was skipped).
     function redeem(Claim[] calldata claims) external returns (uint256 paid) {
         uint256 n = claims.length;
         for (uint256 i = 0; i < n;) {
@@ -391,17 +416,28 @@ contract JobEscrow is EIP712, ReentrancyGuardTransient {
         }
     }
 
+    /// @dev One claim: what it credits, 0 when it is skipped (its results were all paid).
     function _redeem(Claim calldata c) private returns (uint256 owed) {
         StoredJob storage job = _claimedJob(c);
         address worker = c.worker;
+        uint32 results = c.results;
         Account memory a = _accounts[worker];
         if (a.id == 0) {
+            // Never paid, so nothing redeemed: a claim of 0 results duplicates that, and gets no id.
+            if (results == 0) return 0;
             // Cannot reach 2^32 in practice (each id costs a first redemption, over 20,000 gas);
             // checked anyway.
             a.id = SafeCast.toUint32(++_lastAccountId);
         }
-        uint32 results = c.results;
-        uint32 fresh = results - _advanceRedeemed(c.jobId, a.id, worker, results);
+        uint32 redeemed = _advanceRedeemed(c.jobId, a.id, worker, results);
+        // Skipped before the stake check: it pays nothing, and a worker that unstaked since must
+        // not make a batch carrying its already-paid claim fail.
+        if (redeemed == results) return 0;
+        // Cannot underflow: _advanceRedeemed reverts unless results >= redeemed, and they differ.
+        uint32 fresh;
+        unchecked {
+            fresh = results - redeemed;
+        }
         uint128 minStake = job.minStake;
         if (minStake != 0) {
             uint128 active = _stakes[worker].active;
@@ -441,8 +477,8 @@ contract JobEscrow is EIP712, ReentrancyGuardTransient {
         if (c.results > max) revert ClaimTooLarge(jobId, c.results, max);
     }
 
-    /// @dev Sets the results paid to account `id` in `jobId` to `results`, which must be more
-    /// than before; returns what they were.
+    /// @dev Sets the results paid to account `id` in `jobId` to `results` when that is more than
+    /// before, leaves them when it is the same, reverts when it is fewer; returns what they were.
     function _advanceRedeemed(bytes32 jobId, uint256 id, address worker, uint32 results)
         private
         returns (uint32 redeemed)
@@ -453,7 +489,8 @@ contract JobEscrow is EIP712, ReentrancyGuardTransient {
         // The lane's 32 bits: truncating the words above them is the point.
         // forge-lint: disable-next-line(unsafe-typecast)
         redeemed = uint32(word >> shift);
-        if (results <= redeemed) revert ClaimNotNewer(jobId, worker, results, redeemed);
+        if (results < redeemed) revert ClaimNotNewer(jobId, worker, results, redeemed);
+        if (results == redeemed) return redeemed;
         words[id >> 3] = (word & ~(uint256(type(uint32).max) << shift)) | (uint256(results) << shift);
     }
 
@@ -477,13 +514,19 @@ contract JobEscrow is EIP712, ReentrancyGuardTransient {
     // ----------------------------------------------------------------------------------------
 
     /// @notice Records tasks' accepted results, signed by the job's coordinator over
-    /// Record(jobId, keccak256(tasks)). `tasks` is a run of records, each `taskIndex` (4 bytes,
-    /// big-endian) ‖ `resultHash` (32). Tasks already recorded are skipped (two parties may race
-    /// to send the same records). The sender is credited feePerTask per newly recorded task, and
-    /// a callback job's requester is called for each. Emits one ResultsRecorded with the newly
-    /// recorded records, or none when there are none.
+    /// Record(jobId, keccak256(tasks), recorder). `tasks` is a run of records, each `taskIndex`
+    /// (4 bytes, big-endian) ‖ `resultHash` (32). Tasks already recorded are skipped (two parties
+    /// may race to send the same records). Anyone may send it; `recorder` is credited feePerTask
+    /// per newly recorded task, or the sender when `recorder` is address(0) (a record any relayer
+    /// may be paid for, and any copier of its transaction too). A callback job's requester is
+    /// called for each. Emits one ResultsRecorded with the newly recorded records, or none when
+    /// there are none.
+    /// @param recorder the account the coordinator signed the fees to; address(0): the sender.
     /// @return recorded How many tasks were newly recorded.
-    function record(bytes32 jobId, bytes calldata tasks, bytes calldata signature) external returns (uint256 recorded) {
+    function record(bytes32 jobId, bytes calldata tasks, address recorder, bytes calldata signature)
+        external
+        returns (uint256 recorded)
+    {
         StoredJob storage job = _jobs[jobId];
         if (job.requester == address(0)) revert UnknownJob(jobId);
         if (job.refunded) revert AlreadyRefunded(jobId);
@@ -503,13 +546,23 @@ contract JobEscrow is EIP712, ReentrancyGuardTransient {
             // The records, rounded up to a word, and one word more to zero the padding.
             mstore(0x40, add(add(buf, 0x60), and(add(len, 31), not(31))))
         }
-        address signer = ECDSA.recoverCalldata(_recordDigest(jobId, tasksHash), signature);
-        address coordinator = job.coordinator;
-        if (signer != coordinator) revert NotCoordinator(jobId, signer, coordinator);
+        {
+            address signer = ECDSA.recoverCalldata(_recordDigest(jobId, tasksHash, recorder), signature);
+            address coordinator = job.coordinator;
+            if (signer != coordinator) revert NotCoordinator(jobId, signer, coordinator);
+        }
         if (len == 0 || len % 36 != 0) revert MalformedTasks(jobId, len);
+        if (recorder == address(0)) recorder = msg.sender;
 
-        uint256 kept = job.callback ? _recordEach(jobId, job, tasks, buf) : _recordAll(jobId, job, tasks, buf);
-        recorded = kept / 36;
+        uint256 kept;
+        if (job.callback) {
+            kept = _recordEach(jobId, job, tasks, buf, recorder);
+            recorded = kept / 36;
+        } else {
+            kept = _recordAll(jobId, job, tasks, buf);
+            recorded = kept / 36;
+            _countAll(job, recorded, recorder);
+        }
         if (recorded == 0) return 0;
         bytes32 topic = ResultsRecorded.selector;
         assembly ("memory-safe") {
@@ -520,8 +573,9 @@ contract JobEscrow is EIP712, ReentrancyGuardTransient {
     }
 
     /// @dev Records without callbacks: the word of recorded bits in hand is written once it is
-    /// done with, the count and fees once at the end. Copies each newly recorded record to the
-    /// event buffer at `buf` (in place: records only ever move forward); returns their bytes.
+    /// done with (the count and fees follow once, in _countAll). Copies each newly recorded
+    /// record to the event buffer at `buf` (in place: records only ever move forward); returns
+    /// their bytes.
     function _recordAll(bytes32 jobId, StoredJob storage job, bytes calldata tasks, uint256 buf)
         private
         returns (uint256 kept)
@@ -567,8 +621,11 @@ contract JobEscrow is EIP712, ReentrancyGuardTransient {
             }
         }
         words[held] = bits;
-        if (kept == 0) return 0;
-        uint256 n = kept / 36;
+    }
+
+    /// @dev After _recordAll: `n` tasks newly recorded, their fees credited to `payee`.
+    function _countAll(StoredJob storage job, uint256 n, address payee) private {
+        if (n == 0) return;
         uint128 credit;
         // Cannot overflow: each task is recorded once, so recordedCount + n <= taskCount < 2^32, and
         // n × feePerTask <= taskCount × feePerTask, which createJob checked fits 128 bits.
@@ -578,12 +635,12 @@ contract JobEscrow is EIP712, ReentrancyGuardTransient {
             // forge-lint: disable-next-line(unsafe-typecast)
             credit = uint128(n * job.feePerTask);
         }
-        if (credit != 0) _accounts[msg.sender].balance += credit;
+        if (credit != 0) _accounts[payee].balance += credit;
     }
 
-    /// @dev Records for a callback job: each task's bit, the count and the sender's fee are
+    /// @dev Records for a callback job: each task's bit, the count and `payee`'s fee are
     /// written before its callback runs, and read again after it (the callback may record too).
-    function _recordEach(bytes32 jobId, StoredJob storage job, bytes calldata tasks, uint256 buf)
+    function _recordEach(bytes32 jobId, StoredJob storage job, bytes calldata tasks, uint256 buf, address payee)
         private
         returns (uint256 kept)
     {
@@ -597,7 +654,7 @@ contract JobEscrow is EIP712, ReentrancyGuardTransient {
                 taskIndex := shr(224, calldataload(p))
                 resultHash := calldataload(add(p, 4))
             }
-            if (_recordOne(jobId, job, taskIndex, resultHash)) {
+            if (_recordOne(jobId, job, taskIndex, resultHash, payee)) {
                 if (skipped) {
                     assembly ("memory-safe") {
                         calldatacopy(add(add(buf, 0x40), kept), add(tasks.offset, off), 36)
@@ -617,9 +674,9 @@ contract JobEscrow is EIP712, ReentrancyGuardTransient {
         }
     }
 
-    /// @dev One task of a callback job: false if it was recorded already, else its books are
-    /// written and then its requester called.
-    function _recordOne(bytes32 jobId, StoredJob storage job, uint256 taskIndex, bytes32 resultHash)
+    /// @dev One task of a callback job: false if it was recorded already, else its books (and
+    /// `payee`'s fee) are written and then its requester called.
+    function _recordOne(bytes32 jobId, StoredJob storage job, uint256 taskIndex, bytes32 resultHash, address payee)
         private
         returns (bool)
     {
@@ -637,15 +694,15 @@ contract JobEscrow is EIP712, ReentrancyGuardTransient {
             job.recordedCount += 1;
         }
         uint128 fee = job.feePerTask;
-        if (fee != 0) _accounts[msg.sender].balance += fee;
+        if (fee != 0) _accounts[payee].balance += fee;
         // taskIndex < taskCount < 2^32 was checked above.
         // forge-lint: disable-next-line(unsafe-typecast)
         _callback(job.requester, jobId, uint32(taskIndex), resultHash);
         return true;
     }
 
-    /// @dev The EIP-712 digest of Record(jobId, tasksHash), hashed in scratch memory.
-    function _recordDigest(bytes32 jobId, bytes32 tasksHash) private view returns (bytes32) {
+    /// @dev The EIP-712 digest of Record(jobId, tasksHash, recorder), hashed in scratch memory.
+    function _recordDigest(bytes32 jobId, bytes32 tasksHash, address recorder) private view returns (bytes32) {
         bytes32 typeHash = RECORD_TYPEHASH;
         bytes32 structHash;
         assembly ("memory-safe") {
@@ -653,7 +710,8 @@ contract JobEscrow is EIP712, ReentrancyGuardTransient {
             mstore(p, typeHash)
             mstore(add(p, 0x20), jobId)
             mstore(add(p, 0x40), tasksHash)
-            structHash := keccak256(p, 0x60)
+            mstore(add(p, 0x60), recorder)
+            structHash := keccak256(p, 0x80)
         }
         return _hashTypedDataV4(structHash);
     }
@@ -674,7 +732,11 @@ contract JobEscrow is EIP712, ReentrancyGuardTransient {
 
     /// @notice After `deadline + CLAIM_WINDOW`, returns what is left of the escrow (rewards not
     /// redeemed, fees not earned) to the requester, once. Anyone may call, except for a callback
-    /// job, which only its requester may refund.
+    /// job, which only its requester may refund. The requester is sent the ether with REFUND_GAS
+    /// (the caller must leave that much: NotEnoughGasForRefund); if it does not take it (a
+    /// contract without `receive`), the amount is credited to `refundsOf(requester)` instead
+    /// (RefundCredited), so the refund never fails for the requester's sake.
+    /// @return amount Wei refunded, sent or credited.
     function refund(bytes32 jobId) external nonReentrant returns (uint256 amount) {
         StoredJob storage job = _jobs[jobId];
         address requester = job.requester;
@@ -687,10 +749,30 @@ contract JobEscrow is EIP712, ReentrancyGuardTransient {
         job.refunded = true;
         job.remaining = 0;
         emit Refunded(jobId, requester, amount);
-        if (amount != 0) {
-            (bool ok,) = requester.call{value: amount}("");
-            if (!ok) revert TransferFailed(requester, amount);
+        if (amount == 0) return 0;
+        // Anyone may refund a plain job, so the requester must get all of REFUND_GAS: a send that
+        // fails is then the requester's doing, never a caller's that sent too little gas (which
+        // would leave the ether credited to a contract that takes ether but may have no way to
+        // call withdrawRefund). The 63/64 rule alone nearly ensures it; this makes it explicit.
+        if (gasleft() < (REFUND_GAS * 64) / 63 + 15_000) revert NotEnoughGasForRefund(gasleft());
+        (bool ok,) = requester.call{value: amount, gas: REFUND_GAS}("");
+        if (!ok) {
+            refundsOf[requester] += amount;
+            emit RefundCredited(jobId, requester, amount);
         }
+    }
+
+    /// @notice Sends the caller's credited refunds (`refundsOf(msg.sender)`) to `to`, an address
+    /// the requester names because it could not take them itself.
+    /// @return amount Wei sent.
+    function withdrawRefund(address payable to) external nonReentrant returns (uint256 amount) {
+        if (to == address(0)) revert ZeroAddress();
+        amount = refundsOf[msg.sender];
+        if (amount == 0) revert NoRefundHeld(msg.sender);
+        refundsOf[msg.sender] = 0;
+        emit RefundWithdrawn(msg.sender, to, amount);
+        (bool ok,) = to.call{value: amount}("");
+        if (!ok) revert TransferFailed(to, amount);
     }
 
     /// @dev Fees of the tasks not recorded yet; 0 once refunded.

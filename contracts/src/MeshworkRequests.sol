@@ -23,9 +23,11 @@ interface IMeshworkConsumer {
 /// it, with the result bytes when asked for, and the consumer's `onMeshworkResult` is called.
 /// Bytes that do not hash to the recorded result are refused, so the deliverer needs no trust.
 /// After the job's claim window, `refund` returns what the volunteers were not paid to the
-/// consumer.
-/// @dev Holds no ether between calls: a refund passes through on its way to the consumer, and
-/// any other payment is refused (so none can be stranded here).
+/// consumer; a consumer that does not take ether has it credited instead (`refundsOf`), and
+/// sends it where it names (`withdrawRefund`).
+/// @dev Holds, between calls, exactly the refunds credited to consumers (the sum of
+/// `refundsOf`): a refund passes through on its way to the consumer, or stays credited to it,
+/// and any other payment is refused (so none can be stranded here).
 contract MeshworkRequests is IJobCallback, ReentrancyGuardTransient {
     struct Request {
         address consumer;
@@ -51,10 +53,18 @@ contract MeshworkRequests is IJobCallback, ReentrancyGuardTransient {
     /// @notice After this, a request that wants bytes may be delivered without them (its result
     /// may be larger than MAX_RESULT_BYTES).
     uint64 public constant HASH_ONLY_AFTER = 1 hours;
+    /// @notice Longest `ttl` a request may ask for. The payment is locked until the deadline
+    /// plus JobEscrow.CLAIM_WINDOW; the bound also refuses a ttl given in milliseconds (an hour's
+    /// is 41 days) and keeps `block.timestamp + ttl` far from overflowing 64 bits.
+    uint64 public constant MAX_TTL = 30 days;
+    /// @notice Gas given to the consumer to take its refund; one that fails with it is credited.
+    uint256 public constant REFUND_GAS = 100_000;
 
     Request[] private _requests;
     /// @notice Request index + 1 per job (0: not a request's job).
     mapping(bytes32 jobId => uint256) public requestOfJob;
+    /// @notice Refunds credited to consumers that did not take them; each withdraws its own.
+    mapping(address consumer => uint256) public refundsOf;
     /// @dev Set only while `refund` waits for JobEscrow's ether.
     bool private transient _refunding;
 
@@ -75,8 +85,14 @@ contract MeshworkRequests is IJobCallback, ReentrancyGuardTransient {
     event Answered(uint256 indexed requestId, bytes32 resultHash);
     /// @notice The consumer was called back (`callbackOk`: without reverting).
     event Delivered(uint256 indexed requestId, bool withBytes, bool callbackOk);
-    /// @notice What the volunteers were not paid went back to the consumer.
+    /// @notice What the volunteers were not paid went back to the consumer (sent, or credited
+    /// with RefundCredited when the consumer would not take it).
     event RequestRefunded(uint256 indexed requestId, address indexed consumer, uint256 amount);
+    /// @notice The consumer did not take its refund within REFUND_GAS: `amount` was credited to
+    /// it (`refundsOf`) instead, to withdraw with `withdrawRefund`.
+    event RefundCredited(uint256 indexed requestId, address indexed consumer, uint256 amount);
+    /// @notice A consumer's credited refunds were sent to `to`.
+    event RefundWithdrawn(address indexed consumer, address indexed to, uint256 amount);
 
     /// @notice The input must be 1 to MAX_INPUT_BYTES bytes.
     error InputSize(uint256 length);
@@ -104,6 +120,13 @@ contract MeshworkRequests is IJobCallback, ReentrancyGuardTransient {
     error TransferFailed(address to, uint256 amount);
     /// @notice The zero address is not allowed here.
     error ZeroAddress();
+    /// @notice A request's ttl must be at most MAX_TTL seconds.
+    error TtlTooLong(uint64 ttl, uint64 maxTtl);
+    /// @notice The caller left too little gas for a refund's REFUND_GAS: the consumer must be
+    /// given its full allowance before a failure to take the ether can credit it instead.
+    error NotEnoughGasForRefund(uint256 left);
+    /// @notice No refund is held for this consumer.
+    error NoRefundHeld(address consumer);
 
     constructor(JobEscrow escrow_, address defaultCoordinator_) {
         if (defaultCoordinator_ == address(0)) revert ZeroAddress();
@@ -115,7 +138,7 @@ contract MeshworkRequests is IJobCallback, ReentrancyGuardTransient {
     /// coordinator accepts (up to `replicas`) earns msg.value / replicas.
     /// @param input the canonical CBOR encoding of the input tensors (lib/proofs/canonical.ts).
     /// @param policy agreement policy as right-padded UTF-8 ("exact", "argmax", "round:3", …).
-    /// @param ttl seconds until the job's deadline.
+    /// @param ttl seconds until the job's deadline, at most MAX_TTL (TtlTooLong).
     /// @param coordinator the key that judges the results and answers; address(0): the default.
     /// @param minStake active stake a volunteer needs to be paid (0: none).
     function request(
@@ -131,6 +154,7 @@ contract MeshworkRequests is IJobCallback, ReentrancyGuardTransient {
     ) external payable returns (uint256 requestId) {
         if (input.length == 0 || input.length > MAX_INPUT_BYTES) revert InputSize(input.length);
         if (replicas == 0 || msg.value % replicas != 0) revert PaymentNotDivisible(msg.value, replicas);
+        if (ttl > MAX_TTL) revert TtlTooLong(ttl, MAX_TTL);
         JobEscrow.JobParams memory p;
         p.modelHash = modelHash;
         // A one-leaf Merkle tree: its root is the leaf, keccak256(uint32 index 0 ‖ inputHash).
@@ -139,6 +163,7 @@ contract MeshworkRequests is IJobCallback, ReentrancyGuardTransient {
         p.taskCount = 1;
         p.replicas = replicas;
         p.quorum = quorum;
+        // Checked, and with ttl <= MAX_TTL it cannot overflow while block.timestamp fits 63 bits.
         p.deadline = uint64(block.timestamp) + ttl;
         // A value above 2^128 × replicas truncates here, and then fails JobEscrow's exact-escrow
         // check (WrongEscrow): it cannot open a job worth less than was paid.
@@ -216,18 +241,45 @@ contract MeshworkRequests is IJobCallback, ReentrancyGuardTransient {
 
     /// @notice After the job's claim window (JobEscrow.CLAIM_WINDOW past its deadline): what the
     /// volunteers were not paid goes back to the consumer. Anyone may call; only this contract
-    /// can refund a request's job, so the ether always comes through here.
-    function refund(uint256 requestId) external nonReentrant {
+    /// can refund a request's job, so the ether always comes through here. The consumer is sent
+    /// it with REFUND_GAS (the caller must leave that much: NotEnoughGasForRefund); if it does
+    /// not take it (a contract without `receive`), it is credited to `refundsOf(consumer)`
+    /// instead (RefundCredited): the refund never fails for the consumer's sake.
+    /// @return amount Wei refunded, sent or credited.
+    function refund(uint256 requestId) external nonReentrant returns (uint256 amount) {
         Request storage r = _get(requestId);
         r.refunded = true;
         _refunding = true;
-        uint256 amount = escrow.refund(r.jobId);
+        // JobEscrow sends it all here: this contract's receive takes it well within
+        // JobEscrow.REFUND_GAS, so the escrow never credits it instead.
+        amount = escrow.refund(r.jobId);
         _refunding = false;
-        emit RequestRefunded(requestId, r.consumer, amount);
-        if (amount != 0) {
-            (bool ok,) = r.consumer.call{value: amount}("");
-            if (!ok) revert TransferFailed(r.consumer, amount);
+        address consumer = r.consumer;
+        emit RequestRefunded(requestId, consumer, amount);
+        if (amount == 0) return 0;
+        // Anyone may call, so the consumer must get all of REFUND_GAS: a send that fails is then
+        // the consumer's doing, never a caller's that sent too little gas (which would leave the
+        // ether credited to a consumer that takes ether but may have no way to call
+        // withdrawRefund). The 63/64 rule alone nearly ensures it; this makes it explicit.
+        if (gasleft() < (REFUND_GAS * 64) / 63 + 15_000) revert NotEnoughGasForRefund(gasleft());
+        (bool ok,) = consumer.call{value: amount, gas: REFUND_GAS}("");
+        if (!ok) {
+            refundsOf[consumer] += amount;
+            emit RefundCredited(requestId, consumer, amount);
         }
+    }
+
+    /// @notice Sends the caller's credited refunds (`refundsOf(msg.sender)`) to `to`, an address
+    /// the consumer names because it could not take them itself.
+    /// @return amount Wei sent.
+    function withdrawRefund(address payable to) external nonReentrant returns (uint256 amount) {
+        if (to == address(0)) revert ZeroAddress();
+        amount = refundsOf[msg.sender];
+        if (amount == 0) revert NoRefundHeld(msg.sender);
+        refundsOf[msg.sender] = 0;
+        emit RefundWithdrawn(msg.sender, to, amount);
+        (bool ok,) = to.call{value: amount}("");
+        if (!ok) revert TransferFailed(to, amount);
     }
 
     /// @notice JobEscrow's refunds arrive here on their way to the consumer; nothing else does.

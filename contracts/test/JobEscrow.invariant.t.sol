@@ -5,16 +5,26 @@ import {JobEscrow} from "../src/JobEscrow.sol";
 import {MeshworkRequests} from "../src/MeshworkRequests.sol";
 import {ExampleConsumer} from "../src/examples/ExampleConsumer.sol";
 import {JobEscrowBase} from "./JobEscrowBase.sol";
+import {RefundlessConsumer, RefundlessRequester} from "./RefundHelpers.sol";
 
-/// @dev Drives random sequences over JobEscrow and MeshworkRequests: jobs and requests opened,
-/// claims redeemed (signed by the coordinator the handler holds, sometimes more than the escrow
-/// holds, or by outsiders' fresh keys), results recorded (by the coordinator's signature or an
-/// outsider's), refunds (through MeshworkRequests, or by anyone straight on the escrow), stake,
+/// @dev Drives random sequences over JobEscrow and MeshworkRequests: jobs and requests opened
+/// (by accounts and consumers that take ether, and by contracts that cannot), claims redeemed
+/// (signed by the coordinator the handler holds, sometimes more than the escrow holds, or by
+/// outsiders' fresh keys; sometimes again), results recorded (by the coordinator's signature or
+/// an outsider's, with fees to the sender or to a named recorder), refunds (through
+/// MeshworkRequests, or by anyone straight on the escrow) and credited refunds withdrawn, stake,
 /// unstake, slash, withdraw, payouts and time. It keeps its own books: what the coordinator signed
 /// per (job, worker), what each job paid out, and a model of which claims must succeed.
 contract EscrowHandler is JobEscrowBase {
     MeshworkRequests public meshwork;
     ExampleConsumer public consumer;
+    /// A consumer and a requester without receive(): their refunds are credited, then withdrawn.
+    RefundlessConsumer public refundlessConsumer;
+    RefundlessRequester public refundlessRequester;
+    /// Where the refundless contracts send their credited refunds.
+    address public constant REFUND_SINK = address(0x5111C);
+    /// The consumer of each request's job, and the requester of each plain job.
+    mapping(bytes32 => address) public ownerOf;
 
     bytes32[] public jobs;
     mapping(bytes32 => uint256) public requestIdPlusOne;
@@ -37,6 +47,8 @@ contract EscrowHandler is JobEscrowBase {
         coordinatorKey = coordKey;
         coordinator = vm.addr(coordKey);
         consumer = new ExampleConsumer(m, keccak256("model"), bytes32("exact"));
+        refundlessConsumer = new RefundlessConsumer(m);
+        refundlessRequester = new RefundlessRequester();
         vm.deal(requester, type(uint128).max);
         vm.deal(address(this), type(uint128).max);
         for (uint256 i = 1; i <= 8; ++i) {
@@ -46,24 +58,32 @@ contract EscrowHandler is JobEscrowBase {
 
     // ---- jobs ------------------------------------------------------------------------------
 
+    /// A plain job, opened by the requester account, or (`byContract`, one in four) by a contract
+    /// without receive().
     function create(uint8 tasks, uint8 replicas, uint8 quorum, bool withFee, uint8 minStakeEth) external {
         JobEscrow.JobParams memory p = params(uint32(bound(tasks, 1, 20)), 1, 1);
         p.replicas = uint8(bound(replicas, 1, 5));
         p.quorum = uint8(bound(quorum, 1, p.replicas));
         p.feePerTask = withFee ? FEE : 0;
         p.minStake = minStakeEth % 3 == 0 ? 1 ether : 0;
-        bytes32 id = open(p);
+        bool byContract = minStakeEth % 4 == 1;
+        bytes32 id = byContract ? refundlessRequester.open{value: escrowOf(p)}(escrow, p) : open(p);
         jobs.push(id);
+        ownerOf[id] = byContract ? address(refundlessRequester) : requester;
         deposited[id] = escrowOf(p);
     }
 
-    /// A consumer contract asks MeshworkRequests (two volunteers, the default coordinator).
-    function request(uint16 perResult) external {
+    /// A consumer contract asks MeshworkRequests (two volunteers, the default coordinator): one
+    /// that takes refunds, or (`refundless`) one without receive().
+    function request(uint16 perResult, bool refundless) external {
         uint256 payment = 2 * bound(perResult, 1, 1000) * 1e12;
-        uint256 rid = consumer.ask{value: payment}(hex"a16178");
+        uint256 rid = refundless
+            ? refundlessConsumer.ask{value: payment}(hex"a16178")
+            : consumer.ask{value: payment}(hex"a16178");
         bytes32 id = meshwork.getRequest(rid).jobId;
         jobs.push(id);
         requestIdPlusOne[id] = rid + 1;
+        ownerOf[id] = refundless ? address(refundlessConsumer) : address(consumer);
         deposited[id] = payment;
     }
 
@@ -80,21 +100,21 @@ contract EscrowHandler is JobEscrowBase {
         (bytes32 id, JobEscrow.Job memory j) = _job(jobSeed);
         address w = worker(bound(who, 0, 7));
         results = uint32(bound(results, 0, uint256(j.taskCount) * j.replicas + 2));
-        bool ok = _shouldPay(id, j, w, results);
+        (Outcome expected, uint256 owed) = _expected(id, j, w, results);
         uint256 before = escrow.balanceOf(w);
         try escrow.redeem(one(claim(id, w, results))) returns (uint256 amount) {
-            if (!ok) ++surprises;
-            ++hits["redeem"];
+            if (expected == Outcome.Refused || amount != owed) ++surprises;
+            ++hits[expected == Outcome.Skipped ? bytes32("redeem skipped") : bytes32("redeem")];
             if (results > maxSigned[id][w]) maxSigned[id][w] = results;
             paid[id][w] += amount;
             if (escrow.balanceOf(w) != before + amount) ++surprises;
         } catch {
-            if (ok) ++surprises;
+            if (expected != Outcome.Refused) ++surprises;
             ++hits["redeem refused"];
         }
     }
 
-    /// Two workers' claims in one call: all or nothing.
+    /// Two workers' claims in one call: both paid (or skipped), or neither.
     function redeemTwo(uint256 jobSeed, uint8 a, uint8 b, uint32 ra, uint32 rb) external {
         if (jobs.length == 0) return;
         (bytes32 id, JobEscrow.Job memory j) = _job(jobSeed);
@@ -104,16 +124,28 @@ contract EscrowHandler is JobEscrowBase {
         uint256 max = uint256(j.taskCount) * j.replicas;
         ra = uint32(bound(ra, 0, max));
         rb = uint32(bound(rb, 0, max));
+        (Outcome ea, uint256 oa) = _expected(id, j, wa, ra);
+        (Outcome eb, uint256 ob) = _expected(id, j, wb, rb);
+        bool ok = ea != Outcome.Refused && eb != Outcome.Refused && oa + ob <= j.remaining;
+        _redeemTwo(id, wa, ra, wb, rb, ok ? oa + ob : type(uint256).max);
+    }
+
+    /// `owed`: what the model says the pair pays; type(uint256).max: that it reverts.
+    function _redeemTwo(bytes32 id, address wa, uint32 ra, address wb, uint32 rb, uint256 owed) internal {
         uint256 beforeA = escrow.balanceOf(wa);
         uint256 beforeB = escrow.balanceOf(wb);
         try escrow.redeem(two(claim(id, wa, ra), claim(id, wb, rb))) returns (uint256 amount) {
-            paid[id][wa] += escrow.balanceOf(wa) - beforeA;
-            paid[id][wb] += escrow.balanceOf(wb) - beforeB;
-            if (escrow.balanceOf(wa) - beforeA + escrow.balanceOf(wb) - beforeB != amount) ++surprises;
+            uint256 gotA = escrow.balanceOf(wa) - beforeA;
+            uint256 gotB = escrow.balanceOf(wb) - beforeB;
+            paid[id][wa] += gotA;
+            paid[id][wb] += gotB;
+            if (gotA + gotB != amount || amount != owed) ++surprises;
             if (ra > maxSigned[id][wa]) maxSigned[id][wa] = ra;
             if (rb > maxSigned[id][wb]) maxSigned[id][wb] = rb;
             ++hits["redeem two"];
-        } catch {}
+        } catch {
+            if (owed != type(uint256).max) ++surprises;
+        }
     }
 
     /// An outsider signs claims with its own fresh key, for itself or a worker.
@@ -129,63 +161,129 @@ contract EscrowHandler is JobEscrowBase {
         } catch {}
     }
 
-    function _shouldPay(bytes32 id, JobEscrow.Job memory j, address w, uint32 results) internal view returns (bool) {
-        if (j.refunded || block.timestamp > uint256(j.deadline) + escrow.CLAIM_WINDOW()) return false;
-        if (results > uint256(j.taskCount) * j.replicas) return false;
+    enum Outcome {
+        Refused,
+        Skipped,
+        Paid
+    }
+
+    /// The model of one claim: refused (the call reverts), skipped (exactly what was paid: 0, no
+    /// revert) or paid (`owed`).
+    function _expected(bytes32 id, JobEscrow.Job memory j, address w, uint32 results)
+        internal
+        view
+        returns (Outcome, uint256 owed)
+    {
+        if (j.refunded || block.timestamp > uint256(j.deadline) + escrow.CLAIM_WINDOW()) {
+            return (Outcome.Refused, 0);
+        }
+        if (results > uint256(j.taskCount) * j.replicas) return (Outcome.Refused, 0);
         uint32 redeemed = escrow.redeemedOf(id, w);
-        if (results <= redeemed) return false;
-        if (escrow.stakeOf(w).active < j.minStake) return false;
-        return uint256(results - redeemed) * j.rewardPerResult <= j.remaining;
+        if (results < redeemed) return (Outcome.Refused, 0);
+        if (results == redeemed) return (Outcome.Skipped, 0);
+        if (escrow.stakeOf(w).active < j.minStake) return (Outcome.Refused, 0);
+        owed = uint256(results - redeemed) * j.rewardPerResult;
+        return owed <= j.remaining ? (Outcome.Paid, owed) : (Outcome.Refused, 0);
     }
 
     // ---- records ---------------------------------------------------------------------------
 
-    /// Two records (maybe of one task), signed by the coordinator or an outsider, sent by a relayer.
-    function record(uint256 jobSeed, uint32 taskA, uint32 taskB, uint8 by, bool outsider) external {
+    /// One record call as the handler sends it.
+    struct RecordCase {
+        bytes32 id;
+        bytes tasks;
+        bytes sig;
+        address sender;
+        address recorder;
+        uint256 expected; // tasks it should newly record
+        uint256 fee;
+        bool outsider;
+        bool open;
+    }
+
+    /// Two records (maybe of one task), signed by the coordinator or an outsider, sent by a
+    /// relayer; the fees go to the sender, or (`named`) to the next relayer, named in the signature.
+    function record(uint256 jobSeed, uint32 taskA, uint32 taskB, uint8 by, bool outsider, bool named) external {
         if (jobs.length == 0) return;
-        (bytes32 id, JobEscrow.Job memory j) = _job(jobSeed);
+        RecordCase memory rc;
+        JobEscrow.Job memory j;
+        (rc.id, j) = _job(jobSeed);
         taskA = uint32(bound(taskA, 0, j.taskCount - 1));
         taskB = uint32(bound(taskB, 0, j.taskCount - 1));
-        bytes memory tasks = bytes.concat(rec(taskA, keccak256(abi.encode(taskA))), rec(taskB, keccak256("b")));
+        rc.tasks = bytes.concat(rec(taskA, keccak256(abi.encode(taskA))), rec(taskB, keccak256("b")));
         uint256 k = outsiderKeys[by % 3];
-        bytes memory sig = outsider ? signRecordBy(k, id, tasks) : signRecord(id, tasks);
-        uint256 expected =
-            (escrow.isRecorded(id, taskA) ? 0 : 1) + (escrow.isRecorded(id, taskB) || taskB == taskA ? 0 : 1);
-        bool open_ = !j.refunded && block.timestamp <= uint256(j.deadline) + escrow.CLAIM_WINDOW();
-        vm.prank(outsider ? vm.addr(k) : relayers[by % 3]);
-        try escrow.record(id, tasks, sig) returns (uint256 n) {
-            if (outsider) ++outsiderWins;
-            if (n != expected || !open_) ++surprises;
-            if (n > 0) ++hits[requestIdPlusOne[id] != 0 ? bytes32("record request") : bytes32("record")];
+        rc.outsider = outsider;
+        rc.sender = outsider ? vm.addr(k) : relayers[by % 3];
+        rc.recorder = named ? relayers[(uint256(by) + 1) % 3] : address(0);
+        rc.sig = signRecordFor(outsider ? k : coordinatorKey, rc.id, rc.tasks, rc.recorder);
+        rc.expected =
+            (escrow.isRecorded(rc.id, taskA) ? 0 : 1) + (escrow.isRecorded(rc.id, taskB) || taskB == taskA ? 0 : 1);
+        rc.open = !j.refunded && block.timestamp <= uint256(j.deadline) + escrow.CLAIM_WINDOW();
+        rc.fee = j.feePerTask;
+        _record(rc);
+    }
+
+    function _record(RecordCase memory rc) internal {
+        bool named = rc.recorder != address(0);
+        address payee = named ? rc.recorder : rc.sender;
+        uint256 before = escrow.balanceOf(payee);
+        uint256 senderBefore = escrow.balanceOf(rc.sender);
+        vm.prank(rc.sender);
+        try escrow.record(rc.id, rc.tasks, rc.recorder, rc.sig) returns (uint256 n) {
+            if (rc.outsider) ++outsiderWins;
+            if (n != rc.expected || !rc.open) ++surprises;
+            if (escrow.balanceOf(payee) != before + n * rc.fee) ++surprises;
+            if (named && escrow.balanceOf(rc.sender) != senderBefore) ++surprises;
+            if (n > 0) ++hits[requestIdPlusOne[rc.id] != 0 ? bytes32("record request") : bytes32("record")];
+            if (n > 0 && named) ++hits["record named"];
         } catch {
-            if (!outsider && open_) ++surprises;
+            if (!rc.outsider && rc.open) ++surprises;
         }
     }
 
     // ---- refunds ---------------------------------------------------------------------------
 
     /// A refund by anyone: through MeshworkRequests for a request, or straight on the escrow.
+    /// Whoever the job's owner is, all of the refund is the owner's: sent to it, or credited to it.
     function refund(uint256 jobSeed, bool direct, uint8 caller) external {
         if (jobs.length == 0) return;
         (bytes32 id, JobEscrow.Job memory j) = _job(jobSeed);
         uint256 rid = requestIdPlusOne[id];
         uint256 expected = uint256(j.remaining) + j.feesLeft;
+        address owner = ownerOf[id];
         if (rid != 0 && !direct) {
-            uint256 before = address(consumer).balance;
-            try meshwork.refund(rid - 1) {
-                refundedOf[id] += address(consumer).balance - before;
-                ++hits["request refund"];
-                if (address(consumer).balance - before != expected) ++surprises;
+            uint256 before = owner.balance + meshwork.refundsOf(owner);
+            try meshwork.refund(rid - 1) returns (uint256 amount) {
+                uint256 got = owner.balance + meshwork.refundsOf(owner) - before;
+                refundedOf[id] += got;
+                ++hits[owner == address(consumer) ? bytes32("request refund") : bytes32("request refund credited")];
+                if (got != expected || amount != expected) ++surprises;
             } catch {}
             return;
         }
+        uint256 had = owner.balance + escrow.refundsOf(owner);
         vm.prank(caller % 2 == 0 ? requester : worker(caller % 8));
         try escrow.refund(id) returns (uint256 amount) {
             // No one but MeshworkRequests refunds a request's job.
             if (rid != 0 || amount != expected) ++surprises;
+            if (owner.balance + escrow.refundsOf(owner) - had != amount) ++surprises;
             refundedOf[id] += amount;
-            ++hits["refund"];
+            ++hits[owner == requester ? bytes32("refund") : bytes32("refund credited")];
         } catch {}
+    }
+
+    /// The contracts without receive() withdraw their credited refunds to REFUND_SINK.
+    function withdrawRefund(bool fromMeshwork) external {
+        if (fromMeshwork) {
+            uint256 held = meshwork.refundsOf(address(refundlessConsumer));
+            if (held == 0) return;
+            if (refundlessConsumer.withdrawRefund(payable(REFUND_SINK)) != held) ++surprises;
+        } else {
+            uint256 held = escrow.refundsOf(address(refundlessRequester));
+            if (held == 0) return;
+            if (refundlessRequester.withdrawRefund(escrow, payable(REFUND_SINK)) != held) ++surprises;
+        }
+        ++hits["refund withdrawn"];
     }
 
     // ---- stake, slash, payouts ---------------------------------------------------------------
@@ -281,6 +379,17 @@ contract EscrowHandler is JobEscrowBase {
         }
     }
 
+    /// Refunds credited and not withdrawn, on the escrow (to requesters) and on MeshworkRequests
+    /// (to consumers): all of them to the refundless contracts, which can withdraw them.
+    function escrowRefundsHeld() external view returns (uint256) {
+        return escrow.refundsOf(address(refundlessRequester)) + escrow.refundsOf(requester)
+            + escrow.refundsOf(address(meshwork));
+    }
+
+    function meshworkRefundsHeld() external view returns (uint256) {
+        return meshwork.refundsOf(address(refundlessConsumer)) + meshwork.refundsOf(address(consumer));
+    }
+
     function outsidersCredited() external view returns (uint256 sum) {
         for (uint256 i = 0; i < 3; ++i) {
             sum += escrow.balanceOf(vm.addr(outsiderKeys[i]));
@@ -309,7 +418,7 @@ abstract contract EscrowInvariantSetup is JobEscrowBase {
         meshwork = new MeshworkRequests(escrow, coordinator);
         handler = new EscrowHandler(escrow, meshwork, coordinatorKey);
         targetContract(address(handler));
-        bytes4[] memory selectors = new bytes4[](15);
+        bytes4[] memory selectors = new bytes4[](16);
         selectors[0] = EscrowHandler.create.selector;
         selectors[1] = EscrowHandler.request.selector;
         selectors[2] = EscrowHandler.redeem.selector;
@@ -325,17 +434,26 @@ abstract contract EscrowInvariantSetup is JobEscrowBase {
         selectors[12] = EscrowHandler.payToMeshwork.selector;
         selectors[13] = EscrowHandler.warp.selector;
         selectors[14] = EscrowHandler.redeem.selector; // claims twice as often
+        selectors[15] = EscrowHandler.withdrawRefund.selector;
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
     }
 
     /// Every wei JobEscrow holds is owed to someone who can withdraw it: credited accounts,
-    /// escrow of open jobs (rewards and fees), stake, and what slashing burned. MeshworkRequests
-    /// holds nothing between calls.
+    /// escrow of open jobs (rewards and fees), stake, refunds credited to requesters that took
+    /// none, and what slashing burned. MeshworkRequests holds exactly the refunds credited to
+    /// consumers that took none. Only contracts without receive() are ever credited a refund
+    /// (MeshworkRequests never is: the escrow's refunds to it always arrive), and each can
+    /// withdraw it (the handler's withdrawRefund does).
     function checkEveryWeiIsOwed() internal view {
         assertEq(
-            address(escrow).balance, handler.credited() + handler.heldForJobs() + handler.stakesHeld() + escrow.burned()
+            address(escrow).balance,
+            handler.credited() + handler.heldForJobs() + handler.stakesHeld() + handler.escrowRefundsHeld()
+                + escrow.burned()
         );
-        assertEq(address(meshwork).balance, 0);
+        assertEq(address(meshwork).balance, handler.meshworkRefundsHeld());
+        assertEq(escrow.refundsOf(requester), 0);
+        assertEq(escrow.refundsOf(address(meshwork)), 0);
+        assertEq(meshwork.refundsOf(address(handler.consumer())), 0);
     }
 
     /// Per job: what came in = paid to workers + fees earned + still held + refunded.
@@ -411,26 +529,32 @@ contract JobEscrowHandlerReachTest is EscrowInvariantSetup {
             uint32 c = uint32(r >> 24);
             uint32 d = uint32(r >> 56);
             if (kind == 0 || (i < 4)) handler.create(a, b, uint8(c), d % 2 == 0, b);
-            else if (kind == 1) handler.request(uint16(c));
+            else if (kind == 1) handler.request(uint16(c), d % 3 == 0);
             else if (kind <= 4) handler.redeem(r >> 88, a, c % 12);
             else if (kind == 5) handler.redeemTwo(r >> 88, a, b, c % 8, d % 8);
             else if (kind == 6) handler.forgeClaim(r >> 88, a, b % 2 == 0, c);
-            else if (kind <= 8) handler.record(r >> 88, c, d, a, b % 5 == 0);
+            else if (kind <= 8) handler.record(r >> 88, c, d, a, b % 5 == 0, b % 3 == 0);
             else if (kind == 9) handler.refund(r >> 88, a % 3 == 0, b);
+            else if (kind == 15 && b % 2 == 0) handler.withdrawRefund(a % 2 == 0);
             else if (kind == 10) handler.stake(a, uint96(c) * 1e9, b % 2 == 0);
             else if (kind == 11) handler.slash(a, b, r >> 88);
             else if (kind == 12) handler.withdraw(a);
             else if (kind == 13) handler.payToMeshwork(a, uint64(c));
             else handler.warp(uint32(c % 30_000));
         }
-        bytes32[10] memory paths = [
+        bytes32[15] memory paths = [
             bytes32("redeem"),
             "redeem refused",
+            "redeem skipped",
             "redeem two",
             "record",
             "record request",
+            "record named",
             "refund",
+            "refund credited",
             "request refund",
+            "request refund credited",
+            "refund withdrawn",
             "withdraw",
             "withdraw refused",
             "slash"

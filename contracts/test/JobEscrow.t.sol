@@ -5,6 +5,7 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {JobEscrow} from "../src/JobEscrow.sol";
 import {JobEscrowBase} from "./JobEscrowBase.sol";
+import {CostlyReceiver, EtherRefuser, GasGuzzler, RefundlessRequester} from "./RefundHelpers.sol";
 
 contract JobEscrowCreateTest is JobEscrowBase {
     function test_createJob_escrowsAndStores() public {
@@ -169,12 +170,60 @@ contract JobEscrowRedeemTest is JobEscrowBase {
         assertEq(escrow.accountOf(worker(0)).settledResults, 7);
     }
 
-    function test_redeem_sameClaimTwicePaysNothingMore() public {
+    /// A claim redeemed twice (a race, or a copy) pays once; the second is skipped: no revert,
+    /// no event, no write.
+    function test_redeem_sameClaimTwice_paysNothingMoreAndDoesNotRevert() public {
         JobEscrow.Claim[] memory c = one(claim(id, worker(0), 4));
         escrow.redeem(c);
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.ClaimNotNewer.selector, id, worker(0), 4, 4));
-        escrow.redeem(c);
+        vm.recordLogs();
+        assertEq(escrow.redeem(c), 0);
+        assertEq(vm.getRecordedLogs().length, 0);
         assertEq(escrow.balanceOf(worker(0)), 4 * REWARD);
+        assertEq(escrow.redeemedOf(id, worker(0)), 4);
+        assertEq(escrow.accountOf(worker(0)).settledResults, 4);
+        assertEq(escrow.getJob(id).remaining, 26 * REWARD);
+    }
+
+    function test_redeem_sameClaimTwiceInOneBatch_paysOnce() public {
+        JobEscrow.Claim memory c = claim(id, worker(0), 4);
+        assertEq(escrow.redeem(two(c, c)), 4 * REWARD);
+        assertEq(escrow.balanceOf(worker(0)), 4 * REWARD);
+    }
+
+    /// The griefing fix: someone front-runs the coordinator's end-of-job batch with one of its
+    /// claims. The batch still pays everyone else, and that worker exactly once.
+    function test_redeem_aFrontRunClaim_doesNotFailTheBatch() public {
+        JobEscrow.Claim[] memory batch = new JobEscrow.Claim[](3);
+        for (uint256 i = 0; i < 3; ++i) {
+            batch[i] = claim(id, worker(i), uint32(3 + i));
+        }
+        vm.prank(makeAddr("griefer"));
+        escrow.redeem(one(batch[1]));
+        vm.recordLogs();
+        assertEq(escrow.redeem(batch), 8 * REWARD); // 3 + 5: worker 1's 4 were paid already
+        assertEq(vm.getRecordedLogs().length, 2);
+        for (uint256 i = 0; i < 3; ++i) {
+            assertEq(escrow.balanceOf(worker(i)), (3 + i) * REWARD);
+        }
+        assertEq(escrow.getJob(id).remaining, 18 * REWARD);
+    }
+
+    /// A skipped claim is still checked first: a bad signature, a closed window or a refunded job
+    /// still revert, so skipping never lets an unchecked claim through.
+    function test_redeem_aDuplicateIsStillCheckedBeforeItIsSkipped() public {
+        JobEscrow.Claim memory c = claim(id, worker(0), 4);
+        escrow.redeem(one(c));
+        JobEscrow.Claim[] memory forged = one(claimBy(0xA11CE, id, worker(0), 4));
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.NotCoordinator.selector, id, vm.addr(0xA11CE), coordinator));
+        escrow.redeem(forged);
+        JobEscrow.Claim[] memory again = one(c);
+        uint256 closes = closesAt(id);
+        vm.warp(closes + 1);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.ClaimWindowClosed.selector, id, closes));
+        escrow.redeem(again);
+        escrow.refund(id);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.AlreadyRefunded.selector, id));
+        escrow.redeem(again);
     }
 
     function test_redeem_olderClaimAfterANewerPaysNothing() public {
@@ -185,10 +234,23 @@ contract JobEscrowRedeemTest is JobEscrowBase {
         assertEq(escrow.balanceOf(worker(0)), 5 * REWARD);
     }
 
-    function test_redeem_aClaimOfZeroResultsIsNotNewer() public {
-        JobEscrow.Claim[] memory c = one(claim(id, worker(0), 0));
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.ClaimNotNewer.selector, id, worker(0), 0, 0));
+    /// Zero results is what a worker never paid has redeemed: skipped, and no account id given.
+    function test_redeem_aClaimOfZeroResults_isSkipped() public {
+        vm.recordLogs();
+        assertEq(escrow.redeem(one(claim(id, worker(0), 0))), 0);
+        assertEq(vm.getRecordedLogs().length, 0);
+        assertEq(escrow.accountOf(worker(0)).id, 0);
+        escrow.redeem(one(claim(id, worker(1), 1)));
+        assertEq(escrow.accountOf(worker(1)).id, 1);
+    }
+
+    /// An older claim (fewer results than paid) is an error worth naming, in a batch too.
+    function test_redeem_anOlderClaimInABatch_revertsTheBatch() public {
+        escrow.redeem(one(claim(id, worker(0), 5)));
+        JobEscrow.Claim[] memory c = two(claim(id, worker(1), 2), claim(id, worker(0), 4));
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.ClaimNotNewer.selector, id, worker(0), 4, 5));
         escrow.redeem(c);
+        assertEq(escrow.balanceOf(worker(1)), 0);
     }
 
     function test_redeem_batchPaysEveryWorker() public {
@@ -396,7 +458,8 @@ contract JobEscrowRedeemTest is JobEscrowBase {
         assertEq(escrow.getJob(id).remaining, 30 * REWARD);
     }
 
-    /// Whatever sequence of claims for one worker arrives, it is paid exactly its largest claim.
+    /// Whatever sequence of claims for one worker arrives, it is paid exactly its largest claim:
+    /// a newer one pays the difference, the same one again nothing, an older one reverts.
     function testFuzz_redeem_cumulativeClaimsPayTheLargest(uint32[6] memory seq) public {
         uint32 best;
         for (uint256 i = 0; i < seq.length; ++i) {
@@ -405,6 +468,8 @@ contract JobEscrowRedeemTest is JobEscrowBase {
             if (r > best) {
                 assertEq(escrow.redeem(c), uint256(r - best) * REWARD);
                 best = r;
+            } else if (r == best) {
+                assertEq(escrow.redeem(c), 0);
             } else {
                 vm.expectRevert(abi.encodeWithSelector(JobEscrow.ClaimNotNewer.selector, id, worker(0), r, best));
                 escrow.redeem(c);
@@ -412,6 +477,36 @@ contract JobEscrowRedeemTest is JobEscrowBase {
         }
         assertEq(escrow.balanceOf(worker(0)), best * REWARD);
         assertEq(escrow.getJob(id).remaining, (30 - uint256(best)) * REWARD);
+    }
+}
+
+contract JobEscrowRedeemRaceTest is JobEscrowBase {
+    /// Any subset of a batch redeemed first, by anyone, in any amounts up to the batch's: the
+    /// batch then pays exactly the rest, and every worker ends with exactly its claim.
+    function testFuzz_redeem_batchPaysTheRestWhateverWasRedeemedFirst(uint256 seed) public {
+        bytes32 id = createJob(10, 3, 2);
+        JobEscrow.Claim[] memory batch = new JobEscrow.Claim[](6);
+        uint256 total;
+        uint256 paidFirst;
+        for (uint256 i = 0; i < 6; ++i) {
+            uint32 results = uint32(1 + (uint256(keccak256(abi.encode(seed, i))) % 5));
+            batch[i] = claim(id, worker(i), results);
+            total += results * REWARD;
+            uint256 pick = uint256(keccak256(abi.encode(seed, i, "first"))) % 3;
+            // 0: not redeemed first; 1: the same claim; 2: an older one.
+            if (pick == 1) {
+                escrow.redeem(one(batch[i]));
+                paidFirst += results * REWARD;
+            } else if (pick == 2 && results > 1) {
+                escrow.redeem(one(claim(id, worker(i), results - 1)));
+                paidFirst += (results - 1) * REWARD;
+            }
+        }
+        assertEq(escrow.redeem(batch), total - paidFirst);
+        for (uint256 i = 0; i < 6; ++i) {
+            assertEq(escrow.balanceOf(worker(i)), batch[i].results * REWARD);
+        }
+        assertEq(escrow.getJob(id).remaining, 30 * REWARD - total);
     }
 }
 
@@ -447,6 +542,22 @@ contract JobEscrowMinStakeTest is JobEscrowBase {
         JobEscrow.Claim[] memory c = one(claim(id, worker(0), 3));
         vm.expectRevert(abi.encodeWithSelector(JobEscrow.StakeTooLow.selector, worker(0), MIN - 1, MIN));
         escrow.redeem(c);
+    }
+
+    /// A worker paid, then unstaked below the job's minimum: its claim again is skipped (it pays
+    /// nothing), so the coordinator's batch carrying it still pays the others.
+    function test_redeem_aPaidClaimOfAWorkerThatUnstaked_isSkipped() public {
+        escrow.stakeFor{value: MIN}(worker(0));
+        escrow.stakeFor{value: MIN}(worker(1));
+        JobEscrow.Claim memory c0 = claim(id, worker(0), 3);
+        escrow.redeem(one(c0));
+        vm.prank(worker(0));
+        escrow.requestUnstake(MIN);
+        assertEq(escrow.redeem(two(c0, claim(id, worker(1), 2))), 2 * REWARD);
+        // A newer claim of the unstaked worker is still refused.
+        JobEscrow.Claim[] memory newer = one(claim(id, worker(0), 4));
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.StakeTooLow.selector, worker(0), 0, MIN));
+        escrow.redeem(newer);
     }
 
     function testFuzz_redeem_paysExactlyAtOrAboveMinStake(uint128 staked) public {
@@ -528,16 +639,127 @@ contract JobEscrowRefundTest is JobEscrowBase {
         escrow.refund(bytes32(0));
     }
 
-    function test_refund_revertsWhenRequesterRejects() public {
-        Rejecter r = new Rejecter();
-        vm.deal(address(r), 1 ether);
-        JobEscrow.JobParams memory p = params(1, 1, 1);
-        vm.prank(address(r));
-        bytes32 job = escrow.createJob{value: REWARD}(p);
+    /// The stranding bug: a contract requester without receive() made every refund of its job
+    /// revert, forever. Now the refund is credited to it, and it withdraws where it names.
+    function test_refund_toARequesterWithoutReceive_isCredited_andWithdrawnWhereItNames() public {
+        uint256 base = address(escrow).balance; // the setUp job's
+        RefundlessRequester r = new RefundlessRequester();
+        bytes32 job = r.open{value: 3 * REWARD}(escrow, params(1, 3, 2));
+        escrow.redeem(one(claim(job, worker(0), 1)));
         vm.warp(closesAt(job) + 1);
-        vm.expectRevert(abi.encodeWithSelector(JobEscrow.TransferFailed.selector, address(r), REWARD));
-        escrow.refund(job);
+        vm.expectEmit(address(escrow));
+        emit JobEscrow.Refunded(job, address(r), 2 * REWARD);
+        vm.expectEmit(address(escrow));
+        emit JobEscrow.RefundCredited(job, address(r), 2 * REWARD);
+        vm.prank(makeAddr("anyone"));
+        assertEq(escrow.refund(job), 2 * REWARD);
+        assertTrue(escrow.getJob(job).refunded);
+        assertEq(escrow.refundsOf(address(r)), 2 * REWARD);
+        // Every wei the escrow holds is owed: the worker's pay and the credited refund.
+        assertEq(address(escrow).balance - base, 3 * REWARD);
+
+        // Only the requester withdraws it, to a non-zero address that takes it.
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.NoRefundHeld.selector, address(this)));
+        escrow.withdrawRefund(payable(address(this)));
+        vm.expectRevert(JobEscrow.ZeroAddress.selector);
+        r.withdrawRefund(escrow, payable(address(0)));
+        EtherRefuser refuser = new EtherRefuser();
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.TransferFailed.selector, address(refuser), 2 * REWARD));
+        r.withdrawRefund(escrow, payable(address(refuser)));
+        assertEq(escrow.refundsOf(address(r)), 2 * REWARD);
+        address treasury = makeAddr("treasury");
+        vm.expectEmit(address(escrow));
+        emit JobEscrow.RefundWithdrawn(address(r), treasury, 2 * REWARD);
+        assertEq(r.withdrawRefund(escrow, payable(treasury)), 2 * REWARD);
+        assertEq(treasury.balance, 2 * REWARD);
+        assertEq(escrow.refundsOf(address(r)), 0);
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.NoRefundHeld.selector, address(r)));
+        r.withdrawRefund(escrow, payable(treasury));
+        assertEq(address(escrow).balance - base, REWARD);
+    }
+
+    /// A requester that burns all the gas it is given is credited, not able to make the refund
+    /// (or its caller) run out of gas.
+    function test_refund_toARequesterThatBurnsItsGas_isCredited() public {
+        GasGuzzler g = new GasGuzzler();
+        bytes32 job = g.open{value: REWARD}(escrow, params(1, 1, 1));
+        vm.warp(closesAt(job) + 1);
+        escrow.refund{gas: 1_000_000}(job);
+        assertEq(escrow.refundsOf(address(g)), REWARD);
+    }
+
+    /// Anyone may refund a plain job, but not choose to starve the requester's receive(): with
+    /// less than REFUND_GAS to give it the refund reverts (and can be sent again) rather than
+    /// credit a requester that takes ether. Whatever gas the caller sends, such a requester is
+    /// paid or nothing happens; it is never credited.
+    function testFuzz_refund_noGasLimitCreditsARequesterThatTakesEther(uint32 gas) public {
+        gas = uint32(bound(gas, 20_000, 400_000));
+        CostlyReceiver c = new CostlyReceiver();
+        bytes32 job = c.open{value: REWARD}(escrow, params(1, 1, 1));
+        vm.warp(closesAt(job) + 1);
+        (bool ok, bytes memory ret) =
+            address(escrow).call{gas: gas}(abi.encodeWithSelector(JobEscrow.refund.selector, job));
+        assertEq(escrow.refundsOf(address(c)), 0);
+        if (ok) {
+            assertEq(address(c).balance, REWARD);
+            assertTrue(escrow.getJob(job).refunded);
+        } else {
+            // Out of gas before the check (no data), or the check itself.
+            if (ret.length != 0) assertEq(bytes4(ret), JobEscrow.NotEnoughGasForRefund.selector);
+            assertFalse(escrow.getJob(job).refunded);
+            assertEq(address(c).balance, 0);
+        }
+    }
+
+    function test_refund_mustLeaveTheRequesterItsGas() public {
+        CostlyReceiver c = new CostlyReceiver();
+        bytes32 job = c.open{value: REWARD}(escrow, params(1, 1, 1));
+        vm.warp(closesAt(job) + 1);
+        (bool ok, bytes memory ret) =
+            address(escrow).call{gas: 100_000}(abi.encodeWithSelector(JobEscrow.refund.selector, job));
+        assertFalse(ok);
+        assertEq(bytes4(ret), JobEscrow.NotEnoughGasForRefund.selector);
         assertFalse(escrow.getJob(job).refunded);
+        escrow.refund(job);
+        assertEq(address(c).balance, REWARD);
+        assertEq(c.received(), 1);
+    }
+
+    /// Whoever the requester is (an account, a contract that takes ether, one that refuses it,
+    /// one without receive), the refund goes through and every wei of it is the requester's:
+    /// sent, or credited to it.
+    function testFuzz_refund_neverStrands(uint8 kind, uint32 redeemed) public {
+        redeemed = uint32(bound(redeemed, 0, 3));
+        uint256 base = address(escrow).balance; // the setUp job's
+        address req;
+        bytes32 job;
+        JobEscrow.JobParams memory p = params(1, 3, 2);
+        kind %= 4;
+        if (kind == 0) {
+            req = requester;
+            job = open(p);
+        } else if (kind == 1) {
+            CostlyReceiver c = new CostlyReceiver();
+            req = address(c);
+            job = c.open{value: 3 * REWARD}(escrow, p);
+        } else if (kind == 2) {
+            GasGuzzler g = new GasGuzzler();
+            req = address(g);
+            job = g.open{value: 3 * REWARD}(escrow, p);
+        } else {
+            RefundlessRequester r = new RefundlessRequester();
+            req = address(r);
+            job = r.open{value: 3 * REWARD}(escrow, p);
+        }
+        if (redeemed > 0) escrow.redeem(one(claim(job, worker(0), redeemed)));
+        vm.warp(closesAt(job) + 1);
+        uint256 before = req.balance;
+        uint256 amount = escrow.refund(job);
+        assertEq(amount, (3 - uint256(redeemed)) * REWARD);
+        assertEq(req.balance - before + escrow.refundsOf(req), amount);
+        // Only the ones that cannot take ether are credited.
+        assertEq(escrow.refundsOf(req) != 0, amount != 0 && kind >= 2);
+        assertEq(address(escrow).balance - base, uint256(redeemed) * REWARD + escrow.refundsOf(req));
     }
 
     function testFuzz_refund_onlyAfterTheWindow_returnsTheRest(uint32 redeemed, uint32 recorded, uint64 wait) public {

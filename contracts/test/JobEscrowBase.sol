@@ -115,8 +115,19 @@ abstract contract JobEscrowBase is Test {
         }
     }
 
+    /// @dev A Record signed by `key` whose fees go to `recorder` (address(0): the sender).
+    function signRecordFor(uint256 key, bytes32 jobId, bytes memory tasks, address recorder)
+        internal
+        view
+        returns (bytes memory)
+    {
+        return
+            signDigest(key, digest(keccak256(abi.encode(escrow.RECORD_TYPEHASH(), jobId, keccak256(tasks), recorder))));
+    }
+
+    /// @dev A Record signed by `key` whose fees go to whoever sends it.
     function signRecordBy(uint256 key, bytes32 jobId, bytes memory tasks) internal view returns (bytes memory) {
-        return signDigest(key, digest(keccak256(abi.encode(escrow.RECORD_TYPEHASH(), jobId, keccak256(tasks)))));
+        return signRecordFor(key, jobId, tasks, address(0));
     }
 
     function signRecord(bytes32 jobId, bytes memory tasks) internal view returns (bytes memory) {
@@ -127,7 +138,7 @@ abstract contract JobEscrowBase is Test {
     function recordAs(address from, bytes32 jobId, bytes memory tasks) internal returns (uint256) {
         bytes memory sig = signRecord(jobId, tasks);
         vm.prank(from);
-        return escrow.record(jobId, tasks, sig);
+        return escrow.record(jobId, tasks, address(0), sig);
     }
 
     function closesAt(bytes32 jobId) internal view returns (uint256) {

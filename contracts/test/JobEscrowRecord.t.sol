@@ -33,7 +33,7 @@ contract ReenteringRequester is IJobCallback {
         bool recorded = escrow.isRecorded(jobId, taskIndex);
         uint256 count = escrow.getJob(jobId).recordedCount;
         if (call <= 2) seen[call - 1] = (1 << 255) | (uint256(taskIndex) << 128) | (recorded ? 1 << 64 : 0) | count;
-        if (call == 1) reentered = escrow.record(jobId, againTasks, againSig);
+        if (call == 1) reentered = escrow.record(jobId, againTasks, address(0), againSig);
     }
 
     function refundJob(bytes32 jobId) external returns (uint256) {
@@ -71,7 +71,7 @@ contract JobEscrowRecordTest is JobEscrowBase {
         vm.expectEmit(address(escrow));
         emit JobEscrow.ResultsRecorded(id, tasks);
         vm.prank(relayer);
-        assertEq(escrow.record(id, tasks, sig), 3);
+        assertEq(escrow.record(id, tasks, address(0), sig), 3);
         assertTrue(escrow.isRecorded(id, 0) && escrow.isRecorded(id, 2));
         assertFalse(escrow.isRecorded(id, 3));
         JobEscrow.Job memory j = escrow.getJob(id);
@@ -94,6 +94,53 @@ contract JobEscrowRecordTest is JobEscrowBase {
         assertEq(relayer.balance, 5 * FEE);
     }
 
+    /// The front-running fix: the coordinator names the relayer in its signature; whoever copies
+    /// the transaction from the mempool and sends it first records the results (they are the
+    /// coordinator's either way) but earns nothing: the fees go to the named recorder.
+    function test_record_aNamedRecorderIsPaid_notWhoeverSendsIt() public {
+        bytes memory tasks = recs(0, 4);
+        bytes memory sig = signRecordFor(coordinatorKey, id, tasks, relayer);
+        address copier = makeAddr("copier");
+        vm.prank(copier);
+        assertEq(escrow.record(id, tasks, relayer, sig), 4);
+        assertEq(escrow.balanceOf(copier), 0);
+        assertEq(escrow.balanceOf(relayer), 4 * FEE);
+        assertEq(escrow.getJob(id).feesLeft, 596 * FEE);
+    }
+
+    /// The signature binds the recorder: changing it to the copier's own address, or to the zero
+    /// address ("whoever sends it"), makes it another message, not the coordinator's.
+    function test_record_theRecorderCannotBeSwapped() public {
+        bytes memory tasks = recs(0, 4);
+        bytes memory sig = signRecordFor(coordinatorKey, id, tasks, relayer);
+        address copier = makeAddr("copier");
+        vm.startPrank(copier);
+        vm.expectPartialRevert(JobEscrow.NotCoordinator.selector);
+        escrow.record(id, tasks, copier, sig);
+        vm.expectPartialRevert(JobEscrow.NotCoordinator.selector);
+        escrow.record(id, tasks, address(0), sig);
+        vm.stopPrank();
+        assertEq(escrow.getJob(id).recordedCount, 0);
+        // And a signature for "whoever sends it" cannot be redirected to a named recorder.
+        bytes memory anySender = signRecord(id, tasks);
+        vm.expectPartialRevert(JobEscrow.NotCoordinator.selector);
+        escrow.record(id, tasks, copier, anySender);
+    }
+
+    /// Whoever sends it and whoever is named: the fees go to the named recorder, or to the sender
+    /// when none is named, and to nobody else.
+    function testFuzz_record_feesGoToTheSignedRecorder(address sender, address recorder) public {
+        vm.assume(sender != address(0) && sender != recorder);
+        bytes memory tasks = recs(0, 3);
+        bytes memory sig = signRecordFor(coordinatorKey, id, tasks, recorder);
+        vm.prank(sender);
+        assertEq(escrow.record(id, tasks, recorder, sig), 3);
+        address payee = recorder == address(0) ? sender : recorder;
+        assertEq(escrow.balanceOf(payee), 3 * FEE);
+        if (payee != sender) assertEq(escrow.balanceOf(sender), 0);
+        assertEq(escrow.getJob(id).feesLeft, 597 * FEE);
+    }
+
     function test_record_withoutFeeCreditsNothing() public {
         bytes32 free = createJob(10, 3, 2);
         recordAs(relayer, free, recs(0, 10));
@@ -110,7 +157,7 @@ contract JobEscrowRecordTest is JobEscrowBase {
         vm.expectEmit(address(escrow));
         emit JobEscrow.ResultsRecorded(id, bytes.concat(rec(4, keccak256("4")), rec(9, bytes32(0))));
         vm.prank(relayer);
-        assertEq(escrow.record(id, tasks, sig), 2);
+        assertEq(escrow.record(id, tasks, address(0), sig), 2);
         assertEq(escrow.getJob(id).recordedCount, 4);
         assertEq(escrow.balanceOf(relayer), 4 * FEE);
     }
@@ -120,7 +167,7 @@ contract JobEscrowRecordTest is JobEscrowBase {
         bytes memory tasks = recs(0, 2);
         bytes memory sig = signRecord(id, tasks);
         vm.recordLogs();
-        assertEq(escrow.record(id, tasks, sig), 0);
+        assertEq(escrow.record(id, tasks, address(0), sig), 0);
         assertEq(vm.getRecordedLogs().length, 0);
     }
 
@@ -148,7 +195,7 @@ contract JobEscrowRecordTest is JobEscrowBase {
         bytes memory tasks = recs(0, 1);
         bytes memory sig = signRecord(other, tasks);
         vm.expectRevert(abi.encodeWithSelector(JobEscrow.UnknownJob.selector, other));
-        escrow.record(other, tasks, sig);
+        escrow.record(other, tasks, address(0), sig);
     }
 
     function test_record_revertsAfterTheWindow() public {
@@ -157,7 +204,7 @@ contract JobEscrowRecordTest is JobEscrowBase {
         uint256 closes = closesAt(id);
         vm.warp(closes + 1);
         vm.expectRevert(abi.encodeWithSelector(JobEscrow.ClaimWindowClosed.selector, id, closes));
-        escrow.record(id, tasks, sig);
+        escrow.record(id, tasks, address(0), sig);
     }
 
     function test_record_revertsAfterRefund() public {
@@ -166,7 +213,7 @@ contract JobEscrowRecordTest is JobEscrowBase {
         vm.warp(closesAt(id) + 1);
         escrow.refund(id);
         vm.expectRevert(abi.encodeWithSelector(JobEscrow.AlreadyRefunded.selector, id));
-        escrow.record(id, tasks, sig);
+        escrow.record(id, tasks, address(0), sig);
     }
 
     function test_record_revertsOnMalformedTasks() public {
@@ -174,7 +221,7 @@ contract JobEscrowRecordTest is JobEscrowBase {
         for (uint256 i = 0; i < bad.length; ++i) {
             bytes memory sig = signRecord(id, bad[i]);
             vm.expectRevert(abi.encodeWithSelector(JobEscrow.MalformedTasks.selector, id, bad[i].length));
-            escrow.record(id, bad[i], sig);
+            escrow.record(id, bad[i], address(0), sig);
         }
     }
 
@@ -182,7 +229,7 @@ contract JobEscrowRecordTest is JobEscrowBase {
         bytes memory tasks = bytes.concat(recs(0, 1), rec(600, 0));
         bytes memory sig = signRecord(id, tasks);
         vm.expectRevert(abi.encodeWithSelector(JobEscrow.TaskOutOfRange.selector, id, 600, 600));
-        escrow.record(id, tasks, sig);
+        escrow.record(id, tasks, address(0), sig);
         assertFalse(escrow.isRecorded(id, 0));
     }
 
@@ -192,7 +239,7 @@ contract JobEscrowRecordTest is JobEscrowBase {
         bytes memory sig = signRecordBy(0xA11CE, id, tasks);
         vm.expectRevert(abi.encodeWithSelector(JobEscrow.NotCoordinator.selector, id, vm.addr(0xA11CE), coordinator));
         vm.prank(vm.addr(0xA11CE));
-        escrow.record(id, tasks, sig);
+        escrow.record(id, tasks, address(0), sig);
         assertEq(escrow.getJob(id).recordedCount, 0);
         assertEq(escrow.balanceOf(vm.addr(0xA11CE)), 0);
     }
@@ -202,12 +249,12 @@ contract JobEscrowRecordTest is JobEscrowBase {
         bytes memory tasks = recs(0, 2);
         bytes memory sig = signRecord(id, tasks);
         vm.expectPartialRevert(JobEscrow.NotCoordinator.selector);
-        escrow.record(other, tasks, sig);
+        escrow.record(other, tasks, address(0), sig);
         vm.expectPartialRevert(JobEscrow.NotCoordinator.selector);
-        escrow.record(id, recs(0, 3), sig);
+        escrow.record(id, recs(0, 3), address(0), sig);
         vm.chainId(block.chainid + 1);
         vm.expectPartialRevert(JobEscrow.NotCoordinator.selector);
-        escrow.record(id, tasks, sig);
+        escrow.record(id, tasks, address(0), sig);
     }
 
     function testFuzz_record_onlyTheCoordinatorsKeyRecords(uint256 key) public {
@@ -218,7 +265,7 @@ contract JobEscrowRecordTest is JobEscrowBase {
             vm.expectRevert(abi.encodeWithSelector(JobEscrow.NotCoordinator.selector, id, vm.addr(key), coordinator));
         }
         vm.prank(relayer);
-        escrow.record(id, tasks, sig);
+        escrow.record(id, tasks, address(0), sig);
         assertEq(escrow.getJob(id).recordedCount, key == coordinatorKey ? 4 : 0);
         assertEq(escrow.balanceOf(relayer), key == coordinatorKey ? 4 * FEE : 0);
     }
@@ -280,6 +327,20 @@ contract JobEscrowCallbackTest is JobEscrowBase {
         assertEq(escrow.balanceOf(address(req)), 0);
     }
 
+    /// A callback job pays each task's fee to the named recorder too (the per-task path).
+    function test_record_ofACallbackJob_paysTheNamedRecorder() public {
+        BadCallbackRequester bad = new BadCallbackRequester();
+        JobEscrow.JobParams memory p = params(3, 2, 2);
+        p.feePerTask = FEE;
+        bytes32 jobId = bad.open{value: 6 * REWARD + 3 * FEE}(escrow, p);
+        bytes memory tasks = recs(0, 3);
+        address named = makeAddr("named");
+        bytes memory sig = signRecordFor(coordinatorKey, jobId, tasks, named);
+        assertEq(escrow.record(jobId, tasks, named, sig), 3);
+        assertEq(escrow.balanceOf(named), 3 * FEE);
+        assertEq(escrow.balanceOf(address(this)), 0);
+    }
+
     function test_record_survivesAFailingCallback() public {
         BadCallbackRequester bad = new BadCallbackRequester();
         JobEscrow.JobParams memory p = params(2, 2, 2);
@@ -292,7 +353,7 @@ contract JobEscrowCallbackTest is JobEscrowBase {
         emit CallbackFailed(jobId, 1);
         vm.expectEmit(address(escrow));
         emit JobEscrow.ResultsRecorded(jobId, tasks);
-        escrow.record(jobId, tasks, sig);
+        escrow.record(jobId, tasks, address(0), sig);
         assertTrue(escrow.isRecorded(jobId, 0) && escrow.isRecorded(jobId, 1));
     }
 
@@ -302,8 +363,9 @@ contract JobEscrowCallbackTest is JobEscrowBase {
         bytes memory tasks = recs(0, 1);
         bytes memory sig = signRecord(cb, tasks);
         // Enough for the signature and the books, not for the callback's 100,000.
-        (bool ok, bytes memory ret) =
-            address(escrow).call{gas: 90_000}(abi.encodeWithSelector(JobEscrow.record.selector, cb, tasks, sig));
+        (bool ok, bytes memory ret) = address(escrow).call{gas: 90_000}(
+            abi.encodeWithSelector(JobEscrow.record.selector, cb, tasks, address(0), sig)
+        );
         assertFalse(ok);
         assertEq(bytes4(ret), JobEscrow.NotEnoughGasForCallback.selector);
         assertFalse(escrow.isRecorded(cb, 0));

@@ -5,6 +5,7 @@ import {JobEscrow} from "../src/JobEscrow.sol";
 import {MeshworkRequests} from "../src/MeshworkRequests.sol";
 import {ExampleConsumer} from "../src/examples/ExampleConsumer.sol";
 import {JobEscrowBase} from "./JobEscrowBase.sol";
+import {CostlyReceiver, EtherRefuser, RefundlessConsumer} from "./RefundHelpers.sol";
 
 /// @dev A consumer whose callback always fails.
 contract RevertingConsumer {
@@ -46,6 +47,9 @@ contract MeshworkRequestsTest is JobEscrowBase {
     event Answered(uint256 indexed requestId, bytes32 resultHash);
     event Delivered(uint256 indexed requestId, bool withBytes, bool callbackOk);
     event Answer(uint256 indexed requestId, bytes32 resultHash, bytes result);
+    event RequestRefunded(uint256 indexed requestId, address indexed consumer, uint256 amount);
+    event RefundCredited(uint256 indexed requestId, address indexed consumer, uint256 amount);
+    event RefundWithdrawn(address indexed consumer, address indexed to, uint256 amount);
 
     function setUp() public override {
         super.setUp();
@@ -159,7 +163,7 @@ contract MeshworkRequestsTest is JobEscrowBase {
         // Two fresh worker keys agreeing mean nothing; the consumer's coordinator alone answers.
         bytes memory sig = signRecordBy(0xA11CE, jobId, tasks);
         vm.expectRevert(abi.encodeWithSelector(JobEscrow.NotCoordinator.selector, jobId, vm.addr(0xA11CE), coordinator));
-        escrow.record(jobId, tasks, sig);
+        escrow.record(jobId, tasks, address(0), sig);
         assertFalse(meshwork.getRequest(id).answered);
         vm.expectRevert(abi.encodeWithSelector(MeshworkRequests.NotAnswered.selector, id));
         meshwork.deliver(id, RESULT);
@@ -174,8 +178,8 @@ contract MeshworkRequestsTest is JobEscrowBase {
         bytes memory tasks = rec(0, keccak256(RESULT));
         bytes memory sig = signRecord(jobId, tasks); // the default coordinator
         vm.expectRevert(abi.encodeWithSelector(JobEscrow.NotCoordinator.selector, jobId, coordinator, vm.addr(mineKey)));
-        escrow.record(jobId, tasks, sig);
-        escrow.record(jobId, tasks, signRecordBy(mineKey, jobId, tasks));
+        escrow.record(jobId, tasks, address(0), sig);
+        escrow.record(jobId, tasks, address(0), signRecordBy(mineKey, jobId, tasks));
         assertTrue(meshwork.getRequest(0).answered);
     }
 
@@ -275,6 +279,97 @@ contract MeshworkRequestsTest is JobEscrowBase {
         uint256 before = address(consumer).balance;
         meshwork.refund(id);
         assertEq(address(consumer).balance, before + PAYMENT);
+    }
+
+    /// The stranding bug: a consumer without receive() made its request's refund revert
+    /// forever, and only MeshworkRequests may refund the job, so the escrow stayed locked. Now
+    /// the refund is credited to the consumer, which withdraws it where it names.
+    function test_refund_toAConsumerWithoutReceive_isCredited_andWithdrawnWhereItNames() public {
+        RefundlessConsumer c = new RefundlessConsumer(meshwork);
+        uint256 id = c.ask{value: PAYMENT}(INPUT);
+        bytes32 jobId = meshwork.getRequest(id).jobId;
+        escrow.redeem(one(claim(jobId, worker(0), 1)));
+        vm.warp(closesAt(jobId) + 1);
+        vm.expectEmit(address(meshwork));
+        emit RequestRefunded(id, address(c), PAYMENT / 2);
+        vm.expectEmit(address(meshwork));
+        emit RefundCredited(id, address(c), PAYMENT / 2);
+        vm.prank(makeAddr("anyone"));
+        assertEq(meshwork.refund(id), PAYMENT / 2);
+        assertTrue(escrow.getJob(jobId).refunded);
+        assertEq(meshwork.refundsOf(address(c)), PAYMENT / 2);
+        // What MeshworkRequests holds is exactly what it owes; the escrow credited it nothing.
+        assertEq(address(meshwork).balance, PAYMENT / 2);
+        assertEq(escrow.refundsOf(address(meshwork)), 0);
+
+        vm.expectRevert(abi.encodeWithSelector(MeshworkRequests.NoRefundHeld.selector, address(this)));
+        meshwork.withdrawRefund(payable(address(this)));
+        vm.expectRevert(MeshworkRequests.ZeroAddress.selector);
+        c.withdrawRefund(payable(address(0)));
+        EtherRefuser refuser = new EtherRefuser();
+        vm.expectRevert(abi.encodeWithSelector(MeshworkRequests.TransferFailed.selector, address(refuser), PAYMENT / 2));
+        c.withdrawRefund(payable(address(refuser)));
+        address treasury = makeAddr("treasury");
+        vm.expectEmit(address(meshwork));
+        emit RefundWithdrawn(address(c), treasury, PAYMENT / 2);
+        assertEq(c.withdrawRefund(payable(treasury)), PAYMENT / 2);
+        assertEq(treasury.balance, PAYMENT / 2);
+        assertEq(address(meshwork).balance, 0);
+        vm.expectRevert(abi.encodeWithSelector(MeshworkRequests.NoRefundHeld.selector, address(c)));
+        c.withdrawRefund(payable(treasury));
+    }
+
+    /// Anyone may call refund, but not choose to starve the consumer's receive(): whatever gas
+    /// the caller sends, a consumer that takes ether is paid or nothing happens; never credited.
+    function testFuzz_refund_noGasLimitCreditsAConsumerThatTakesEther(uint32 gas) public {
+        gas = uint32(bound(gas, 30_000, 500_000));
+        CostlyReceiver c = new CostlyReceiver();
+        uint256 id = c.ask{value: PAYMENT}(meshwork, INPUT);
+        vm.warp(closesAt(meshwork.getRequest(id).jobId) + 1);
+        (bool ok, bytes memory ret) =
+            address(meshwork).call{gas: gas}(abi.encodeWithSelector(MeshworkRequests.refund.selector, id));
+        assertEq(meshwork.refundsOf(address(c)), 0);
+        assertEq(address(meshwork).balance, 0);
+        if (ok) {
+            assertEq(address(c).balance, PAYMENT);
+        } else {
+            // Out of gas before a check (no data), or one of the checks (the escrow's or this one's).
+            if (ret.length != 0) assertEq(bytes4(ret), MeshworkRequests.NotEnoughGasForRefund.selector);
+            assertFalse(meshwork.getRequest(id).refunded);
+            assertEq(address(c).balance, 0);
+        }
+    }
+
+    /// The ttl overflow: `block.timestamp + ttl` panicked (0x11) for a huge ttl. Now a named error.
+    function test_request_refusesATtlOverMaxTtl() public {
+        uint64 max = meshwork.MAX_TTL();
+        vm.expectRevert(abi.encodeWithSelector(MeshworkRequests.TtlTooLong.selector, type(uint64).max, max));
+        meshwork.request{value: PAYMENT}(
+            keccak256("model"), INPUT, bytes32("exact"), 2, 2, type(uint64).max, false, address(0), 0
+        );
+        vm.expectRevert(abi.encodeWithSelector(MeshworkRequests.TtlTooLong.selector, max + 1, max));
+        meshwork.request{value: PAYMENT}(
+            keccak256("model"), INPUT, bytes32("exact"), 2, 2, max + 1, false, address(0), 0
+        );
+        uint256 id = meshwork.request{value: PAYMENT}(
+            keccak256("model"), INPUT, bytes32("exact"), 2, 2, max, false, address(0), 0
+        );
+        assertEq(escrow.getJob(meshwork.getRequest(id).jobId).deadline, block.timestamp + max);
+    }
+
+    function testFuzz_request_ttl(uint64 ttl) public {
+        uint64 max = meshwork.MAX_TTL();
+        if (ttl > max) {
+            vm.expectRevert(abi.encodeWithSelector(MeshworkRequests.TtlTooLong.selector, ttl, max));
+        } else if (ttl == 0) {
+            vm.expectRevert(
+                abi.encodeWithSelector(JobEscrow.DeadlineNotInFuture.selector, block.timestamp, block.timestamp)
+            );
+        }
+        meshwork.request{value: PAYMENT}(keccak256("model"), INPUT, bytes32("exact"), 2, 2, ttl, false, address(0), 0);
+        if (ttl != 0 && ttl <= max) {
+            assertEq(escrow.getJob(meshwork.getRequest(0).jobId).deadline, block.timestamp + ttl);
+        }
     }
 
     function test_request_checksInputAndPayment() public {

@@ -17,18 +17,25 @@ export interface SignedClaim extends ClaimMessage {
 
 export interface RedeemClaimsResult {
   txHash: Hex
-  /** Claims redeemed (ClaimRedeemed events of this escrow). */
+  /** Claims newly paid (ClaimRedeemed events of this escrow). */
   redeemed: number
-  /** Wei credited to the workers in total. */
+  /**
+   * Claims the contract skipped: each named exactly the results already paid to its worker (it
+   * was redeemed before, by anyone), so it paid nothing and emitted nothing.
+   */
+  skipped: number
+  /** Wei credited to the workers in total (the sum of the events' amounts). */
   paid: bigint
   gasUsed: bigint
 }
 
 /**
- * Redeems claims in one transaction. The contract is all or nothing: a claim that is not the
- * job's coordinator's, not newer than what the worker was paid (ClaimNotNewer), too large, past
- * the claim window, short of the job's minStake or of its escrow reverts the whole call, and the
- * ChainError names the contract's error.
+ * Redeems claims in one transaction. A claim for exactly the results its worker was already paid
+ * in the job (the same claim redeemed first by someone else) is skipped by the contract, so it
+ * cannot make the batch fail; it counts in `skipped`, not `redeemed`. Otherwise the contract is
+ * all or nothing: a claim that is not the job's coordinator's, older than what the worker was
+ * paid (fewer results: ClaimNotNewer), too large, past the claim window, short of the job's
+ * minStake or of its escrow reverts the whole call, and the ChainError names the contract's error.
  */
 export async function redeemClaims(
   wallet: Wallet,
@@ -56,6 +63,7 @@ export async function redeemClaims(
   return {
     txHash: receipt.transactionHash,
     redeemed: redemptions.length,
+    skipped: claims.length - redemptions.length,
     paid: redemptions.reduce((sum, r) => sum + r.amount, 0n),
     gasUsed: receipt.gasUsed,
   }
@@ -133,24 +141,32 @@ export interface RefusedClaim {
 }
 
 /**
- * Splits `claims` into those the chain would redeem now and those it would refuse, by simulating
- * each alone (an `eth_call` of `redeem([claim])` from `from`). A batch is all or nothing: one
- * claim that fails (a coordinator that drained its own job, a claim past its window, a worker that
- * unstaked below a job's minStake, one redeemed meanwhile by someone else) would otherwise block
- * every other claim in it. A claim can still be refused between the check and the transaction
- * (a race): send again after another check.
+ * Splits `claims` into those the chain would pay now, those already paid (the chain would skip
+ * them: their worker was paid exactly their results, by an earlier redemption of the same claim),
+ * and those it would refuse, by simulating each alone (an `eth_call` of `redeem([claim])` from
+ * `from`). Apart from skipped claims a batch is all or nothing: one claim that fails (a
+ * coordinator that drained its own job, a claim past its window, a worker that unstaked below a
+ * job's minStake, an older claim after a newer one was redeemed) would otherwise block every
+ * other claim in it. A claim can still be refused between the check and the transaction (a race):
+ * send again after another check.
  */
 export async function checkClaims(
   client: PublicClient,
   contract: Address,
   claims: readonly SignedClaim[],
   from: Address,
-): Promise<{ redeemable: SignedClaim[]; refused: RefusedClaim[] }> {
+): Promise<{
+  redeemable: SignedClaim[]
+  /** Claims that would pay nothing: already redeemed, skipped by the contract. */
+  alreadyRedeemed: SignedClaim[]
+  refused: RefusedClaim[]
+}> {
   const redeemable: SignedClaim[] = []
+  const alreadyRedeemed: SignedClaim[] = []
   const refused: RefusedClaim[] = []
   for (const claim of claims) {
     try {
-      await client.simulateContract({
+      const { result } = await client.simulateContract({
         address: contract,
         abi: jobEscrowAbi,
         functionName: 'redeem',
@@ -166,10 +182,12 @@ export async function checkClaims(
           ],
         ],
       })
-      redeemable.push(claim)
+      // A claim the contract would pay has rewardPerResult > 0 for each new result: 0 means skipped.
+      if (result === 0n) alreadyRedeemed.push(claim)
+      else redeemable.push(claim)
     } catch (err) {
       refused.push({ claim, reason: chainError('redeem', err).shortMessage })
     }
   }
-  return { redeemable, refused }
+  return { redeemable, alreadyRedeemed, refused }
 }

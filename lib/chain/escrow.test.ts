@@ -22,7 +22,7 @@ import {
   signPayout,
   signRecord,
 } from '../proofs'
-import { redeemClaims, redeemedOf, redemptionsOf, type SignedClaim } from './claims'
+import { checkClaims, redeemClaims, redeemedOf, redemptionsOf, type SignedClaim } from './claims'
 import { chainFor, publicClientFor } from './config'
 import { DEV_PRIVATE_KEYS } from './dev'
 import {
@@ -125,7 +125,7 @@ describe('JobEscrow bindings on anvil', () => {
       }),
     )
     const r = await redeemClaims(wallet, client, contract, claims)
-    expect(r).toMatchObject({ redeemed: 3, paid: parseEther('0.006') })
+    expect(r).toMatchObject({ redeemed: 3, skipped: 0, paid: parseEther('0.006') })
     expect(r.gasUsed).toBeGreaterThan(0n)
     expect(await redeemedOf(client, contract, jobId, workers[0]!.address)).toBe(3)
     expect(await creditedBalance(client, contract, workers[0]!.address)).toBe(parseEther('0.003'))
@@ -142,10 +142,40 @@ describe('JobEscrow bindings on anvil', () => {
       { worker: workers[2]!.address, results: 1, amount: parseEther('0.001') },
       { worker: workers[2]!.address, results: 3, amount: parseEther('0.002') },
     ])
-    // The same claim again is refused by name, and pays nothing.
-    await expect(redeemClaims(wallet, client, contract, [claims[0]!])).rejects.toThrowError(
+    // The same claim again (someone redeemed it first: a race) is skipped and pays nothing, so
+    // it cannot make a batch fail; an older claim is refused by name.
+    expect(await redeemClaims(wallet, client, contract, [claims[0]!])).toMatchObject({
+      redeemed: 0,
+      skipped: 1,
+      paid: 0n,
+    })
+    const olderMsg = { jobId, worker: workers[0]!.address, results: 2 }
+    const older = { ...olderMsg, signature: await signClaim(coordinator, domain, olderMsg) }
+    await expect(redeemClaims(wallet, client, contract, [older])).rejects.toThrowError(
       /redeem reverted: ClaimNotNewer\(/,
     )
+    // checkClaims tells the three apart before anything is sent.
+    const freshMsg = {
+      jobId,
+      worker: privateKeyToAccount(generatePrivateKey()).address,
+      results: 1,
+    }
+    const fresh = { ...freshMsg, signature: await signClaim(coordinator, domain, freshMsg) }
+    const checked = await checkClaims(
+      client,
+      contract,
+      [claims[0]!, older, fresh],
+      wallet.account.address,
+    )
+    expect(checked.redeemable).toEqual([fresh])
+    expect(checked.alreadyRedeemed).toEqual([claims[0]!])
+    expect(checked.refused.map((x) => x.claim)).toEqual([older])
+    expect(checked.refused[0]!.reason).toMatch(/ClaimNotNewer\(/)
+    expect(await redeemClaims(wallet, client, contract, [claims[0]!, fresh])).toMatchObject({
+      redeemed: 1,
+      skipped: 1,
+      paid: parseEther('0.001'),
+    })
 
     const before = await client.getBalance({ address: workers[1]!.address })
     const { amount } = await withdraw(wallet, client, contract, workers[1]!.address)
@@ -260,6 +290,34 @@ describe('JobEscrow bindings on anvil', () => {
     await expect(
       recordResults(wallet, client, contract, jobId, second.slice(1), sig),
     ).rejects.toThrowError(/record reverted: NotCoordinator\(/)
+
+    // Signed with the relayer named as recorder: whoever sends it (here another account, as a
+    // copier of the relayer's transaction would), the fee is the relayer's.
+    const third = [{ taskIndex: 3, resultHash: hash(3) }]
+    const named = await signRecord(
+      coordinator,
+      domain,
+      jobId,
+      packRecords(third),
+      relayer.account.address,
+    )
+    // Sent without naming the recorder it was signed for: another message, refused.
+    await expect(recordResults(wallet, client, contract, jobId, third, named)).rejects.toThrowError(
+      /record reverted: NotCoordinator\(/,
+    )
+    const senderBefore = await creditedBalance(client, contract, wallet.account.address)
+    const r3 = await recordResults(
+      wallet,
+      client,
+      contract,
+      jobId,
+      third,
+      named,
+      relayer.account.address,
+    )
+    expect(r3.recorded).toEqual(third)
+    expect(await creditedBalance(client, contract, relayer.account.address)).toBe(5n * fee)
+    expect(await creditedBalance(client, contract, wallet.account.address)).toBe(senderBefore)
   })
 
   it('refunds only after the claim window, and workers redeem until it closes', async () => {
@@ -295,7 +353,10 @@ describe('JobEscrow bindings on anvil', () => {
         },
       ]),
     ).rejects.toThrowError(/redeem reverted: ClaimWindowClosed\(/)
-    expect((await refund(wallet, client, contract, jobId)).amount).toBe(parseEther('0.005'))
+    expect(await refund(wallet, client, contract, jobId)).toMatchObject({
+      amount: parseEther('0.005'),
+      credited: false,
+    })
     expect(await readJob(client, contract, jobId)).toMatchObject({ refunded: true, remaining: 0n })
   })
 

@@ -279,7 +279,9 @@ export async function payoutOf(
 /**
  * After `closesAt` (deadline + CLAIM_WINDOW): returns what is left of the escrow (rewards not
  * redeemed, fees not earned) to the requester. Anyone may send it, except for a callback job,
- * which only its requester contract may refund.
+ * which only its requester contract may refund. `credited` says the requester did not take the
+ * ether (a contract without `receive`): the escrow holds it for the requester's own
+ * `withdrawRefund(to)`.
  */
 export async function refund(wallet: Wallet, client: PublicClient, contract: Address, jobId: Hex) {
   const receipt = await sendTx('refund', client, () =>
@@ -291,8 +293,14 @@ export async function refund(wallet: Wallet, client: PublicClient, contract: Add
       args: [jobId],
     }),
   )
-  const [log] = parseEventLogs({ abi: jobEscrowAbi, eventName: 'Refunded', logs: receipt.logs })
-  return { txHash: receipt.transactionHash, amount: log?.args.amount ?? 0n }
+  const ours = receipt.logs.filter((l) => l.address.toLowerCase() === contract.toLowerCase())
+  const [log] = parseEventLogs({ abi: jobEscrowAbi, eventName: 'Refunded', logs: ours })
+  const credited = parseEventLogs({ abi: jobEscrowAbi, eventName: 'RefundCredited', logs: ours })
+  return {
+    txHash: receipt.transactionHash,
+    amount: log?.args.amount ?? 0n,
+    credited: credited.length > 0,
+  }
 }
 
 export async function creditedBalance(

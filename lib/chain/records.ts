@@ -1,10 +1,18 @@
 /**
  * Results on chain: the coordinator signs packed records of accepted results (lib/proofs
- * `packRecords`, `signRecord`) and anyone sends them to JobEscrow's `record`. The sender earns the
- * job's feePerTask per newly recorded task; a callback job's requester (MeshworkRequests) hears
- * each; ResultsRecorded events keep them for `meshwork results`.
+ * `packRecords`, `signRecord`) and anyone sends them to JobEscrow's `record`. The recorder named
+ * in the signature (or, when it names the zero address, the sender) earns the job's feePerTask
+ * per newly recorded task; a callback job's requester (MeshworkRequests) hears each;
+ * ResultsRecorded events keep them for `meshwork results`.
  */
-import { type Address, type Hex, type Log, type PublicClient, parseEventLogs } from 'viem'
+import {
+  type Address,
+  type Hex,
+  type Log,
+  type PublicClient,
+  parseEventLogs,
+  zeroAddress,
+} from 'viem'
 import { packRecords, type RecordEntry, unpackRecords } from '../proofs'
 import { chainError, sendTx, type Wallet } from './escrow'
 import { jobEscrowAbi } from './generated'
@@ -18,7 +26,9 @@ export interface RecordResultsResult {
 
 /**
  * Records `entries` of `jobId` with the coordinator's `signature` over exactly their packed
- * bytes (`signRecord(coordinator, domain, jobId, packRecords(entries))`), in the same order.
+ * bytes and `recorder` (`signRecord(coordinator, domain, jobId, packRecords(entries), recorder)`),
+ * in the same order. The fees go to `recorder`; the default, the zero address, means whoever sends
+ * the transaction (which a copier of it from the mempool could be).
  */
 export async function recordResults(
   wallet: Wallet,
@@ -27,6 +37,7 @@ export async function recordResults(
   jobId: Hex,
   entries: readonly RecordEntry[],
   signature: Hex,
+  recorder: Address = zeroAddress,
 ): Promise<RecordResultsResult> {
   const tasks = packRecords(entries)
   const receipt = await sendTx('record', client, () =>
@@ -35,7 +46,7 @@ export async function recordResults(
       abi: jobEscrowAbi,
       functionName: 'record',
       chain: wallet.chain,
-      args: [jobId, tasks, signature],
+      args: [jobId, tasks, recorder, signature],
     }),
   )
   return {

@@ -145,6 +145,8 @@ export async function deliverResult(
 /**
  * After the request's claim window (deadline + CLAIM_WINDOW): what the volunteers were not paid
  * goes back to the consumer. Only this path refunds a request (JobEscrow refuses anyone else).
+ * `amount` is the wei refunded; `credited` says the consumer did not take it (a contract without
+ * `receive`), so MeshworkRequests holds it for the consumer's own `withdrawRefund(to)`.
  */
 export async function refundRequest(
   wallet: Wallet,
@@ -161,5 +163,20 @@ export async function refundRequest(
       args: [requestId],
     }),
   )
-  return { txHash: receipt.transactionHash }
+  const ours = receipt.logs.filter((l) => l.address.toLowerCase() === requests.toLowerCase())
+  const [refunded] = parseEventLogs({
+    abi: meshworkRequestsAbi,
+    eventName: 'RequestRefunded',
+    logs: ours,
+  })
+  const credited = parseEventLogs({
+    abi: meshworkRequestsAbi,
+    eventName: 'RefundCredited',
+    logs: ours,
+  })
+  return {
+    txHash: receipt.transactionHash,
+    amount: refunded?.args.amount ?? 0n,
+    credited: credited.length > 0,
+  }
 }

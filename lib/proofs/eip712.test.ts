@@ -8,6 +8,7 @@ import {
   recoverAddress,
   sliceHex,
   toHex,
+  zeroAddress,
 } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { describe, expect, it } from 'vitest'
@@ -184,14 +185,23 @@ describe('Record signatures and packed records', () => {
 
   it('hash as the contract hashes them, and recover to the coordinator', async () => {
     const tasks = packRecords(entries)
-    expect(recordDigest(domain, jobId, tasks)).toBe(
-      contractDigest('Record(bytes32 jobId,bytes32 tasksHash)', [
-        ['bytes32', jobId],
-        ['bytes32', keccak256(tasks)],
-      ]),
-    )
+    const recorder = privateKeyToAccount(generatePrivateKey()).address
+    for (const r of [zeroAddress, recorder]) {
+      expect(recordDigest(domain, jobId, tasks, r)).toBe(
+        contractDigest('Record(bytes32 jobId,bytes32 tasksHash,address recorder)', [
+          ['bytes32', jobId],
+          ['bytes32', keccak256(tasks)],
+          ['address', r],
+        ]),
+      )
+    }
+    // No recorder named: the zero address, "whoever sends it".
+    expect(recordDigest(domain, jobId, tasks)).toBe(recordDigest(domain, jobId, tasks, zeroAddress))
     const sig = await signRecord(coordinator, domain, jobId, tasks)
     expect(await recoverRecordSigner(domain, jobId, tasks, sig)).toBe(coordinator.address)
+    expect(await recoverRecordSigner(domain, jobId, tasks, sig, zeroAddress)).toBe(
+      coordinator.address,
+    )
     // Any other records, job or chain: some other address.
     const fewer = packRecords(entries.slice(0, 2))
     expect(await recoverRecordSigner(domain, jobId, fewer, sig)).not.toBe(coordinator.address)
@@ -202,5 +212,19 @@ describe('Record signatures and packed records', () => {
       coordinator.address,
     )
     expect(await recoverRecordSigner(domain, jobId, tasks, '0x00')).toBeUndefined()
+  })
+
+  // The fees' recipient is part of what the coordinator signs, so a copier of the transaction
+  // cannot point them at itself.
+  it('bind the recorder: a signature for one recorder recovers to someone else for another', async () => {
+    const tasks = packRecords(entries)
+    const relayer = privateKeyToAccount(generatePrivateKey()).address
+    const copier = privateKeyToAccount(generatePrivateKey()).address
+    const sig = await signRecord(coordinator, domain, jobId, tasks, relayer)
+    expect(await recoverRecordSigner(domain, jobId, tasks, sig, relayer)).toBe(coordinator.address)
+    expect(await recoverRecordSigner(domain, jobId, tasks, sig, copier)).not.toBe(
+      coordinator.address,
+    )
+    expect(await recoverRecordSigner(domain, jobId, tasks, sig)).not.toBe(coordinator.address)
   })
 })

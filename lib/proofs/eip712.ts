@@ -3,8 +3,8 @@
  * address, so no signature can be replayed on another chain or against another deployment:
  * a worker's `Result(jobId, taskIndex, resultHash)` (equivocation evidence), a worker's
  * `Payout(worker, payout, nonce)`, and the job coordinator's `Claim(jobId, worker, results)` (pay)
- * and `Record(jobId, tasksHash)` (results on chain). Only the coordinator's signatures move a
- * job's escrow.
+ * and `Record(jobId, tasksHash, recorder)` (results on chain, their fees to `recorder`). Only the
+ * coordinator's signatures move a job's escrow.
  */
 import {
   type Address,
@@ -18,6 +18,7 @@ import {
   recoverTypedDataAddress,
   size,
   sliceHex,
+  zeroAddress,
 } from 'viem'
 import { InvalidInputError } from '../errors'
 
@@ -242,16 +243,30 @@ export async function recoverClaimSigner(
 }
 
 /**
- * A coordinator's record of accepted results: `Record(jobId, tasksHash)` under the same domain,
- * where `tasksHash` is the keccak256 of the packed records (`packRecords`). The escrow's `record`
- * takes the records with this signature and emits them; a callback job's requester hears each.
+ * A coordinator's record of accepted results: `Record(jobId, tasksHash, recorder)` under the same
+ * domain, where `tasksHash` is the keccak256 of the packed records (`packRecords`) and `recorder`
+ * the account the job's fee per newly recorded task is credited to. The zero address means
+ * whoever sends the transaction, so any relayer can be paid, but so can anyone who copies it from
+ * the mempool and sends it first; naming the relayer leaves a copier nothing to gain. The
+ * escrow's `record` takes the records with this signature and emits them; a callback job's
+ * requester hears each.
  */
 export const RECORD_TYPES = {
   Record: [
     { name: 'jobId', type: 'bytes32' },
     { name: 'tasksHash', type: 'bytes32' },
+    { name: 'recorder', type: 'address' },
   ],
 } as const
+
+/** The message a coordinator signs for a record. */
+export interface RecordMessage {
+  jobId: Hex
+  /** keccak256 of the packed records. */
+  tasksHash: Hex
+  /** Credited the fees; the zero address: whoever sends the transaction. */
+  recorder: Address
+}
 
 /** One task's accepted result, as recorded on chain. */
 export interface RecordEntry {
@@ -303,47 +318,67 @@ export interface RecordSigner {
     domain: ReturnType<typeof resultDomain>
     types: typeof RECORD_TYPES
     primaryType: 'Record'
-    message: { jobId: Hex; tasksHash: Hex }
+    message: RecordMessage
   }): Promise<Hex>
 }
 
-export function recordDigest(domain: ResultDomainParameters, jobId: Hex, tasks: Hex): Hex {
+/** The message signed for packed records (`packRecords`) of `jobId` whose fees go to `recorder`. */
+function recordMessage(jobId: Hex, tasks: Hex, recorder: Address): RecordMessage {
+  return { jobId, tasksHash: keccak256(tasks), recorder }
+}
+
+/** The EIP-712 digest of a record; `recorder` defaults to the zero address (whoever sends it). */
+export function recordDigest(
+  domain: ResultDomainParameters,
+  jobId: Hex,
+  tasks: Hex,
+  recorder: Address = zeroAddress,
+): Hex {
   return hashTypedData({
     domain: resultDomain(domain),
     types: RECORD_TYPES,
     primaryType: 'Record',
-    message: { jobId, tasksHash: keccak256(tasks) },
+    message: recordMessage(jobId, tasks, recorder),
   })
 }
 
-/** Signs packed records (`packRecords`) of `jobId`. */
+/**
+ * Signs packed records (`packRecords`) of `jobId`, their fees to `recorder`: the account that
+ * will send them, or (the default, the zero address) whoever does. The escrow's `record` must
+ * then be sent with the same `recorder` (`recordResults`).
+ */
 export function signRecord(
   signer: RecordSigner,
   domain: ResultDomainParameters,
   jobId: Hex,
   tasks: Hex,
+  recorder: Address = zeroAddress,
 ): Promise<Hex> {
   return signer.signTypedData({
     domain: resultDomain(domain),
     types: RECORD_TYPES,
     primaryType: 'Record',
-    message: { jobId, tasksHash: keccak256(tasks) },
+    message: recordMessage(jobId, tasks, recorder),
   })
 }
 
-/** The address that signed the records, or undefined for a signature that does not parse. */
+/**
+ * The address that signed the records for `recorder` (default: the zero address), or undefined
+ * for a signature that does not parse.
+ */
 export async function recoverRecordSigner(
   domain: ResultDomainParameters,
   jobId: Hex,
   tasks: Hex,
   signature: Hex,
+  recorder: Address = zeroAddress,
 ): Promise<Address | undefined> {
   try {
     return await recoverTypedDataAddress({
       domain: resultDomain(domain),
       types: RECORD_TYPES,
       primaryType: 'Record',
-      message: { jobId, tasksHash: keccak256(tasks) },
+      message: recordMessage(jobId, tasks, recorder),
       signature,
     })
   } catch {

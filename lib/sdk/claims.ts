@@ -64,7 +64,14 @@ export async function redeemHeldClaims(
     }
     due.push({ jobId: c.jobId, worker: c.worker, results: c.results, signature: c.signature })
   }
-  const { redeemable, refused } = await checkClaims(client, contract, due, wallet.account.address)
+  const { redeemable, alreadyRedeemed, refused } = await checkClaims(
+    client,
+    contract,
+    due,
+    wallet.account.address,
+  )
+  for (const c of alreadyRedeemed) await holder.noteRedeemed(c.jobId, c.results)
+  skipped += alreadyRedeemed.length
   if (redeemable.length === 0) return { redeemed: 0, paid: 0n, skipped, refused }
   const r = await redeemClaims(wallet, client, contract, redeemable)
   for (const c of redeemable) await holder.noteRedeemed(c.jobId, c.results)

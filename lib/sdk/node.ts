@@ -175,8 +175,22 @@ export async function startNodeRequester(
         : {
             async record(jobId, entries) {
               const tasks = packRecords(entries)
-              const signature = await signRecord(identity.account, domain, jobId, tasks)
-              return recordResults(wallet, client, cfg.contract, jobId, entries, signature)
+              const signature = await signRecord(
+                identity.account,
+                domain,
+                jobId,
+                tasks,
+                wallet.account.address,
+              )
+              return recordResults(
+                wallet,
+                client,
+                cfg.contract,
+                jobId,
+                entries,
+                signature,
+                wallet.account.address,
+              )
             },
             async redeem(claims) {
               // Only what the chain would pay now: a claim a worker redeemed itself meanwhile,

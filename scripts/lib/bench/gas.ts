@@ -234,14 +234,27 @@ async function openJob(ctx: Ctx, tasks: number, quorum: number, fee: bigint) {
   return { jobId, gas: Number(receipt.gasUsed), results }
 }
 
-/** The coordinator signs every task's record, RECORD_BATCH per transaction; the relayer sends them. */
+/**
+ * The coordinator signs every task's record, RECORD_BATCH per transaction, naming the relayer as
+ * the recorder its fees go to (as a requester node does); the relayer sends them.
+ */
 async function recordAll(ctx: Ctx, jobId: Hex, results: readonly RecordEntry[]) {
   let gas = 0
   let txs = 0
+  const recorder = ctx.relayer.account.address
   for (let i = 0; i < results.length; i += RECORD_BATCH) {
     const entries = results.slice(i, i + RECORD_BATCH)
-    const signature = await signRecord(ctx.coordinator, ctx.domain, jobId, packRecords(entries))
-    const r = await recordResults(ctx.relayer, ctx.client, ctx.contract, jobId, entries, signature)
+    const tasks = packRecords(entries)
+    const signature = await signRecord(ctx.coordinator, ctx.domain, jobId, tasks, recorder)
+    const r = await recordResults(
+      ctx.relayer,
+      ctx.client,
+      ctx.contract,
+      jobId,
+      entries,
+      signature,
+      recorder,
+    )
     if (r.recorded.length !== entries.length)
       throw new Error(`recorded ${r.recorded.length} of ${entries.length}`)
     gas += Number(r.gasUsed)
