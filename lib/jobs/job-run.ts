@@ -435,8 +435,8 @@ export class JobRun {
     )
     if (this.random() >= p && this.heldSingles(key) < MAX_HELD_SINGLES) {
       t.record.single = key
-      let held = this.singles.get(key)
-      if (!held) this.singles.set(key, (held = new Set()))
+      const held = this.singles.get(key) ?? new Set<number>()
+      this.singles.set(key, held)
       held.add(t.record.taskIndex)
     }
     return this.lease(t, key, now, false)
