@@ -594,6 +594,20 @@ describe('JobRun claims', () => {
     expect(await run.allClaims()).toHaveLength(2)
   })
 
+  // With r = 3 and quorum 2, the third replica is leased with the others and usually answers
+  // after the quorum settled the task: it agrees, and it is paid like them.
+  it('pays a replica that agrees after its task was settled', async () => {
+    const s = await setup(1, 3, 2, undefined, 3600, { trust: trustSettings('high') })
+    const [a, b, c] = [await generateIdentity(), await generateIdentity(), await generateIdentity()]
+    const [la, lb, lc] = [a, b, c].map((w) => lease(s.run.assign(w.peerId)))
+    await s.answer(a, la!)
+    await s.answer(b, lb!)
+    expect(s.run.results()[0]?.status).toBe('settled')
+    expect(await s.answer(c, lc!)).toMatchObject({ status: 'recorded', verdict: 'accepted' })
+    expect(await s.run.claimFor(c.address)).toMatchObject({ results: 1, decided: 1 })
+    expect((await s.run.allClaims()).map((x) => x.results)).toEqual([1, 1, 1])
+  })
+
   // A restarted coordinator (a reloaded tab) signs from what the store holds: the same counts,
   // and settling again never counts a task twice.
   it('signs the same claims after a restart and never counts a settled task twice', async () => {

@@ -406,7 +406,7 @@ export class JobRun {
     if (!this.trust.defences) return undefined
     // Settled checks too: every new worker must meet one (a job has few). Nothing goes on chain
     // before the job ends, and a correct late answer to a settled check is paid like any other
-    // (`payLateCheck`), so its worker cannot tell from its claim that it was a check.
+    // (`payLate`), so its worker cannot tell from its claim that it was a check.
     const candidates = this.tasks.filter((t) => t.known && !t.workers.has(key))
     if (candidates.length === 0) return undefined
     const rate = rec.canaryPassed > 0 ? this.trust.canaryRate : this.trust.newCanaryRate
@@ -577,7 +577,7 @@ export class JobRun {
       await this.save(t)
       return reject(judgement.wasmOnly)
     }
-    if (t.record.status === 'settled' && t.known) await this.payLateCheck(t, key)
+    if (t.record.status === 'settled') this.payLate(t, key)
     const verdict = this.verdictOf(t)
     let settleNow = false
     if (t.record.status === 'open') {
@@ -749,21 +749,27 @@ export class JobRun {
   }
 
   /**
-   * A correct answer to a known-answer task that is settled already is paid, within the job's
-   * escrow (results paid in all ≤ tasks × replicas): its signature joins the task's certificate,
-   * so a restarted coordinator pays it too.
+   * A result that agrees with a task settled already is paid: a replica leased before the quorum
+   * was reached and answered after it (with r = 3, quorum 2, the third replica usually is), up to
+   * `replicas` results per task as the escrow holds; and a correct answer to a known-answer task,
+   * which every new worker must meet (within the job's escrow: results paid in all ≤ tasks ×
+   * replicas). Its signature joins the task's certificate, so a restarted coordinator pays it too.
    */
-  private async payLateCheck(t: TaskState, key: string) {
+  private payLate(t: TaskState, key: string) {
     const r = t.record.results.at(-1)
     const cert = t.record.certificate
-    if (!r || !cert || !t.known || r.resultHash !== t.known.hash || r.void) return
+    if (!r || !cert || r.void || r.resultHash !== cert.resultHash) return
     if (cert.signers.some((a) => a.toLowerCase() === key)) return
-    let paidInAll = 0
-    for (const n of this.paid.values()) paidInAll += n
-    if (paidInAll >= this.job.spec.taskCount * this.job.spec.replicas) return
+    if (cert.signers.length >= this.job.spec.replicas) {
+      if (!t.known) return
+      let paidInAll = 0
+      for (const n of this.paid.values()) paidInAll += n
+      if (paidInAll >= this.job.spec.taskCount * this.job.spec.replicas) return
+    }
     cert.signers.push(r.worker)
     cert.signatures.push(r.signature)
     this.bump(this.paid, key)
+    this.init.onSettled?.([cert])
   }
 
   /** Counts one on-chain transaction the coordinator sent for this job (record, redeem). */
