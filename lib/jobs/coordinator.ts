@@ -325,7 +325,9 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
     const worker = addressOfPeer(peer)
     if (!worker) return res
     try {
-      const claim = await run.claimFor(worker)
+      // A worker asking for no lease (job over, claim only, nothing to do) gets the newest claim.
+      const fresh = (res as { type?: string }).type === 'no-work'
+      const claim = await run.claimFor(worker, { fresh })
       return claim ? { ...res, claim } : res
     } catch (err) {
       log.warn('signing a claim failed', { error: errorMessage(err) })

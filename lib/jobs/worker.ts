@@ -462,7 +462,7 @@ export function createWorker(init: WorkerInit): Worker {
       }
       rec.updatedAt = Date.now()
       claims.set(jobId, rec)
-      await init.store.putClaim(rec)
+      saveClaim(rec)
       if (grew) events.dispatchEvent(new CustomEvent<ClaimRecord>('claim', { detail: { ...rec } }))
       changed()
     } catch (err) {
@@ -471,7 +471,7 @@ export function createWorker(init: WorkerInit): Worker {
   }
 
   /** One more of this worker's results signed for the job's coordinator (`delivered`). */
-  const countDelivered = async (jobId: Hex) => {
+  const countDelivered = (jobId: Hex) => {
     const rec = claims.get(jobId)
     const job = jobs.get(jobId)
     const coordinator = job?.coordinator ?? rec?.coordinator
@@ -493,9 +493,31 @@ export function createWorker(init: WorkerInit): Worker {
     }
     next.delivered++
     claims.set(jobId, next)
-    await init.store
-      .putClaim(next)
-      .catch((err) => log.warn('saving a claim failed', { jobId, error: errorMessage(err) }))
+    saveClaim(next)
+  }
+
+  /**
+   * Writes a claim record in the background, one write in flight per job (the newest wins): off
+   * the task's critical path. A claim lost to a crash is not lost pay: claims are cumulative, and
+   * the coordinator hands the newest one back with its next answer.
+   */
+  const claimWrites = new Map<Hex, Promise<void>>()
+  const claimDirty = new Set<Hex>()
+  const saveClaim = (rec: ClaimRecord) => {
+    claimDirty.add(rec.jobId)
+    if (claimWrites.has(rec.jobId)) return
+    const write = (async () => {
+      while (claimDirty.delete(rec.jobId)) {
+        const latest = claims.get(rec.jobId)
+        if (latest)
+          await init.store
+            .putClaim({ ...latest })
+            .catch((err) =>
+              log.warn('saving a claim failed', { jobId: rec.jobId, error: errorMessage(err) }),
+            )
+      }
+    })().finally(() => claimWrites.delete(rec.jobId))
+    claimWrites.set(rec.jobId, write)
   }
 
   /** Asks the job's coordinator for this worker's latest claim only. Never throws. */
@@ -721,7 +743,7 @@ export function createWorker(init: WorkerInit): Worker {
     await init.store.putOutbox(record)
     // At risk from now on: counted when signed, not when acknowledged, so that results still on
     // their way count too.
-    await countDelivered(jobId)
+    countDelivered(jobId)
     pendingResults++
     job.failures = 0
     // Delivered in the background while the next task computes: the result is safe in the
