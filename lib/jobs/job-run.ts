@@ -606,6 +606,9 @@ export class JobRun {
         this.decide(t)
       }
     }
+    // Who this settlement pays, fixed now: a late replica may join the certificate while the
+    // write is on its way (payLate), and it pays itself.
+    const payees = settledNow ? [...settledNow.signers] : []
     try {
       await this.save(t)
     } catch (err) {
@@ -618,7 +621,7 @@ export class JobRun {
       throw err
     }
     if (settledNow) {
-      for (const a of settledNow.signers) this.bump(this.paid, a)
+      for (const a of payees) this.bump(this.paid, a)
       this.decide(t)
       this.judgeSettled(t)
       this.init.onSettled?.([settledNow])
@@ -701,6 +704,8 @@ export class JobRun {
     // Written first, counted after: a claim never covers a task the store does not hold as
     // settled, so a restarted coordinator signs at least what it signed before.
     for (const { t } of due) this.settling.add(t.record.taskIndex)
+    // Who each settlement pays, fixed before the write (see submit).
+    const payees = due.map(({ cert }) => [...cert.signers])
     try {
       for (const { t, cert } of due) {
         t.record.status = 'settled'
@@ -715,8 +720,8 @@ export class JobRun {
         }
         throw err
       }
-      for (const { t, cert } of due) {
-        for (const a of cert.signers) this.bump(this.paid, a)
+      for (const [i, { t }] of due.entries()) {
+        for (const a of payees[i]!) this.bump(this.paid, a)
         this.decide(t)
         this.judgeSettled(t)
       }
@@ -790,21 +795,17 @@ export class JobRun {
   /**
    * A result that agrees with a task settled already is paid: a replica leased before the quorum
    * was reached and answered after it (with r = 3, quorum 2, the third replica usually is), up to
-   * `replicas` results per task as the escrow holds; and a correct answer to a known-answer task,
-   * which every new worker must meet (within the job's escrow: results paid in all ≤ tasks ×
-   * replicas). Its signature joins the task's certificate, so a restarted coordinator pays it too.
+   * `replicas` results per task as the escrow holds, a correct answer to a known-answer task
+   * included. Its signature joins the task's certificate, so a restarted coordinator pays it too.
    */
   private payLate(t: TaskState, key: string) {
     const r = t.record.results.at(-1)
     const cert = t.record.certificate
     if (!r || !cert || r.void || r.resultHash !== cert.resultHash) return
     if (cert.signers.some((a) => a.toLowerCase() === key)) return
-    if (cert.signers.length >= this.job.spec.replicas) {
-      if (!t.known) return
-      let paidInAll = 0
-      for (const n of this.paid.values()) paidInAll += n
-      if (paidInAll >= this.job.spec.taskCount * this.job.spec.replicas) return
-    }
+    // Never beyond `replicas`: the escrow holds that many results per task, and paying a check
+    // more often would leave a later task's claims short (InsufficientEscrow).
+    if (cert.signers.length >= this.job.spec.replicas) return
     cert.signers.push(r.worker)
     cert.signatures.push(r.signature)
     this.bump(this.paid, key)

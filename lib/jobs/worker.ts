@@ -549,7 +549,10 @@ export function createWorker(init: WorkerInit): Worker {
     if (jobs.get(jobId) !== job) return
     jobs.delete(jobId)
     changed()
-    if (undecided(jobId) > 0) await askClaim(job)
+    // The newest claim (acks may carry one that lags a few results): ask while any result of
+    // this job is not covered by the claim held.
+    const held = claims.get(jobId)
+    if (undecided(jobId) > 0 || (held && held.delivered > held.results)) await askClaim(job)
     if (claims.has(jobId))
       events.dispatchEvent(new CustomEvent<{ jobId: Hex }>('job-ended', { detail: { jobId } }))
   }
