@@ -884,7 +884,11 @@ export class JobRun {
         outputs: first
           ? t.record.results.find((r) => r.worker === first.worker)?.outputs
           : undefined,
-        agreeing: accepted?.agreeing.map((r) => r.worker) ?? [],
+        // A settled task: those its certificate pays (late agreeing replicas included).
+        agreeing:
+          t.record.status === 'settled' && t.record.certificate
+            ? [...t.record.certificate.signers]
+            : (accepted?.agreeing.map((r) => r.worker) ?? []),
         dissenting:
           accepted?.dissenting.map((r) => r.worker) ?? this.counted(t).map((r) => r.worker),
         voided: t.record.results.filter((r) => r.void).map((r) => r.worker),
