@@ -656,7 +656,9 @@ describe('JobRun claims', () => {
     expect(run.results()[0]?.status).toBe('settled')
     const again = lease(run.assign(late.peerId))
     expect(again.taskIndex).toBe(0)
-    expect(await answer(late, again, 100, 0)).toMatchObject({ verdict: 'accepted' })
+    const ack = await answer(late, again, 100, 0)
+    expect(ack).toMatchObject({ status: 'recorded' })
+    expect(ack.verdict).toBeUndefined()
     // replicas = 1: the escrow holds one result for the task, already paid.
     expect(await run.claimFor(late.address)).toMatchObject({ results: 0, received: 1, decided: 1 })
     // A wrong answer to it is caught like any check's, and paid nothing.

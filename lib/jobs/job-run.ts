@@ -628,7 +628,14 @@ export class JobRun {
     }
     this.init.onChange?.()
     this.checkComplete()
-    return { type: 'result-ack', status: 'recorded', verdict: verdict.status }
+    // A late result that its settled task does not pay (its replicas are paid already) is
+    // recorded, but not called accepted: a worker is never told so of work that is not paid.
+    const unpaidLate =
+      t.record.status === 'settled' &&
+      !t.record.certificate?.signers.some((a) => a.toLowerCase() === key)
+    return unpaidLate
+      ? { type: 'result-ack', status: 'recorded' }
+      : { type: 'result-ack', status: 'recorded', verdict: verdict.status }
   }
 
   /** A worker could not compute a task: free its lease, remember why. */
