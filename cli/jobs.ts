@@ -51,7 +51,7 @@ key may send it (it pays the gas); the ether only goes to the requester.
   --key 0x…           the sending key (or MESHWORK_KEY; on the local chain, anvil dev account 1)
 ${CHAIN_FLAGS}`
 
-function jobIdArg(positionals: string[], help: string): Hex {
+export function jobIdArg(positionals: string[], help: string): Hex {
   const id = positionals[0]
   if (!id) throw new InvalidInputError('JOBID is required.', { hint: help })
   if (!/^0x[0-9a-fA-F]{64}$/.test(id))

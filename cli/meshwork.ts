@@ -4,20 +4,24 @@
 import '../lib/env/polyfills-node'
 import { BaseError, errorMessage } from '../lib/errors'
 import { bridgeCommand } from './bridge'
+import { claimsCommand, redeemCommand } from './claims'
 import { deployCommand } from './deploy'
 import { refundCommand, resultsCommand, statusCommand } from './jobs'
 import { stakeCommand } from './stake'
-import { submitCommand } from './submit'
+import { resumeCommand, submitCommand } from './submit'
 import { volunteerCommand } from './volunteer'
 
 const HELP = `Usage: meshwork <command> [options]
 
 Commands:
   submit      pay for a job, coordinate it, print the results JSON
+  resume      go on with a job whose \`submit\` stopped (killed, crashed)
   status      a job's state on chain (settled tasks, escrow, deadline)
   results     a job's results JSON (kept by submit, or from the chain)
   refund      after the deadline, return a job's unspent escrow to its requester
   volunteer   donate this machine's compute (onnxruntime-node)
+  claims      the pay claims a volunteer holds, redeemed and not
+  redeem      redeem a volunteer's claims on chain (any key pays the gas), then --withdraw
   stake       show, add to, unstake or withdraw a volunteer's stake
   relay       run a relay (same as npm run relay)
   deploy      deploy the JobEscrow contract to a chain
@@ -30,8 +34,14 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'submit':
       return submitCommand(rest)
+    case 'resume':
+      return resumeCommand(rest)
     case 'volunteer':
       return volunteerCommand(rest)
+    case 'claims':
+      return claimsCommand(rest)
+    case 'redeem':
+      return redeemCommand(rest)
     case 'stake':
       return stakeCommand(rest)
     case 'status':

@@ -21,6 +21,16 @@ export interface NetworkFile {
   appUrl?: string
 }
 
+/**
+ * Where Node processes keep their state: one SQLite file per key (lib/store/disk-node.ts), so a
+ * killed `meshwork submit` can be resumed and a killed volunteer loses no result or claim.
+ */
+export const DEFAULT_DATA_DIR = '.meshwork/store'
+
+export const DATA_DIR_OPTION = {
+  'data-dir': { type: 'string', default: DEFAULT_DATA_DIR },
+} as const
+
 /** parseArgs options of the commands that talk to the chain only. */
 export const CHAIN_OPTIONS = {
   rpc: { type: 'string' },

@@ -7,7 +7,10 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import * as ort from 'onnxruntime-node'
 import { parseEther } from 'viem'
+import { publicClientFor, readJob } from '../lib/chain'
 import { InvalidInputError } from '../lib/errors'
+import type { JobHandle } from '../lib/jobs'
+import type { JobSpec } from '../lib/proofs'
 import { parseInputsJson, parsePolicy, type TensorMap } from '../lib/proofs'
 import {
   checkInputs,
@@ -22,8 +25,15 @@ import { sha256Hex } from '../lib/runtime/model-source'
 import { resultsFile } from '../lib/sdk'
 import { nodeReference, startNodeRequester } from '../lib/sdk/node'
 import { TRUST_LEVELS, type TrustLevel } from '../lib/trust'
-import { writeJobFile } from './jobs'
-import { NETWORK_OPTIONS, resolveKey, resolveNetwork } from './network'
+import { jobIdArg, writeJobFile } from './jobs'
+import {
+  DATA_DIR_OPTION,
+  DEFAULT_DATA_DIR,
+  NETWORK_OPTIONS,
+  resolveChain,
+  resolveKey,
+  resolveNetwork,
+} from './network'
 
 export const SUBMIT_HELP = `Usage: meshwork submit --model NAME|FILE.onnx [--inputs FILE.json | --tasks N] [options]
 
@@ -47,6 +57,8 @@ or failed, and prints the results JSON on stdout (progress on stderr).
   --out FILE           also write the results JSON here (it is always kept in
                        .meshwork/jobs/JOBID.json for \`meshwork results\`)
   --key 0x…            paying key (or MESHWORK_KEY; on the local chain, anvil dev account 1)
+  --data-dir DIR       where the job's coordinator key and state are kept (default
+                       ${DEFAULT_DATA_DIR}); \`meshwork resume JOBID\` goes on after a crash
   --relay MA           relay multiaddr (repeatable; or MESHWORK_RELAYS)
   --rpc URL --chain-id N --contract 0x…   chain (or MESHWORK_RPC_URL, _CHAIN_ID, _CONTRACT)
 Without network flags, the network that \`npm start\` runs is used (.meshwork/network.json).`
@@ -70,6 +82,7 @@ export async function submitCommand(argv: string[]): Promise<number> {
       duration: { type: 'string', default: '3600' },
       out: { type: 'string' },
       key: { type: 'string' },
+      ...DATA_DIR_OPTION,
       ...NETWORK_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
@@ -98,7 +111,7 @@ export async function submitCommand(argv: string[]): Promise<number> {
     )
   const net = resolveNetwork(values)
   const key = resolveKey(values.key, net.chainId, say)
-  const requester = await startNodeRequester(key, net)
+  const requester = await startNodeRequester(key, { ...net, dataDir: values['data-dir'] })
   const reference = canaries === 0 ? undefined : await nodeReference(model)
   try {
     const taskCount = Math.ceil(tasks.length / perTask)
@@ -119,32 +132,106 @@ export async function submitCommand(argv: string[]): Promise<number> {
       canaryTasks: canaries,
     })
     say(`Job ${job.jobId} created (tx ${job.txHash}). Waiting for volunteers…`)
-    // The results so far, kept for `meshwork results` (at most once a second while it runs).
-    const keep = () => writeJobFile(resultsFile(job.jobId, job.spec, job.handle.results()))
-    say(`Results are kept in ${keep()}.`)
-    let kept = Date.now()
-    let last = ''
-    job.handle.events.addEventListener('progress', () => {
-      if (Date.now() - kept > 1000) {
-        kept = Date.now()
-        keep()
-      }
-      const p = job.handle.progress()
-      const line = `settled ${p.counts.settled}/${p.total} · accepted ${p.counts.accepted} · failed ${p.counts.failed} · ${p.resultsReceived} results from ${p.workers.length} workers`
-      if (line === last) return
-      last = line
-      say(line)
-    })
-    const final = await job.handle.done
-    const file = resultsFile(job.jobId, job.spec, job.handle.results())
-    writeJobFile(file)
-    const text = JSON.stringify(file, null, 2)
-    if (values.out) writeFileSync(values.out, text)
-    process.stdout.write(`${text}\n`)
-    if (final.failure) say(`Job failed: ${final.failure}`)
-    return final.counts.failed === 0 ? 0 : 1
+    say(
+      `Its coordinator ${requester.identity.address} is kept in ${values['data-dir']}: if this process stops, \`meshwork resume ${job.jobId}\` goes on with it.`,
+    )
+    return await followJob(job.handle, job.spec, values.out, say)
   } finally {
     await reference?.dispose().catch(() => {})
+    await requester.stop()
+  }
+}
+
+/**
+ * Prints progress on stderr until the job ends, keeps its results file up to date, and prints
+ * the results JSON on stdout. Exit status 0 when no task failed.
+ */
+async function followJob(
+  handle: JobHandle,
+  spec: JobSpec,
+  out: string | undefined,
+  say: (s: string) => void,
+): Promise<number> {
+  // The results so far, kept for `meshwork results` (at most once a second while it runs).
+  const keep = () => writeJobFile(resultsFile(handle.jobId, spec, handle.results()))
+  say(`Results are kept in ${keep()}.`)
+  let kept = Date.now()
+  let last = ''
+  const report = () => {
+    if (Date.now() - kept > 1000) {
+      kept = Date.now()
+      keep()
+    }
+    const p = handle.progress()
+    const line = `settled ${p.counts.settled}/${p.total} · accepted ${p.counts.accepted} · failed ${p.counts.failed} · ${p.resultsReceived} results from ${p.workers.length} workers`
+    if (line === last) return
+    last = line
+    say(line)
+  }
+  report()
+  handle.events.addEventListener('progress', report)
+  const final = await handle.done
+  const file = resultsFile(handle.jobId, spec, handle.results())
+  writeJobFile(file)
+  const text = JSON.stringify(file, null, 2)
+  if (out) writeFileSync(out, text)
+  process.stdout.write(`${text}\n`)
+  if (final.failure) say(`Job failed: ${final.failure}`)
+  return final.counts.failed === 0 ? 0 : 1
+}
+
+export const RESUME_HELP = `Usage: meshwork resume JOBID [options]
+
+Goes on coordinating a job that \`meshwork submit\` started here and that stopped before it
+ended (killed, crashed, machine restarted): its coordinator key and every task, result, lease
+and claim are read back from the data directory, only unfinished tasks are leased again, and
+no task is paid twice. Then prints the results JSON as submit does.
+
+  --out FILE           also write the results JSON here
+  --data-dir DIR       where submit kept the job (default ${DEFAULT_DATA_DIR})
+  --key 0x…            the key that pays the end-of-job transactions (or MESHWORK_KEY)
+  --relay MA --rpc URL --chain-id N --contract 0x…   network (default: what npm start runs)`
+
+export async function resumeCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      out: { type: 'string' },
+      key: { type: 'string' },
+      ...DATA_DIR_OPTION,
+      ...NETWORK_OPTIONS,
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
+  if (values.help) {
+    process.stdout.write(`${RESUME_HELP}\n`)
+    return 0
+  }
+  const say = (s: string) => process.stderr.write(`${s}\n`)
+  const jobId = jobIdArg(positionals, RESUME_HELP)
+  const net = resolveNetwork(values)
+  const onChain = await readJob(publicClientFor(resolveChain(values)), net.contract, jobId)
+  if (!onChain) throw new InvalidInputError(`No job ${jobId} on contract ${net.contract}.`)
+  const key = resolveKey(values.key, net.chainId, say)
+  const requester = await startNodeRequester(key, {
+    ...net,
+    dataDir: values['data-dir'],
+    coordinator: onChain.coordinator,
+  })
+  try {
+    const handle = await requester.resume(jobId)
+    const job = await requester.store.getJob(jobId)
+    if (!handle || !job)
+      throw new InvalidInputError(
+        `The store of coordinator ${onChain.coordinator} does not hold job ${jobId} and its model.`,
+      )
+    const p = handle.progress()
+    say(
+      `Resumed job ${jobId} as coordinator ${onChain.coordinator}: ${p.counts.settled} of ${p.total} tasks settled before the restart.`,
+    )
+    return await followJob(handle, job.spec, values.out, say)
+  } finally {
     await requester.stop()
   }
 }

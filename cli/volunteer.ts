@@ -6,7 +6,7 @@ import { type Hex, isAddress } from 'viem'
 import { generatePrivateKey } from 'viem/accounts'
 import { ConfigError } from '../lib/errors'
 import { startNodeVolunteer } from '../lib/sdk/node'
-import { NETWORK_OPTIONS, resolveNetwork } from './network'
+import { DATA_DIR_OPTION, DEFAULT_DATA_DIR, NETWORK_OPTIONS, resolveNetwork } from './network'
 
 export const DEFAULT_KEY_FILE = '.meshwork/volunteer.key'
 
@@ -19,6 +19,8 @@ the address of its key, and withdrawn to --payout when given.
   --payout 0x…     send withdrawn pay to this address (the key signs the authorisation; the
                    coordinators that pay it record it on chain)
   --threads N      inference threads (default 1)
+  --data-dir DIR   where it keeps what it signed, undelivered results and its claims (default
+                   ${DEFAULT_DATA_DIR}): a restarted volunteer delivers them; see \`meshwork claims\`
   --relay MA --rpc URL --chain-id N --contract 0x…   network (default: what npm start runs)`
 
 export async function volunteerCommand(argv: string[]): Promise<number> {
@@ -28,6 +30,7 @@ export async function volunteerCommand(argv: string[]): Promise<number> {
       'key-file': { type: 'string', default: DEFAULT_KEY_FILE },
       threads: { type: 'string', default: '1' },
       payout: { type: 'string' },
+      ...DATA_DIR_OPTION,
       ...NETWORK_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
@@ -45,6 +48,7 @@ export async function volunteerCommand(argv: string[]): Promise<number> {
   const v = await startNodeVolunteer({
     ...resolveNetwork(values),
     key,
+    dataDir: values['data-dir'],
     threads: Number(values.threads),
     ...(payout ? { payout } : {}),
   })

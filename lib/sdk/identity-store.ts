@@ -12,3 +12,14 @@ export async function loadOrCreateIdentity(store: Store): Promise<Identity> {
   await store.setMeta(KEY, bytesToHex(identity.privateKey.raw))
   return identity
 }
+
+/** The identity kept in the store, if any. */
+export async function loadIdentity(store: Store): Promise<Identity | undefined> {
+  const saved = await store.getMeta<string>(KEY)
+  return saved ? identityFromHex(saved as `0x${string}`) : undefined
+}
+
+/** Keeps `identity` in the store (a Node process's own file: lib/store/disk-node.ts). */
+export async function keepIdentity(store: Store, identity: Identity): Promise<void> {
+  await store.setMeta(KEY, bytesToHex(identity.privateKey.raw))
+}

@@ -1,8 +1,13 @@
 /**
  * Node conveniences for the SDK and CLI: a requester or a volunteer from a key, an RPC URL,
- * relays and a contract address. Node only (onnxruntime-node, in-memory store).
+ * relays and a contract address. Node only (onnxruntime-node). State is kept on disk when a
+ * `dataDir` is given (lib/store/disk-node.ts: one SQLite file per key, `<dataDir>/<address>.sqlite`),
+ * in memory otherwise.
  */
+
+import { existsSync } from 'node:fs'
 import { availableParallelism, totalmem } from 'node:os'
+import { join } from 'node:path'
 import * as ort from 'onnxruntime-node'
 import { type Address, createWalletClient, type Hex, http } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
@@ -22,12 +27,13 @@ import {
 } from '../chain'
 import { createLogger, type Logger } from '../env/log'
 import { probeCapability } from '../env/probe'
-import { errorMessage } from '../errors'
+import { ConfigError, errorMessage } from '../errors'
 import {
   type Compute,
   type Coordinator,
   createCoordinator,
   createWorker,
+  type JobHandle,
   type Worker,
 } from '../jobs'
 import {
@@ -45,8 +51,10 @@ import { packRecords, signRecord, type TensorMap } from '../proofs'
 import { createEngineCompute, createOrtEngine } from '../runtime'
 import { sha256Hex } from '../runtime/model-source'
 import type { Store } from '../store'
+import { claimStore, openDiskStore } from '../store/disk-node'
 import { openMemoryStore } from '../store/memory-node'
 import { redeemHeldClaims } from './claims'
+import { keepIdentity, loadIdentity } from './identity-store'
 import { type JobRequest, type SubmittedJob, submitJob } from './requester'
 
 export interface NodeNetworkOptions extends ChainConfig {
@@ -70,7 +78,41 @@ export interface NodeRequester {
   presence: PresenceService
   /** Pays createJob, stores the tasks and starts coordinating (see `submitJob`). */
   submit(req: JobRequest): Promise<SubmittedJob>
+  /**
+   * Coordinates again a job this requester's store holds (after a restart: `dataDir` and
+   * `coordinator`), from its stored tasks, results and leases. Undefined when the store does
+   * not hold the job or its model.
+   */
+  resume(jobId: Hex): Promise<JobHandle | undefined>
   stop(): Promise<void>
+}
+
+/** The store file of `address` in `dataDir`. */
+export function storeFile(dataDir: string, address: Address): string {
+  return join(dataDir, `${address.toLowerCase()}.sqlite`)
+}
+
+/**
+ * Opens the disk store of `address` in `dataDir` for this process (locked against a second
+ * process running as the same key). Its `close` also releases the lock.
+ */
+function openOwnStore(dataDir: string, address: Address): Store {
+  const file = storeFile(dataDir, address)
+  const release = claimStore(file)
+  let store: Store
+  try {
+    store = openDiskStore(file)
+  } catch (err) {
+    release()
+    throw err
+  }
+  return {
+    ...store,
+    close() {
+      store.close()
+      release()
+    },
+  }
 }
 
 /**
@@ -150,15 +192,27 @@ export async function startNodeRequester(
     coordinatorKey?: Hex | undefined
     /** Record results and redeem workers' claims when a job ends. Default true. */
     finishOnChain?: boolean | undefined
+    /**
+     * Keep the coordinator's key and its jobs (tasks, results, leases, claims) on disk here, in
+     * `<dataDir>/<coordinator address>.sqlite`, so that a killed requester can `resume` its jobs.
+     * Default: in memory, lost with the process.
+     */
+    dataDir?: string | undefined
+    /** With `dataDir`: reopen the store of this coordinator (its key is kept there). */
+    coordinator?: Address | undefined
   },
 ): Promise<NodeRequester> {
   const cfg = validateChainConfig(opts)
   const log = createLogger('requester')
-  const identity = opts.coordinatorKey
-    ? identityFromHex(opts.coordinatorKey)
-    : await generateIdentity()
-  const { node, presence } = await meshNodeFor(identity, opts, 'requester', log)
-  const store = await openMemoryStore()
+  const { identity, store } = await requesterState(opts)
+  let node: MeshNode
+  let presence: PresenceService
+  try {
+    ;({ node, presence } = await meshNodeFor(identity, opts, 'requester', log))
+  } catch (err) {
+    store.close()
+    throw err
+  }
   // Queued: payout records, slashes, the end-of-job record and redemption (and a bridge's
   // deliveries) share this key, and two sends must not take the same nonce (a record once failed
   // so while a payout record was pending).
@@ -247,6 +301,15 @@ export async function startNodeRequester(
         },
         req,
       ),
+    async resume(jobId) {
+      const running = coordinator.get(jobId)
+      if (running) return running
+      const job = await store.getJob(jobId)
+      if (!job) return undefined
+      const model = await store.getModel(job.spec.modelHash)
+      if (!model) return undefined
+      return coordinator.resume(jobId, model.bytes, job.modelFile)
+    },
     async stop() {
       presence.stop()
       await coordinator.stop()
@@ -254,6 +317,42 @@ export async function startNodeRequester(
       store.close()
     },
   }
+}
+
+/** The requester's coordinator identity and store: on disk with `dataDir`, else in memory. */
+async function requesterState(opts: {
+  coordinatorKey?: Hex | undefined
+  dataDir?: string | undefined
+  coordinator?: Address | undefined
+}): Promise<{ identity: Identity; store: Store }> {
+  if (!opts.dataDir) {
+    if (opts.coordinator)
+      throw new ConfigError('Reopening a coordinator needs the data directory that keeps it.')
+    const identity = opts.coordinatorKey
+      ? identityFromHex(opts.coordinatorKey)
+      : await generateIdentity()
+    return { identity, store: await openMemoryStore() }
+  }
+  if (opts.coordinator) {
+    const file = storeFile(opts.dataDir, opts.coordinator)
+    if (!existsSync(file))
+      throw new ConfigError(`No coordinator ${opts.coordinator} is kept in ${opts.dataDir}.`, {
+        hint: 'Run it from the directory (or --data-dir) that submitted the job.',
+      })
+    const store = openOwnStore(opts.dataDir, opts.coordinator)
+    const identity = await loadIdentity(store)
+    if (identity?.address.toLowerCase() !== opts.coordinator.toLowerCase()) {
+      store.close()
+      throw new ConfigError(`${file} does not hold the key of coordinator ${opts.coordinator}.`)
+    }
+    return { identity, store }
+  }
+  const identity = opts.coordinatorKey
+    ? identityFromHex(opts.coordinatorKey)
+    : await generateIdentity()
+  const store = openOwnStore(opts.dataDir, identity.address)
+  await keepIdentity(store, identity)
+  return { identity, store }
 }
 
 /**
@@ -292,10 +391,17 @@ export interface NodeVolunteerOptions extends NodeNetworkOptions {
   key?: Hex
   threads?: number
   /**
-   * The volunteer's store (its outbox of undelivered results). Default: a fresh in-memory one,
-   * closed on stop; one passed in stays open, so a restarted volunteer can deliver its outbox.
+   * The volunteer's store (its outbox of undelivered results, what it signed, its claims).
+   * Default: on disk in `dataDir` when given, else a fresh in-memory one; either is closed on
+   * stop. One passed in stays open, so a restarted volunteer can deliver its outbox.
    */
   store?: Store
+  /**
+   * Keep the volunteer's state on disk here, in `<dataDir>/<address>.sqlite` (needs `key`): a
+   * restarted volunteer delivers its outbox, never signs a second result for a task, and keeps
+   * its claims for `meshwork claims` / `meshwork redeem`.
+   */
+  dataDir?: string
   /** Wraps the compute port: test harnesses make slow, faulty or adversarial volunteers. */
   wrapCompute?: (compute: Compute) => Compute
   /** Where its pay goes instead of `key`'s address (recorded by the coordinators that pay it). */
@@ -310,9 +416,20 @@ export interface NodeVolunteerOptions extends NodeNetworkOptions {
 export async function startNodeVolunteer(opts: NodeVolunteerOptions): Promise<NodeVolunteer> {
   const cfg = validateChainConfig(opts)
   const log = createLogger('volunteer')
+  if (opts.dataDir && !opts.key && !opts.store)
+    throw new ConfigError('A volunteer kept on disk (dataDir) needs its key.')
   const identity = opts.key ? identityFromHex(opts.key) : await generateIdentity()
-  const { node, presence } = await meshNodeFor(identity, opts, 'volunteer', log)
-  const store = opts.store ?? (await openMemoryStore())
+  const store =
+    opts.store ??
+    (opts.dataDir ? openOwnStore(opts.dataDir, identity.address) : await openMemoryStore())
+  let node: MeshNode
+  let presence: PresenceService
+  try {
+    ;({ node, presence } = await meshNodeFor(identity, opts, 'volunteer', log))
+  } catch (err) {
+    if (!opts.store) store.close()
+    throw err
+  }
   const engine = createOrtEngine(ort, {
     backend: 'cpu',
     executionProviders: ['cpu'],

@@ -3,7 +3,7 @@
  * the relay, and the web app. Used by `npm start`, `npm run demo` and the browser tests.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { type Address, createWalletClient, http } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import {
@@ -209,7 +209,14 @@ export function cliNetworkFlags(stack: Pick<Stack, 'relay' | 'chain'>): string[]
  */
 export async function startVolunteerProcess(
   stack: Pick<Stack, 'relay' | 'chain'>,
-  opts: { name: string; keyFile: string; env?: Record<string, string>; timeoutMs?: number },
+  opts: {
+    name: string
+    keyFile: string
+    /** Where it keeps its state. Default: beside its key file. */
+    dataDir?: string
+    env?: Record<string, string>
+    timeoutMs?: number
+  },
 ): Promise<{ service: Service; address: string }> {
   let address = ''
   const service = await startService({
@@ -220,6 +227,8 @@ export async function startVolunteerProcess(
       'volunteer',
       '--key-file',
       opts.keyFile,
+      '--data-dir',
+      opts.dataDir ?? dirname(opts.keyFile),
       ...cliNetworkFlags(stack),
     ],
     cwd: ROOT,
