@@ -315,7 +315,10 @@ describe('meshwork CLI', () => {
 
   it.each([
     ['submit'],
+    ['resume'],
     ['volunteer'],
+    ['claims'],
+    ['redeem'],
     ['stake'],
     ['status'],
     ['results'],
