@@ -467,31 +467,9 @@ export class JobRun {
     return this.init.store.putTask(t.record)
   }
 
-  /** `save` without waiting (`flush` waits for it); a failure is logged. */
+  /** `save` without waiting; a failure (a store closed by a stopping coordinator) is logged. */
   private saveInBackground(t: TaskState): void {
-    this.background(this.save(t), 'task')
-  }
-
-  /** Store writes not waited for where they are made; `flush` waits for them all. */
-  private readonly writing = new Set<Promise<unknown>>()
-
-  private background<T>(write: Promise<T>, what: string): Promise<T | undefined> {
-    const tracked = write.catch((err) => {
-      this.storeFailed(what, err)
-      return undefined
-    })
-    this.writing.add(tracked)
-    void tracked.finally(() => this.writing.delete(tracked))
-    return tracked
-  }
-
-  /**
-   * Resolves once every store write made so far has finished: a coordinator stopping waits for
-   * this before its store closes (a write still in flight then failed with IndexedDB's
-   * InvalidStateError, "saving a settlement failed", and its task was lost).
-   */
-  async flush(): Promise<void> {
-    while (this.writing.size > 0) await Promise.all([...this.writing])
+    this.save(t).catch((err) => this.storeFailed('task', err))
   }
 
   private storeFailed(what: string, err: unknown) {
@@ -1107,7 +1085,10 @@ export class JobRun {
     if (this.job.status !== 'running') return
     if (this.tasks.every((t) => t.record.status === 'settled' || t.record.status === 'failed')) {
       this.job.status = 'complete'
-      void this.background(this.init.store.putJob(this.job), 'job').finally(() => this.finish())
+      void this.init.store
+        .putJob(this.job)
+        .catch((err) => this.storeFailed('job', err))
+        .finally(() => this.finish())
     }
   }
 
@@ -1152,8 +1133,13 @@ export class JobRun {
     }
     if (settled.length > 0) this.init.onSettled?.(settled)
     this.job.status = 'expired'
-    void this.background(this.init.store.putTasks(this.tasks.map((t) => t.record)), 'task')
-    void this.background(this.init.store.putJob(this.job), 'job').finally(() => this.finish())
+    void this.init.store
+      .putTasks(this.tasks.map((t) => t.record))
+      .catch((err) => this.storeFailed('task', err))
+    void this.init.store
+      .putJob(this.job)
+      .catch((err) => this.storeFailed('job', err))
+      .finally(() => this.finish())
   }
 
   private expireLeases(now: number) {
