@@ -55,7 +55,7 @@ import { claimStore, openDiskStore } from '../store/disk-node'
 import { openMemoryStore } from '../store/memory-node'
 import { redeemHeldClaims } from './claims'
 import { keepIdentity, loadIdentity } from './identity-store'
-import { type JobRequest, type SubmittedJob, submitJob } from './requester'
+import { type JobRequest, resumeStoredJob, type SubmittedJob, submitJob } from './requester'
 
 export interface NodeNetworkOptions extends ChainConfig {
   relays: string[]
@@ -301,15 +301,7 @@ export async function startNodeRequester(
         },
         req,
       ),
-    async resume(jobId) {
-      const running = coordinator.get(jobId)
-      if (running) return running
-      const job = await store.getJob(jobId)
-      if (!job) return undefined
-      const model = await store.getModel(job.spec.modelHash)
-      if (!model) return undefined
-      return coordinator.resume(jobId, model.bytes, job.modelFile)
-    },
+    resume: (jobId) => resumeStoredJob({ store, coordinator }, jobId),
     async stop() {
       presence.stop()
       await coordinator.stop()

@@ -15,7 +15,7 @@ import { type Coordinator, createCoordinator, type JobHandle } from '../jobs'
 import { createMeshNode, installGossipValidators, type MeshNode, startPresence } from '../mesh'
 import { openStore, type Store } from '../store'
 import { loadOrCreateIdentity } from './identity-store'
-import { type JobRequest, type SubmittedJob, submitJob } from './requester'
+import { type JobRequest, resumeStoredJob, type SubmittedJob, submitJob } from './requester'
 
 export interface RequesterSession {
   node: MeshNode
@@ -58,15 +58,7 @@ async function open(config: AppConfig): Promise<RequesterSession> {
   })
   await coordinator.start()
 
-  const resume = async (jobId: Hex) => {
-    const running = coordinator.get(jobId)
-    if (running) return running
-    const job = await store.getJob(jobId)
-    if (!job) return undefined
-    const model = await store.getModel(job.spec.modelHash)
-    if (!model) return undefined
-    return coordinator.resume(jobId, model.bytes, job.modelFile)
-  }
+  const resume = (jobId: Hex) => resumeStoredJob({ store, coordinator }, jobId)
   // A reloaded tab picks up every job it was coordinating.
   for (const job of await store.listJobs()) if (job.status === 'running') await resume(job.jobId)
 

@@ -181,6 +181,24 @@ export async function coordinateJob(
   return ctx.coordinator.run(job, tasks, j.model, j.modelFile, j.trust)
 }
 
+/**
+ * Coordinates again a job `ctx.store` holds (a reloaded tab, a restarted Node requester), from
+ * its stored tasks, results, leases and model; the running handle if it runs already. Undefined
+ * when the store does not hold the job or its model.
+ */
+export async function resumeStoredJob(
+  ctx: Pick<SubmitContext, 'store' | 'coordinator'>,
+  jobId: Hex,
+): Promise<JobHandle | undefined> {
+  const running = ctx.coordinator.get(jobId)
+  if (running) return running
+  const job = await ctx.store.getJob(jobId)
+  if (!job) return undefined
+  const model = await ctx.store.getModel(job.spec.modelHash)
+  if (!model) return undefined
+  return ctx.coordinator.resume(jobId, model.bytes, job.modelFile)
+}
+
 /** `k` distinct indices in [0, n), uniformly (partial Fisher–Yates). */
 function sample(n: number, k: number): number[] {
   const a = Array.from({ length: n }, (_, i) => i)

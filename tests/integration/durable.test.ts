@@ -191,37 +191,23 @@ describe('durable Node requester and volunteer', () => {
     // Gas from another key (the volunteer's own holds none); the pay is the volunteer's.
     const client = publicClientFor(stack.chain)
     const credited = await creditedBalance(client, stack.chain.contract, worker)
-    const redeem = await meshwork(
-      [
-        'redeem',
-        '--key-file',
-        keyFile,
-        '--data-dir',
-        dataDir,
-        '--key',
-        DEV_PRIVATE_KEYS[2]!,
-        ...chainNet,
-      ],
-      cwd,
-    )
+    const redeemArgs = [
+      'redeem',
+      '--key-file',
+      keyFile,
+      '--data-dir',
+      dataDir,
+      '--key',
+      DEV_PRIVATE_KEYS[2]!,
+      ...chainNet,
+    ]
+    const redeem = await meshwork(redeemArgs, cwd)
     expect(redeem.stderr).toMatch(/Redeemed \d+ claims/)
     expect(redeem.code).toBe(0)
     expect(await creditedBalance(client, stack.chain.contract, worker)).toBe(
       credited + BigInt(claim.results) * reward,
     )
-    const again = await meshwork(
-      [
-        'redeem',
-        '--key-file',
-        keyFile,
-        '--data-dir',
-        dataDir,
-        '--key',
-        DEV_PRIVATE_KEYS[2]!,
-        ...chainNet,
-      ],
-      cwd,
-    )
+    const again = await meshwork(redeemArgs, cwd)
     expect(again.stderr).toMatch(/Nothing to redeem/)
   })
 })
