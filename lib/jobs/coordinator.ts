@@ -73,6 +73,13 @@ const NEWCOMER_GAP_MS = 20_000
 const STAKE_TTL_MS = 60_000
 /** Results recorded per `record` transaction. */
 const RECORD_BATCH = 500
+/**
+ * At the end of a job, how long the final redemption waits for replicas still leased (a third
+ * replica of a task that two others settled is paid when it agrees): long enough for a timed
+ * worker's answer, short enough that a stalled one does not hold the job's end (ms). A replica
+ * that answers later still gets its claim and redeems it itself.
+ */
+const LATE_REPLICA_WAIT_MS = 10_000
 
 export interface JobHandle {
   jobId: Hex
@@ -280,6 +287,7 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
    * for it (workers that redeemed already are skipped by the chain port). Failures are logged:
    * the workers still hold their claims.
    */
+  let stopping = false
   const finishOnChain = async (run: JobRun) => {
     const chain = init.chain
     if (!chain) return
@@ -301,6 +309,9 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
       }
     }
     if (chain.redeem) {
+      const until = Date.now() + LATE_REPLICA_WAIT_MS
+      while (run.outstandingLeases() > 0 && Date.now() < until && !stopping)
+        await new Promise((r) => setTimeout(r, 200))
       try {
         const claims = await run.allClaims()
         if (claims.length > 0) {
@@ -397,6 +408,7 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
     },
     get: (jobId) => runs.get(jobId)?.handle,
     async stop() {
+      stopping = true
       for (const t of timers) clearInterval(t)
       if (extraRound) clearTimeout(extraRound)
       unsubscribePresence?.()

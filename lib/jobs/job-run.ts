@@ -792,6 +792,16 @@ export class JobRun {
     return out
   }
 
+  /**
+   * Leases handed out and neither answered nor expired, over every task: after the job is done,
+   * replicas still computing a settled task (r > quorum) whose answers will be paid (`payLate`).
+   */
+  outstandingLeases(): number {
+    let n = 0
+    for (const t of this.tasks) n += t.leases.size
+    return n
+  }
+
   /** Accepted results of settled tasks, in task order: what `record` can put on chain. */
   settledResults(): Array<{ taskIndex: number; resultHash: Hex }> {
     return this.tasks
