@@ -121,11 +121,13 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
   const reputation = new Map<string, WorkerRecord>()
   const stakes = new Map<string, { wei: bigint; readAt: number }>()
   let saveTimer: ReturnType<typeof setTimeout> | undefined
+  /** The reputation write in flight, if any: `stop` waits for it before the store closes. */
+  let savingReputation: Promise<void> = Promise.resolve()
   const saveReputation = () => {
     if (saveTimer) return
     saveTimer = setTimeout(() => {
       saveTimer = undefined
-      void init.store
+      savingReputation = init.store
         .setMeta(REPUTATION_KEY, Object.fromEntries(reputation))
         .catch((err) => log.warn('saving reputation failed', { error: errorMessage(err) }))
     }, 500)
@@ -412,18 +414,22 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
       for (const t of timers) clearInterval(t)
       if (extraRound) clearTimeout(extraRound)
       unsubscribePresence?.()
-      if (saveTimer) {
-        clearTimeout(saveTimer)
-        saveTimer = undefined
-        await init.store.setMeta(REPUTATION_KEY, Object.fromEntries(reputation)).catch(() => {})
-      }
-      await settleAll()
-      for (const { run } of runs.values()) run.stop()
+      // No new requests, so no new writes, from here on.
       await Promise.all(
         [PROTOCOLS.work, PROTOCOLS.result, PROTOCOLS.model].map((p) =>
           node.unhandle(p).catch(() => {}),
         ),
       )
+      if (saveTimer) {
+        clearTimeout(saveTimer)
+        saveTimer = undefined
+        await init.store.setMeta(REPUTATION_KEY, Object.fromEntries(reputation)).catch(() => {})
+      }
+      await savingReputation
+      await settleAll()
+      for (const { run } of runs.values()) run.stop()
+      // Every task, claim and job write finishes before the caller closes the store.
+      await Promise.all([...runs.values()].map(({ run }) => run.flush()))
     },
   }
 }

@@ -145,6 +145,28 @@ describe('JobRun', () => {
     expect((await store.getJob(jobId))?.status).toBe('expired')
   })
 
+  it('flush waits for every store write made in the background (a stopping coordinator closes its store after it)', async () => {
+    const base = await openMemoryStore()
+    // A store whose task writes take a while, as a busy IndexedDB's do.
+    let slowWrites = 0
+    const slow: Store = {
+      ...base,
+      putTask: async (r) => {
+        await new Promise((done) => setTimeout(done, 50))
+        await base.putTask(r)
+        slowWrites++
+      },
+    }
+    const { run, jobId } = await setup(2, 1, 1, slow)
+    const w = await generateIdentity()
+    const l = lease(run.assign(w.peerId))
+    expect(slowWrites).toBe(0)
+    await run.flush()
+    expect(slowWrites).toBe(1)
+    // The lease is in the store once flush resolved.
+    expect((await base.getTask(jobId, l.taskIndex))?.leases?.map((x) => x.id)).toEqual([l.leaseId])
+  })
+
   it('calls onAccepted once per task, when its quorum is reached', async () => {
     const accepted: number[] = []
     const { run, answer } = await setup(3, 2, 2, undefined, 3600, {

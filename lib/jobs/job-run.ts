@@ -467,9 +467,31 @@ export class JobRun {
     return this.init.store.putTask(t.record)
   }
 
-  /** `save` without waiting; a failure (a store closed by a stopping coordinator) is logged. */
+  /** `save` without waiting (`flush` waits for it); a failure is logged. */
   private saveInBackground(t: TaskState): void {
-    this.save(t).catch((err) => this.storeFailed('task', err))
+    this.background(this.save(t), 'task')
+  }
+
+  /** Store writes not waited for where they are made; `flush` waits for them all. */
+  private readonly writing = new Set<Promise<unknown>>()
+
+  private background<T>(write: Promise<T>, what: string): Promise<T | undefined> {
+    const tracked = write.catch((err) => {
+      this.storeFailed(what, err)
+      return undefined
+    })
+    this.writing.add(tracked)
+    void tracked.finally(() => this.writing.delete(tracked))
+    return tracked
+  }
+
+  /**
+   * Resolves once every store write made so far has finished: a coordinator stopping waits for
+   * this before its store closes (a write still in flight then failed with IndexedDB's
+   * InvalidStateError, "saving a settlement failed", and its task was lost).
+   */
+  async flush(): Promise<void> {
+    while (this.writing.size > 0) await Promise.all([...this.writing])
   }
 
   private storeFailed(what: string, err: unknown) {
@@ -1095,10 +1117,7 @@ export class JobRun {
     if (this.job.status !== 'running') return
     if (this.tasks.every((t) => t.record.status === 'settled' || t.record.status === 'failed')) {
       this.job.status = 'complete'
-      void this.init.store
-        .putJob(this.job)
-        .catch((err) => this.storeFailed('job', err))
-        .finally(() => this.finish())
+      void this.background(this.init.store.putJob(this.job), 'job').finally(() => this.finish())
     }
   }
 
@@ -1143,13 +1162,8 @@ export class JobRun {
     }
     if (settled.length > 0) this.init.onSettled?.(settled)
     this.job.status = 'expired'
-    void this.init.store
-      .putTasks(this.tasks.map((t) => t.record))
-      .catch((err) => this.storeFailed('task', err))
-    void this.init.store
-      .putJob(this.job)
-      .catch((err) => this.storeFailed('job', err))
-      .finally(() => this.finish())
+    void this.background(this.init.store.putTasks(this.tasks.map((t) => t.record)), 'task')
+    void this.background(this.init.store.putJob(this.job), 'job').finally(() => this.finish())
   }
 
   private expireLeases(now: number) {
