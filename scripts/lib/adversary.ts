@@ -1100,6 +1100,9 @@ const equivocator: AdversaryScenario = {
       cleanup.push(() => eq.stop())
       const reporter = pop.requester.wallet.account.address
       const before = await creditedBalance(net.client, net.chain.contract, reporter)
+      // The honest volunteers wait (up to 30 s) until the equivocator holds a lease: on a small
+      // job they could otherwise finish it before gossip brought the equivocator the announcement.
+      for (const { v } of pop.volunteers) v.worker.pause()
       const m = await runJob(net, pop, {
         tasks,
         replicas: 2,
@@ -1107,6 +1110,11 @@ const equivocator: AdversaryScenario = {
         trust: trustSettings('standard'),
         seed: 22,
         canaries: Math.ceil(tasks * 0.05),
+        during: async () => {
+          for (let i = 0; i < 150 && eq.stats.leases === 0; i++)
+            await new Promise((r) => setTimeout(r, 200))
+          for (const { v } of pop.volunteers) v.worker.resume()
+        },
       })
       // The slash is sent when the second result arrives; give its transaction a moment.
       let stakeLeft = stakeWei
