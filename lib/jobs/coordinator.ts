@@ -338,8 +338,10 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
     const worker = addressOfPeer(peer)
     if (!worker) return res
     try {
-      // A worker asking for no lease (job over, claim only, nothing to do) gets the newest claim.
-      const fresh = (res as { type?: string }).type === 'no-work'
+      // A worker asking for no lease (job over, claim only, nothing to do) gets the newest claim,
+      // and so does every answer once the job is over: the ack of the result that completed it
+      // carries a claim for it, whatever happens to this coordinator afterwards.
+      const fresh = (res as { type?: string }).type === 'no-work' || run.job.status !== 'running'
       const claim = await run.claimFor(worker, { fresh })
       return claim ? { ...res, claim } : res
     } catch (err) {
