@@ -231,6 +231,13 @@ export function VolunteerApp({ config }: { config: AppConfig }) {
               testid="credited"
             />
             <Stat label="Jobs known" value={String(w?.jobsKnown ?? 0)} />
+            <Stat
+              label="Announcements ignored"
+              value={String(
+                Object.values(w?.announcementsIgnored ?? {}).reduce((a, b) => a + (b ?? 0), 0),
+              )}
+              testid="announcements-ignored"
+            />
           </div>
           <p className="muted">
             Paid to{' '}

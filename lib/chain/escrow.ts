@@ -511,3 +511,32 @@ export async function sendBalance(wallet: Wallet, client: PublicClient, to: Addr
   )
   return { amount }
 }
+
+/**
+ * Which of `jobIds` were created on this escrow, in one `eth_getLogs` (JobCreated, the ids as an
+ * OR of the indexed topic): what a volunteer asks before it spends a `getJob` call on an
+ * announcement, so that a flood of made-up ids costs it one RPC call per batch, not per id.
+ */
+export async function createdJobIds(
+  client: PublicClient,
+  contract: Address,
+  jobIds: readonly Hex[],
+): Promise<Set<Hex>> {
+  if (jobIds.length === 0) return new Set()
+  try {
+    const logs = await client.getContractEvents({
+      address: contract,
+      abi: jobEscrowAbi,
+      eventName: 'JobCreated',
+      args: { jobId: [...jobIds] },
+      fromBlock: 0n,
+    })
+    return new Set(
+      logs
+        .filter((l) => l.address.toLowerCase() === contract.toLowerCase())
+        .map((l) => (l.args.jobId as Hex).toLowerCase() as Hex),
+    )
+  } catch (err) {
+    throw chainError('Reading created jobs', err)
+  }
+}

@@ -21,7 +21,7 @@
  */
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Address, Hex, PublicClient } from 'viem'
-import { readJob } from '../chain'
+import { createdJobIds, type OnchainJob, readJob } from '../chain'
 import { createLogger, type Logger } from '../env/log'
 import type { Capability } from '../env/probe'
 import { BaseError, errorMessage, InvalidMessageError } from '../errors'
@@ -57,6 +57,7 @@ import {
 } from '../proofs'
 import type { ClaimRecord, OutboxRecord, Store } from '../store'
 import { WEBGPU_REFUSED } from '../trust'
+import { createJobIdCheck } from './job-ids'
 import { effectiveDuty, restAfter, type ThrottleSettings } from './throttle'
 import type { Compute } from './types'
 
@@ -98,6 +99,10 @@ export interface WorkerStats {
   lastComputeMs: number | undefined
   avgComputeMs: number | undefined
   jobsKnown: number
+  /** Announcements not acted on, by reason (a flood shows here, not in memory or RPC calls). */
+  announcementsIgnored: Partial<Record<AnnouncementIgnored, number>>
+  /** Calls to the chain RPC for announcements: existence batches and job checks. */
+  announcementRpcCalls: number
   currentJob: Hex | undefined
   /** Claims held: jobs, results they pay, and wei not yet redeemed on chain (as last seen). */
   claims: { jobs: number; results: number; unredeemedWei: bigint }
@@ -159,8 +164,30 @@ interface KnownJob {
   checkErrors: number
 }
 
-/** Jobs announced but not checked on chain yet, at most: a flood of made-up ids is dropped. */
+/**
+ * Why an announcement was not acted on. `not-on-chain`: no JobCreated event names its id;
+ * `check-dropped`: its existence check was dropped from a full queue or failed (it is asked again
+ * at its next announcement); `check-failed`: its terms or announcer differ from the chain;
+ * `recently-rejected`: the same id and announcer failed less than REJECTED_TTL_MS ago;
+ * `too-many-unchecked`: MAX_UNCHECKED_JOBS jobs wait for their check; `bad-policy`: unparsable.
+ */
+export type AnnouncementIgnored =
+  | 'not-on-chain'
+  | 'check-dropped'
+  | 'check-failed'
+  | 'recently-rejected'
+  | 'too-many-unchecked'
+  | 'bad-policy'
+
+/**
+ * Jobs announced, known to exist on chain and not checked against their terms yet, at most.
+ * Made-up ids never get this far (lib/jobs/job-ids.ts): only real jobs, which cost gas, count.
+ */
 const MAX_UNCHECKED_JOBS = 32
+/** How long a job read from the chain answers further checks of the same id (ms). */
+const ONCHAIN_JOB_TTL_MS = 30_000
+/** Jobs read from the chain kept for ONCHAIN_JOB_TTL_MS, at most. */
+const MAX_ONCHAIN_JOBS = 256
 /** How long an announcement that failed its check is not checked again (ms). */
 const REJECTED_TTL_MS = 60_000
 
@@ -233,6 +260,19 @@ export function createWorker(init: WorkerInit): Worker {
   const jobs = new Map<Hex, KnownJob>()
   /** `jobId:announcer` pairs whose check failed, until when (ms); bounded. */
   const rejected = new Map<string, number>()
+  /** Which announced ids exist on chain, asked in bounded batches (one RPC call per batch). */
+  const idCheck = createJobIdCheck({
+    created: (ids) => createdJobIds(init.chain.client, init.chain.contract, ids),
+  })
+  /** Ids whose existence is being asked. Bounded by idCheck's queue, which answers every id. */
+  const asking = new Set<Hex>()
+  /** Recent `getJob` answers by id: a forged announcer of a real job costs no further call. */
+  const onchainJobs = new Map<Hex, { at: number; job: OnchainJob }>()
+  const ignored: Partial<Record<AnnouncementIgnored, number>> = {}
+  let jobChecks = 0
+  const ignore = (why: AnnouncementIgnored) => {
+    ignored[why] = (ignored[why] ?? 0) + 1
+  }
   /** Latest claim per job (a copy of the store's, loaded at start). */
   const claims = new Map<Hex, ClaimRecord>()
   /** Models (with backend and policy) whose outputs were the same in two runs. */
@@ -300,16 +340,32 @@ export function createWorker(init: WorkerInit): Worker {
     }
     const key = `${jobId}:${msg.coordinator}`
     const until = rejected.get(key)
-    if (until !== undefined && until > Date.now()) return
-    let unchecked = 0
-    for (const j of jobs.values()) if (j.check === 'pending') unchecked++
-    if (unchecked >= MAX_UNCHECKED_JOBS) return
+    if (until !== undefined && until > Date.now()) return ignore('recently-rejected')
     let policy: AgreementPolicy
     try {
       policy = parsePolicy(msg.policy)
     } catch {
-      return
+      return ignore('bad-policy')
     }
+    // Does the job exist at all? Asked in batches, so a flood of made-up ids costs a bounded
+    // number of calls and never enters the job map. Its next announcement waits meanwhile.
+    if (asking.has(jobId)) return
+    asking.add(jobId)
+    void idCheck.exists(jobId, msg.coordinator).then((v) => {
+      asking.delete(jobId)
+      if (state === 'stopped') return
+      if (v === 'created') admit(msg, policy)
+      else ignore(v === 'missing' ? 'not-on-chain' : 'check-dropped')
+    })
+  }
+
+  /** A job that exists on chain: remembered and checked against its terms. */
+  const admit = (msg: JobAnnouncement, policy: AgreementPolicy) => {
+    const jobId = msg.jobId as Hex
+    if (jobs.has(jobId)) return
+    let unchecked = 0
+    for (const j of jobs.values()) if (j.check === 'pending') unchecked++
+    if (unchecked >= MAX_UNCHECKED_JOBS) return ignore('too-many-unchecked')
     const job: KnownJob = {
       ann: msg,
       policy,
@@ -333,6 +389,22 @@ export function createWorker(init: WorkerInit): Worker {
     changed()
   }
 
+  /** `getJob`, answered from a recent read of the same job when there is one. */
+  const readOnchainJob = async (jobId: Hex): Promise<OnchainJob | undefined> => {
+    const id = jobId.toLowerCase() as Hex
+    const hit = onchainJobs.get(id)
+    if (hit && Date.now() - hit.at < ONCHAIN_JOB_TTL_MS) return hit.job
+    jobChecks++
+    const job = await readJob(init.chain.client, init.chain.contract, jobId)
+    // Only jobs found: one missing now may be found a block later.
+    if (job) {
+      onchainJobs.delete(id)
+      onchainJobs.set(id, { at: Date.now(), job })
+      if (onchainJobs.size > MAX_ONCHAIN_JOBS) onchainJobs.delete(onchainJobs.keys().next().value!)
+    }
+    return job
+  }
+
   /**
    * Works only for jobs whose escrow exists on chain, names the announcer as coordinator, and
    * matches what was announced.
@@ -340,7 +412,7 @@ export function createWorker(init: WorkerInit): Worker {
   const checkOnChain = async (job: KnownJob) => {
     const a = job.ann
     try {
-      const onchain = await readJob(init.chain.client, init.chain.contract, a.jobId as Hex)
+      const onchain = await readOnchainJob(a.jobId as Hex)
       const announcer = addressOfPeer(a.coordinator)?.toLowerCase()
       const checks: Array<[boolean, string]> = onchain
         ? [
@@ -370,6 +442,7 @@ export function createWorker(init: WorkerInit): Worker {
       const mismatch = checks.find(([bad]) => bad)?.[1]
       if (mismatch) {
         job.check = 'rejected'
+        ignore('check-failed')
         // Anyone can announce anything: say so only for the job's own coordinator.
         if (onchain && announcer === onchain.coordinator.toLowerCase())
           problem(`Ignoring job ${short(a.jobId)}: ${mismatch}.`)
@@ -1017,6 +1090,7 @@ export function createWorker(init: WorkerInit): Worker {
     },
     async stop() {
       state = 'stopped'
+      idCheck.stop()
       if (outboxTimer) clearInterval(outboxTimer)
       abort.abort()
       unsubscribe?.()
@@ -1043,6 +1117,8 @@ export function createWorker(init: WorkerInit): Worker {
       lastComputeMs: lastMs,
       avgComputeMs: tasksDone > 0 ? totalMs / tasksDone : undefined,
       jobsKnown: jobs.size,
+      announcementsIgnored: { ...ignored },
+      announcementRpcCalls: idCheck.stats().calls + jobChecks,
       currentJob,
       claims: claimTotals(),
       pendingResults,
