@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { encodeCbor } from '../proofs'
-import { validateGossip } from './gossip'
+import { ANNOUNCE_BURST, ANNOUNCE_RATE, createRateLimit, validateGossip } from './gossip'
 import { generateIdentity } from './identity'
 import { TOPICS } from './protocol'
 
@@ -111,5 +111,41 @@ describe('no copying', () => {
       const fields = Object.keys(schema.shape)
       expect(fields.filter((f) => resultFields.includes(f))).toEqual([])
     }
+  })
+})
+
+describe('announcement rate limit', () => {
+  it('lets a signer publish its burst, then its rate, and keeps signers apart', () => {
+    let t = 0
+    const limit = createRateLimit(ANNOUNCE_RATE, ANNOUNCE_BURST, () => t)
+    const verdicts = Array.from({ length: 100 }, () => limit.take('flooder'))
+    expect(verdicts.filter((v) => v === 'ok')).toHaveLength(ANNOUNCE_BURST)
+    // Then ignored while its debt is under a burst, rejected (penalised) beyond.
+    expect(verdicts.filter((v) => v === 'over')).toHaveLength(ANNOUNCE_BURST)
+    expect(verdicts.filter((v) => v === 'abuse')).toHaveLength(100 - 2 * ANNOUNCE_BURST)
+    // Another signer is not held back by the flooder.
+    expect(limit.take('coordinator')).toBe('ok')
+    // The flooder pays its debt (a burst deep, at ANNOUNCE_RATE a second) before it is heard.
+    t += (ANNOUNCE_BURST / ANNOUNCE_RATE) * 1000
+    expect(limit.take('flooder')).toBe('over')
+    t += 300
+    expect(limit.take('flooder')).toBe('ok')
+  })
+
+  it('an honest pace is never refused', () => {
+    let t = 0
+    const limit = createRateLimit(ANNOUNCE_RATE, ANNOUNCE_BURST, () => t)
+    // Twenty jobs announced every 2 s for ten minutes.
+    for (let round = 0; round < 300; round++, t += 2000)
+      for (let j = 0; j < 20; j++) expect(limit.take('coordinator')).toBe('ok')
+  })
+
+  it('forgets the oldest signer beyond its bound', () => {
+    const limit = createRateLimit(1, 1, () => 0, 3)
+    for (const k of ['a', 'b', 'c', 'd']) limit.take(k)
+    expect(limit.size).toBe(3)
+    // 'a' was forgotten: it starts with a full bucket again; 'd' has spent its one.
+    expect(limit.take('a')).toBe('ok')
+    expect(limit.take('d')).not.toBe('ok')
   })
 })

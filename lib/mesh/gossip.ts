@@ -109,9 +109,58 @@ export function gossipScoreParams(): Partial<PeerScoreParams> {
   }
 }
 
+/**
+ * Job announcements one signer may publish, as a token bucket: ANNOUNCE_RATE a second on
+ * average, ANNOUNCE_BURST at once. A coordinator announces each running job every 2 s, so this
+ * carries twenty running jobs with room to spare. Beyond it, a signer's announcements are
+ * ignored (not forwarded, no penalty: an honest neighbour relaying them forwards no more than
+ * its own bucket let through); once it is ANNOUNCE_BURST beyond, which only the flooder's own
+ * connection can be, they are rejected, so gossipsub's scoring graylists that connection and
+ * drops its messages before checking their signatures.
+ */
+export const ANNOUNCE_RATE = 10
+export const ANNOUNCE_BURST = 30
+/** Signers whose buckets are kept, at most (the oldest is forgotten: it starts full again). */
+const MAX_BUCKETS = 4096
+
+export type RateVerdict = 'ok' | 'over' | 'abuse'
+
+/**
+ * A per-key token bucket over `now` (ms). A message refused still costs a token (the bucket goes
+ * into debt, at most `burst` deep, then 'abuse'), so a key that keeps sending is refused until it
+ * has been quiet long enough to pay its debt.
+ */
+export function createRateLimit(
+  rate: number,
+  burst: number,
+  now: () => number = Date.now,
+  maxKeys = MAX_BUCKETS,
+) {
+  const buckets = new Map<string, { tokens: number; at: number }>()
+  return {
+    take(key: string): RateVerdict {
+      const t = now()
+      const b = buckets.get(key) ?? { tokens: burst, at: t }
+      b.tokens = Math.min(burst, b.tokens + ((t - b.at) / 1000) * rate)
+      b.at = t
+      buckets.delete(key)
+      buckets.set(key, b)
+      if (buckets.size > maxKeys) buckets.delete(buckets.keys().next().value!)
+      const verdict: RateVerdict = b.tokens >= 1 ? 'ok' : b.tokens > -burst ? 'over' : 'abuse'
+      b.tokens = Math.max(-burst, b.tokens - 1)
+      return verdict
+    },
+    get size() {
+      return buckets.size
+    },
+  }
+}
+
 export interface GossipStats {
   accepted: number
   rejected: number
+  /** Job announcements refused because their signer exceeded ANNOUNCE_RATE. */
+  rateLimited: number
   lastRejection?: { peer: string; reason: string } | undefined
 }
 
@@ -121,18 +170,30 @@ export interface GossipStats {
  */
 export function installGossipValidators(
   node: MeshNode,
-  onVerdict?: (topic: string, verdict: 'accept' | 'reject') => void,
+  onVerdict?: (topic: string, verdict: 'accept' | 'reject' | 'rate-limited') => void,
 ): GossipStats {
-  const stats: GossipStats = { accepted: 0, rejected: 0 }
+  const stats: GossipStats = { accepted: 0, rejected: 0, rateLimited: 0 }
+  const announcements = createRateLimit(ANNOUNCE_RATE, ANNOUNCE_BURST)
   for (const topic of Object.keys(TOPIC_SCHEMAS)) {
     node.services.pubsub.topicValidators.set(topic, (peer, msg) => {
       const v = validateGossip(topic, msg.data, msg.type === 'signed' ? msg.from : undefined)
-      onVerdict?.(topic, v.verdict === 'accept' ? 'accept' : 'reject')
       if (v.verdict === 'accept') {
+        // Valid but too many from one signer (see ANNOUNCE_RATE).
+        const rate =
+          topic === TOPICS.jobs && msg.type === 'signed'
+            ? announcements.take(msg.from.toString())
+            : 'ok'
+        if (rate !== 'ok') {
+          stats.rateLimited++
+          onVerdict?.(topic, 'rate-limited')
+          return rate === 'abuse' ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
+        }
         stats.accepted++
+        onVerdict?.(topic, 'accept')
         return TopicValidatorResult.Accept
       }
       stats.rejected++
+      onVerdict?.(topic, 'reject')
       stats.lastRejection = { peer: peer.toString(), reason: v.reason }
       log.debug('rejected gossip', { topic, peer: peer.toString(), reason: v.reason })
       return TopicValidatorResult.Reject
