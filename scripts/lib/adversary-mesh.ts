@@ -5,6 +5,8 @@
  * close it, and an honest volunteer never signs two results for one task, so no one can get it
  * slashed (lib/jobs/worker.ts, docs/trust.md).
  */
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import {
   type Address,
   encodeAbiParameters,
@@ -44,7 +46,15 @@ import { seededInputs } from '../../lib/runtime/examples'
 import { sha256Hex } from '../../lib/runtime/model-source'
 import { startNodeRequester, startNodeVolunteer, walletFor } from '../../lib/sdk/node'
 import type { AdversaryResult, AdversaryScenario } from './adversary'
-import { type ChaosNet, MODEL, networkOf, onNet, withTimeout } from './chaos'
+import {
+  type ChaosNet,
+  MODEL,
+  networkOf,
+  onNet,
+  paddedCompute,
+  startVolunteers,
+  withTimeout,
+} from './chaos'
 
 const log = createLogger('stranger')
 const policy = parsePolicy('round:3')
@@ -486,9 +496,179 @@ const unpaidWork: AdversaryScenario = {
   },
 }
 
+/** A loopback HTTP proxy in front of the chain's RPC that counts JSON-RPC calls by method. */
+async function countingRpc(target: string) {
+  const counts = new Map<string, number>()
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = []
+    for await (const c of req) chunks.push(c as Buffer)
+    const body = Buffer.concat(chunks)
+    try {
+      const parsed = JSON.parse(body.toString()) as { method?: string } | Array<{ method?: string }>
+      for (const m of Array.isArray(parsed) ? parsed : [parsed])
+        counts.set(m.method ?? '?', (counts.get(m.method ?? '?') ?? 0) + 1)
+    } catch {}
+    try {
+      const r = await fetch(target, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      })
+      res.writeHead(r.status, { 'content-type': 'application/json' })
+      res.end(Buffer.from(await r.arrayBuffer()))
+    } catch {
+      res.writeHead(502).end()
+    }
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}`,
+    total: () => [...counts.values()].reduce((a, b) => a + b, 0),
+    byMethod: () => Object.fromEntries(counts),
+    stop: () => new Promise<void>((r) => server.close(() => r())),
+  }
+}
+
+const FLOOD_MESSAGES = 2000
+
+const announcementFlood: AdversaryScenario = {
+  name: 'announcement-flood',
+  description: `During a job, a stranger announces ${FLOOD_MESSAGES} jobs with made-up ids (each well formed, for this chain and escrow, signed by the stranger as their coordinator). A volunteer checks which ids exist in batches (one eth_getLogs per 256 ids, at most 4 per 2 s) and remembers only real jobs: its job map stays at the real ones, its RPC calls stay bounded, and the honest job runs at ≥ 0.8 of an unflooded run's rate.`,
+  async run(size) {
+    const started = Date.now()
+    const tasks = size === 'full' ? 60 : 24
+    return onNet({}, async (net, cleanup) => {
+      const rpc = await countingRpc(net.chain.rpcUrl)
+      cleanup.push(() => rpc.stop())
+      // The watched volunteer talks to the chain through the counting proxy.
+      const watched = await startNodeVolunteer({
+        ...networkOf(net),
+        rpcUrl: rpc.url,
+        wrapCompute: (c) => paddedCompute(40, c),
+      })
+      cleanup.push(() => watched.stop())
+      for (const v of await startVolunteers(net, 2, 40)) cleanup.push(() => v.stop())
+      const requester = await startNodeRequester(DEV_PRIVATE_KEYS[1]!, networkOf(net))
+      cleanup.push(() => requester.stop())
+      const model = MODEL()
+      const runOne = async (seed: number) => {
+        const t0 = Date.now()
+        const calls0 = rpc.total()
+        const job = await requester.submit({
+          model,
+          tasks: parseInputsJson(seededInputs(seed, tasks, { x: [1, 16] })),
+          replicas: 2,
+          quorum: 2,
+          policy,
+          rewardPerResult: parseEther('0.0001'),
+          durationSeconds: 3600,
+        })
+        const final = await withTimeout(job.handle.done, 180_000, 'the job').catch(() => undefined)
+        const ms = Date.now() - t0
+        return {
+          settled: final?.counts.settled ?? 0,
+          ms,
+          perSecond: ((final?.counts.settled ?? 0) * 1000) / ms,
+          rpcPerMinute: ((rpc.total() - calls0) * 60_000) / ms,
+        }
+      }
+      const heap0 = process.memoryUsage().heapUsed
+      const calm = await runOne(5)
+
+      const s = await stranger(net)
+      cleanup.push(async () => {
+        await s.node.stop()
+      })
+      const block = await net.client.getBlock()
+      const modelHash = await sha256Hex(model)
+      let sent = 0
+      let maxKnown = 0
+      let flooding = true
+      const floodStarted = Date.now()
+      const flood = (async () => {
+        while (flooding && sent < FLOOD_MESSAGES) {
+          const ann: JobAnnouncement = {
+            type: 'job',
+            jobId: keccak256(encodeAbiParameters(parseAbiParameters('uint256'), [BigInt(sent)])),
+            chainId: net.chain.chainId,
+            contract: net.chain.contract,
+            coordinator: s.node.peerId.toString(),
+            addrs: dialableAddrs(s.node),
+            modelHash,
+            policy: formatPolicy(policy),
+            taskCount: 10,
+            replicas: 2,
+            quorum: 2,
+            rewardPerResult: '1',
+            deadline: Number(block.timestamp) + 3600,
+            open: 10,
+          }
+          await publishGossip(s.node, TOPICS.jobs, ann).catch(() => {})
+          sent++
+          maxKnown = Math.max(maxKnown, watched.worker.stats().jobsKnown)
+          // About 200 a second: the gossip layer's own limits are not what this measures.
+          if (sent % 10 === 0) await sleep(50)
+        }
+      })()
+      // The flood first fills the volunteer's queues, then the job runs through it.
+      await sleep(2000)
+      const flooded = await runOne(6)
+      const heap1 = process.memoryUsage().heapUsed
+      flooding = false
+      await flood
+      const stats = watched.worker.stats()
+      const ratio = flooded.perSecond / calm.perSecond
+      // Bound on the calls announcements cost the volunteer: at most 4 existence batches per 2 s
+      // while the flood lasted, and one getJob per real job (two).
+      const floodMs = Date.now() - floodStarted
+      const rpcBound = 4 * (Math.ceil(floodMs / 2000) + 1) + 2
+      return meshResult(
+        'announcement-flood',
+        started,
+        tasks,
+        {
+          sent,
+          calm,
+          flooded,
+          throughputRatio: Number(ratio.toFixed(2)),
+          maxJobsKnown: maxKnown,
+          ignored: stats.announcementsIgnored,
+          announcementRpcCalls: stats.announcementRpcCalls,
+          rpcBound,
+          rpcByMethod: rpc.byMethod(),
+          heapMiB: { before: mib(heap0), during: mib(heap1) },
+        },
+        [
+          [sent >= FLOOD_MESSAGES / 2, `only ${sent} flood messages sent`],
+          [calm.settled === tasks, `${tasks - calm.settled} tasks of the calm job not settled`],
+          [flooded.settled === tasks, `${tasks - flooded.settled} tasks not settled in the flood`],
+          [maxKnown <= 2, `the volunteer knew ${maxKnown} jobs at once`],
+          [
+            stats.announcementRpcCalls <= rpcBound,
+            `announcements cost ${stats.announcementRpcCalls} RPC calls (bound ${rpcBound})`,
+          ],
+          // A rate on a shared machine: a goal for the full run, reported by the short one.
+          ...(size === 'full'
+            ? [
+                [ratio >= 0.8, `throughput ratio ${ratio.toFixed(2)} (goal ≥ 0.8)`] as [
+                  boolean,
+                  string,
+                ],
+              ]
+            : []),
+        ],
+      )
+    })
+  },
+}
+
+const mib = (b: number) => Number((b / 2 ** 20).toFixed(1))
+
 /** The mesh-level authority scenarios. */
 export const MESH_AUTHORITY_SCENARIOS: AdversaryScenario[] = [
   forgedAnnouncement,
   slashTrap,
   unpaidWork,
+  announcementFlood,
 ]
