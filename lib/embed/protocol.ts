@@ -56,14 +56,24 @@ export interface EmbedStatus {
   error?: string | undefined
 }
 
-/** Loader → frame. */
+/**
+ * Loader → frame. `hello` answers the frame's `ready`: the browser stamps it with the host page's
+ * origin (`event.origin`), which tells the frame where it is embedded in browsers without
+ * `location.ancestorOrigins`. The frame posts its status to that origin only (origins.ts).
+ */
 export type ToFrame =
+  | { type: 'meshwork:hello' }
   | { type: 'meshwork:consent'; granted: boolean }
   | { type: 'meshwork:throttle'; throttle: Partial<EmbedThrottle> }
   | { type: 'meshwork:stop' }
 
-/** Frame → loader. */
-export type FromFrame = { type: 'meshwork:status'; status: EmbedStatus }
+/**
+ * Frame → loader. `ready` carries nothing: the frame may post it before it knows who embeds it
+ * (to '*'), and posts everything else only to an embedding origin it allows.
+ */
+export type FromFrame =
+  | { type: 'meshwork:ready' }
+  | { type: 'meshwork:status'; status: EmbedStatus }
 
 const STATES: readonly EmbedState[] = [
   'asking',
@@ -109,6 +119,7 @@ export function parseToFrame(data: unknown): ToFrame | undefined {
       return typeof data.granted === 'boolean'
         ? { type: data.type, granted: data.granted }
         : undefined
+    case 'meshwork:hello':
     case 'meshwork:stop':
       return { type: data.type }
     case 'meshwork:throttle':
@@ -135,8 +146,9 @@ export function parsePayout(v: unknown): `0x${string}` {
 
 const optString = (v: unknown) => (typeof v === 'string' ? v.slice(0, 200) : undefined)
 
-/** A status from the frame, or undefined if the message is not one. */
+/** A message from the frame (its ready, or a status), or undefined if the message is not one. */
 export function parseFromFrame(data: unknown): FromFrame | undefined {
+  if (isObject(data) && data.type === 'meshwork:ready') return { type: 'meshwork:ready' }
   if (!isObject(data) || data.type !== 'meshwork:status' || !isObject(data.status)) return undefined
   const s = data.status
   if (!STATES.includes(s.state as EmbedState)) return undefined

@@ -92,7 +92,7 @@ export async function startVolunteer(opts: VolunteerOptions): Promise<VolunteerS
   const { config } = opts
   const log = createLogger('volunteer')
   const store = await openStore({ name: 'meshwork-volunteer' })
-  const identity = await loadOrCreateIdentity(store)
+  const identity = await loadOrCreateIdentity(store, { atRest: 'wrapped' })
   const engine = await createWorkerEngine({
     prefer: opts.prefer ?? 'auto',
     ...(opts.threads ? { threads: opts.threads } : {}),
