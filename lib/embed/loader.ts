@@ -136,6 +136,8 @@ export function startVolunteer(opts: EmbedOptions = {}): EmbeddedVolunteer {
     else frame.contentWindow?.postMessage(m, host)
   }
   let asked = false
+  /** Whether the frame has said anything (a frame refused by frame-ancestors never does). */
+  let heard = false
 
   const onMessage = (e: MessageEvent) => {
     if (e.source !== frame.contentWindow || e.origin !== host) return
@@ -169,7 +171,6 @@ export function startVolunteer(opts: EmbedOptions = {}): EmbeddedVolunteer {
   window.addEventListener('message', onMessage)
   // A frame that the app refuses to be framed by this site (frame-ancestors) never says a word:
   // tell the site's developer why, once, instead of leaving them with a silent box.
-  let heard = false
   const silence = () => {
     if (!heard && frame.isConnected)
       console.warn(

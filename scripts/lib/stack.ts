@@ -158,6 +158,7 @@ const SOURCES = [
   'workers',
   'public',
   'next.config.mjs',
+  'proxy.ts',
   'package-lock.json',
   'tsconfig.json',
 ]
