@@ -30,6 +30,18 @@ describe('MESHWORK_EMBED_ORIGINS', () => {
     })
     expect(policy('*, https://dapp.example')).toEqual({ trusted: [DAPP], open: true })
     expect(policy('none')).toEqual(CLOSED_POLICY)
+    expect(policy("'none'")).toEqual(CLOSED_POLICY)
+  })
+
+  it('keeps ports, localhost and IP hosts; drops empty entries and duplicates', () => {
+    expect(
+      policy(
+        ' http://localhost:3000 ,, https://dapp.example:8443, http://10.0.0.7,HTTP://LOCALHOST:3000',
+      ),
+    ).toEqual({
+      trusted: ['http://localhost:3000', 'https://dapp.example:8443', 'http://10.0.0.7'],
+      open: false,
+    })
   })
 
   it('unset: any site on a dev network (npm start), nobody but the app otherwise', () => {
@@ -38,6 +50,12 @@ describe('MESHWORK_EMBED_ORIGINS', () => {
       policy: { trusted: [], open: true },
     })
     expect(parseEmbedOrigins('', false)).toEqual({ ok: true, policy: CLOSED_POLICY })
+    expect(parseEmbedOrigins('  ', false)).toEqual({ ok: true, policy: CLOSED_POLICY })
+    // Set, the list is what it says, on a dev network too.
+    expect(parseEmbedOrigins(DAPP, true)).toEqual({
+      ok: true,
+      policy: { trusted: [DAPP], open: false },
+    })
   })
 
   // Each entry ends up in a CSP header: a path, a wildcard host or a ';' must not get through.
@@ -63,6 +81,8 @@ describe('MESHWORK_EMBED_ORIGINS', () => {
     )
     expect(frameAncestors(CLOSED_POLICY)).toBe("frame-ancestors 'self'")
     expect(frameAncestors(policy('*'))).toBe('frame-ancestors *')
+    // Trusted sites still matter with * (they alone may ask in their own UI), not to the header.
+    expect(frameAncestors(policy(`*,${DAPP}`))).toBe('frame-ancestors *')
   })
 
   it('any string either is refused or gives a directive of origins only (2,000 random lists)', () => {
@@ -111,12 +131,33 @@ describe('who embeds the frame, and what it may do', () => {
     expect(framedBy(listed, DAPP, APP).status).toBe('trusted')
   })
 
+  it('with * a listed site is still trusted, and still the only one whose consent counts', () => {
+    const open = policy(`*,${DAPP}`)
+    expect(framedBy(open, DAPP)).toEqual({ status: 'trusted', origin: DAPP })
+    expect(effectiveConsent('host', framedBy(open, DAPP))).toBe('host')
+    // The parent is the page that talks to the frame: a listed site framed by another decides.
+    expect(framedBy(open, DAPP, OTHER)).toEqual({ status: 'trusted', origin: DAPP })
+    expect(framedBy(open, OTHER, DAPP)).toEqual({ status: 'open', origin: OTHER })
+  })
+
+  it('an exact origin match only: no scheme, port or subdomain slack', () => {
+    for (const near of [
+      'http://dapp.example',
+      'https://dapp.example:8443',
+      'https://www.dapp.example',
+      'https://dapp.example.attacker.example',
+    ])
+      expect(framedBy(listed, near).status).toBe('refused')
+  })
+
   it('the app framing itself is trusted even with an empty list', () => {
     expect(framedBy(CLOSED_POLICY, APP)).toEqual({ status: 'trusted', origin: APP })
   })
 
   it('an opaque parent (sandboxed frame, data: page) is refused even when open', () => {
     expect(framedBy(policy('*'), 'null').status).toBe('refused')
+    expect(framedBy(policy('*'), 'chrome-extension://abcdef').status).toBe('refused')
+    expect(framedBy(policy('*'), DAPP, 'null').status).toBe('refused')
   })
 
   it('not framed: top; framed with the parent unknown yet: pending (nothing is posted)', () => {
