@@ -8,6 +8,10 @@
  * origin from the browser (`location.ancestorOrigins`, or the `event.origin` of the loader's
  * hello), posts its status to that origin only, takes the host page's consent only from a site
  * the operator trusts, and for a site that may not embed it does nothing but say so.
+ *
+ * The visitor can always see and stop the work: it computes only while the frame is at least
+ * MIN_FRAME_SIZE (a host page that shrinks or hides it pauses it), and the frame itself shows
+ * what runs with a Stop button, whoever asked for consent.
  */
 import { useCallback, useEffect, useRef, useState } from 'react'
 import { formatEther } from 'viem'
@@ -16,12 +20,14 @@ import {
   type EmbedPolicyResult,
   effectiveConsent,
   embedAccess,
+  frameMessageTarget,
   statusTarget,
 } from '../../lib/embed/origins'
 import {
   type EmbedStatus,
   type FrameParams,
   type FromFrame,
+  MIN_FRAME_SIZE,
   parseFrameQuery,
   parseToFrame,
 } from '../../lib/embed/protocol'
@@ -31,6 +37,12 @@ import { startVolunteer, type VolunteerSession } from '../../lib/sdk/volunteer-b
 
 /** Remembered per embedding site (the browser partitions a frame's storage by top-level site). */
 const CONSENT_KEY = 'meshwork-embed-consent'
+
+const PAUSED_BY = {
+  battery: 'on battery',
+  hidden: 'page hidden',
+  'too-small': 'this box is too small to show you what runs',
+} as const
 
 interface BatteryLike extends EventTarget {
   charging: boolean
@@ -67,17 +79,27 @@ export function EmbedFrame({ config, embed }: { config: AppConfig; embed: EmbedP
   const [status, setStatus] = useState<EmbedStatus>({ state: 'starting', tasksDone: 0 })
   const session = useRef<VolunteerSession | undefined>(undefined)
   const onBattery = useRef(false)
+  /** The frame is too small to show the visitor what runs (see MIN_FRAME_SIZE). */
+  const tooSmall = useRef(false)
   const stopping = useRef<Promise<void> | undefined>(undefined)
 
   const report = useCallback((s: EmbedStatus) => {
     setStatus(s)
     // Only to the embedding page's own origin, and only to a page allowed to embed the frame:
     // the status names the volunteer's address, peer id, payout and earnings.
-    const target = statusTarget(accessRef.current)
+    const target = frameMessageTarget('meshwork:status', accessRef.current)
     if (window.parent !== window && target) {
       const m: FromFrame = { type: 'meshwork:status', status: s }
       window.parent.postMessage(m, target)
     }
+  }, [])
+
+  /** Computes only while neither the battery nor the frame's size says pause. */
+  const applyPause = useCallback(() => {
+    const s = session.current
+    if (!s) return
+    if (onBattery.current || tooSmall.current) s.worker.pause()
+    else s.worker.resume()
   }, [])
 
   const snapshot = useCallback(
@@ -88,9 +110,11 @@ export function EmbedFrame({ config, embed }: { config: AppConfig; embed: EmbedP
       const hidden = document.visibilityState === 'hidden'
       const pausedBy = onBattery.current
         ? 'battery'
-        : snap.worker.duty <= 0 && hidden
-          ? 'hidden'
-          : undefined
+        : tooSmall.current
+          ? 'too-small'
+          : snap.worker.duty <= 0 && hidden
+            ? 'hidden'
+            : undefined
       return {
         state: pausedBy ? 'paused' : 'running',
         pausedBy,
@@ -121,17 +145,17 @@ export function EmbedFrame({ config, embed }: { config: AppConfig; embed: EmbedP
         const battery = await nav.getBattery().catch(() => undefined)
         const check = () => {
           onBattery.current = battery ? !battery.charging : false
-          if (onBattery.current) session.current?.worker.pause()
-          else session.current?.worker.resume()
+          applyPause()
         }
         battery?.addEventListener('chargingchange', check)
         check()
       }
+      applyPause()
       report(snapshot())
     } catch (err) {
       report({ state: 'error', tasksDone: 0, error: errorMessage(err) })
     }
-  }, [config, params, report, snapshot])
+  }, [applyPause, config, params, report, snapshot])
 
   const stop = useCallback(async () => {
     stopping.current ??= (async () => {
@@ -192,7 +216,7 @@ export function EmbedFrame({ config, embed }: { config: AppConfig; embed: EmbedP
         session.current?.setThrottle(m.throttle)
         if (m.throttle.pauseOnBattery === false && onBattery.current) {
           onBattery.current = false
-          session.current?.worker.resume()
+          applyPause()
         }
       } else if (m.type === 'meshwork:stop') void stop()
     }
@@ -200,14 +224,26 @@ export function EmbedFrame({ config, embed }: { config: AppConfig; embed: EmbedP
     // Ask the page who it is (its loader answers with a hello), unless the browser already said
     // it may not embed the frame. `ready` carries nothing, so it may go to '*' while the
     // parent's origin is unknown; once it is known, to that origin only.
-    const a = accessRef.current
-    if (framed && a.status !== 'refused') {
+    const target = frameMessageTarget('meshwork:ready', accessRef.current)
+    if (framed && target) {
       const ready: FromFrame = { type: 'meshwork:ready' }
-      window.parent.postMessage(ready, statusTarget(a) ?? '*')
+      window.parent.postMessage(ready, target)
     }
     begin()
     return () => window.removeEventListener('message', onMessage)
-  }, [embed, framed, params, report, start, stop])
+  }, [applyPause, embed, framed, params, report, start, stop])
+
+  // The frame's own size: a host page that shrinks or hides it pauses the work.
+  useEffect(() => {
+    const check = () => {
+      tooSmall.current =
+        window.innerWidth < MIN_FRAME_SIZE.width || window.innerHeight < MIN_FRAME_SIZE.height
+      applyPause()
+    }
+    check()
+    window.addEventListener('resize', check)
+    return () => window.removeEventListener('resize', check)
+  }, [applyPause])
 
   // While running: the state about once a second, what it earned every few seconds.
   const running = status.state === 'running' || status.state === 'paused'
@@ -296,7 +332,7 @@ export function EmbedFrame({ config, embed }: { config: AppConfig; embed: EmbedP
             data-direct-peers={session.current?.snapshot().directPeerIds.join(',')}
           >
             {status.state === 'paused'
-              ? `Paused (${status.pausedBy === 'battery' ? 'on battery' : 'page hidden'})`
+              ? `Paused (${PAUSED_BY[status.pausedBy ?? 'hidden']})`
               : `Computing on ${status.backend}`}{' '}
             · {status.tasksDone} tasks
             {status.credited ? ` · ${formatEther(BigInt(status.credited))} ETH earned` : ''}

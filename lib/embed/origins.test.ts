@@ -6,6 +6,7 @@ import {
   effectiveConsent,
   embedAccess,
   frameAncestors,
+  frameMessageTarget,
   parseEmbedOrigins,
   statusTarget,
 } from './origins'
@@ -172,5 +173,22 @@ describe('who embeds the frame, and what it may do', () => {
     })
     expect(pending).toEqual({ status: 'pending' })
     expect(statusTarget(pending)).toBeUndefined()
+  })
+
+  // Why: '*' would hand the volunteer's address, peer id and earnings to whatever page holds
+  // the frame, including one the operator does not list.
+  it("a status goes only to the parent's exact origin, never '*'; only an empty ready may", () => {
+    const cases: Array<[ReturnType<typeof embedAccess>, string | undefined, string | undefined]> = [
+      // access, status target, ready target
+      [{ status: 'top' }, undefined, undefined],
+      [{ status: 'pending' }, undefined, '*'],
+      [{ status: 'trusted', origin: DAPP }, DAPP, DAPP],
+      [{ status: 'open', origin: OTHER }, OTHER, OTHER],
+      [{ status: 'refused', origin: OTHER, reason: 'x' }, undefined, undefined],
+    ]
+    for (const [access, status, ready] of cases) {
+      expect(frameMessageTarget('meshwork:status', access)).toBe(status)
+      expect(frameMessageTarget('meshwork:ready', access)).toBe(ready)
+    }
   })
 })

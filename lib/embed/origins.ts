@@ -173,6 +173,21 @@ export function statusTarget(access: EmbedAccess): string | undefined {
   return access.status === 'trusted' || access.status === 'open' ? access.origin : undefined
 }
 
+/**
+ * The target origin for one of the frame's messages to its parent, or undefined: do not send.
+ * A status only ever goes to the parent's exact origin (`statusTarget`), never to '*': it names
+ * the volunteer's address, peer id, payout and earnings. `ready` carries nothing, so while the
+ * parent's origin is unknown (`pending`: no `location.ancestorOrigins`) it may go to '*' to ask
+ * the loader for its hello; a refused parent gets nothing at all.
+ */
+export function frameMessageTarget(
+  type: 'meshwork:ready' | 'meshwork:status',
+  access: EmbedAccess,
+): string | undefined {
+  if (type === 'meshwork:ready' && access.status === 'pending') return '*'
+  return statusTarget(access)
+}
+
 /** How consent is asked: the host page's answer counts only from a trusted parent. */
 export function effectiveConsent(asked: 'frame' | 'host', access: EmbedAccess): 'frame' | 'host' {
   return asked === 'host' && access.status === 'trusted' ? 'host' : 'frame'

@@ -76,6 +76,13 @@ describe('embed messages', () => {
     })
   })
 
+  it('a pause names its reason, including a frame too small to be seen', () => {
+    for (const pausedBy of ['hidden', 'battery', 'too-small'] as const) {
+      const m = parseFromFrame({ type: 'meshwork:status', status: { state: 'paused', pausedBy } })
+      expect(m?.type === 'meshwork:status' && m.status.pausedBy).toBe(pausedBy)
+    }
+  })
+
   it('keeps only well-formed status fields', () => {
     const m = parseFromFrame({
       type: 'meshwork:status',

@@ -27,6 +27,12 @@ export const EMBED_DEFAULTS: EmbedThrottle & { threads: number } = {
   threads: 1,
 }
 
+/**
+ * The smallest frame (CSS pixels) that shows the visitor what runs and its Stop button. A smaller
+ * frame (a host page that hides it: width or height 0, display: none) computes nothing.
+ */
+export const MIN_FRAME_SIZE = { width: 150, height: 50 } as const
+
 export type EmbedState =
   /** The frame shows its consent question. */
   | 'asking'
@@ -42,8 +48,11 @@ export type EmbedState =
 
 export interface EmbedStatus {
   state: EmbedState
-  /** Why paused: 'hidden' or 'battery'. */
-  pausedBy?: 'hidden' | 'battery' | undefined
+  /**
+   * Why paused: 'hidden' (page hidden), 'battery', or 'too-small' (the frame is smaller than
+   * MIN_FRAME_SIZE, so the visitor cannot see it or its Stop button).
+   */
+  pausedBy?: 'hidden' | 'battery' | 'too-small' | undefined
   /** This volunteer's address (it is paid there) and peer id, once running. */
   address?: string | undefined
   peerId?: string | undefined
@@ -157,7 +166,10 @@ export function parseFromFrame(data: unknown): FromFrame | undefined {
     type: 'meshwork:status',
     status: {
       state: s.state as EmbedState,
-      pausedBy: s.pausedBy === 'hidden' || s.pausedBy === 'battery' ? s.pausedBy : undefined,
+      pausedBy:
+        s.pausedBy === 'hidden' || s.pausedBy === 'battery' || s.pausedBy === 'too-small'
+          ? s.pausedBy
+          : undefined,
       address: optString(s.address),
       peerId: optString(s.peerId),
       backend: optString(s.backend),
