@@ -256,7 +256,16 @@ describe('the embed on a second origin', () => {
       .poll(lastState, { timeout: 15_000 })
       .toMatchObject({ state: 'paused', pausedBy: 'too-small' })
     await mod.evaluate(() => {
-      document.querySelector<HTMLIFrameElement>('iframe[data-meshwork]')!.style.height = '132px'
+      const el = document.querySelector<HTMLIFrameElement>('iframe[data-meshwork]')!
+      el.style.height = '132px'
+      el.style.display = 'none'
+    })
+    await expect
+      .poll(async () => (await lastState())?.state === 'running', { timeout: 15_000 })
+      .toBe(false)
+    expect(await lastState()).toMatchObject({ state: 'paused', pausedBy: 'too-small' })
+    await mod.evaluate(() => {
+      document.querySelector<HTMLIFrameElement>('iframe[data-meshwork]')!.style.display = ''
     })
     await expect.poll(() => frame.getByTestId('embed').getAttribute('data-state')).toBe('running')
     expect(await frame.getByTestId('embed-status').isVisible()).toBe(true)
@@ -314,6 +323,16 @@ describe('a site the operator does not list (and no *)', () => {
     }
     expect(await mod.evaluate(() => window.consentAsked)).toBeUndefined()
     expect(consoleLines.some((l) => l.includes('stranger') && /frame-ancestors/.test(l))).toBe(true)
+    // The loader tells the site's developer why the box stays silent.
+    await expect
+      .poll(
+        () =>
+          consoleLines.some(
+            (l) => l.startsWith('[stranger-tag]') && /MESHWORK_EMBED_ORIGINS/.test(l),
+          ),
+        { timeout: 20_000 },
+      )
+      .toBe(true)
     expect(volunteersSeen().length).toBe(before)
     await Promise.all([tag.context().close(), mod.context().close()])
   })
