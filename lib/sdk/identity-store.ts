@@ -14,8 +14,8 @@
  * script can export the wrapping key. But any script running on the app's origin can ask
  * WebCrypto to decrypt with that handle, so an XSS or a hostile dependency still gets the key.
  * And the browser writes the wrapping key's own bytes into its IndexedDB files unencrypted
- * (Chromium does: checked by hand, see docs/trust.md), so a copied profile, disk or backup still
- * yields the key to someone who parses those files; it no longer matches a scan for a hex key.
+ * (Chromium does: tests/e2e/keys.test.ts checks it), so a copied profile, disk or backup still
+ * yields the key to someone who parses those files; it no longer matches a scan for the key.
  */
 import { bytesToHex, type Hex } from 'viem'
 import { InvalidInputError } from '../errors'
