@@ -378,7 +378,7 @@ function PayoutChoice({
     <div className="card" data-testid="payout-choice">
       <h2>Where your pay goes</h2>
       <div>
-        <label>
+        <label className="choice">
           <input
             type="radio"
             name="payout"
@@ -392,7 +392,7 @@ function PayoutChoice({
         </label>
       </div>
       <div>
-        <label>
+        <label className="choice">
           <input
             type="radio"
             name="payout"
@@ -676,7 +676,7 @@ function StakeWarning({
           ? 'Your pay already goes to your wallet; stake always returns to this tab’s address.'
           : 'Your pay can go to an address your wallet holds instead of this tab’s key: stop, choose “To my wallet” under “Where your pay goes”, and start again.'}
       </p>
-      <label>
+      <label className="choice">
         <input
           type="checkbox"
           data-testid="stake-ack"
