@@ -4,6 +4,7 @@
  * have no place in server rendering (and libp2p's WebRTC would pull a native addon into it).
  */
 import dynamic from 'next/dynamic'
+import type { EmbedPolicyResult } from '../../lib/embed/origins'
 import type { AppConfig } from '../../lib/env/app-config'
 
 const loading = () => <p className="muted">Loading…</p>
@@ -32,8 +33,8 @@ const Embed = dynamic(() => import('./embed-frame').then((m) => m.EmbedFrame), {
   loading,
 })
 
-export function EmbedPage({ config }: { config: AppConfig }) {
-  return <Embed config={config} />
+export function EmbedPage({ config, embed }: { config: AppConfig; embed: EmbedPolicyResult }) {
+  return <Embed config={config} embed={embed} />
 }
 export function BenchPage({ config }: { config: AppConfig }) {
   return <Bench config={config} />

@@ -1,7 +1,7 @@
 'use client'
 import { useEffect, useMemo, useRef, useState } from 'react'
-import { bytesToHex, formatEther, parseEther } from 'viem'
-import { stake, type WorkerOnChain, withdraw, withdrawStake } from '../../lib/chain'
+import { type Address, bytesToHex, formatEther, parseEther } from 'viem'
+import { stake, type Wallet, type WorkerOnChain, withdraw, withdrawStake } from '../../lib/chain'
 import { publicClientFor } from '../../lib/chain/config'
 import type { AppConfig } from '../../lib/env/app-config'
 import { errorMessage } from '../../lib/errors'
@@ -52,6 +52,10 @@ export function VolunteerApp({ config }: { config: AppConfig }) {
   const [credited, setCredited] = useState<bigint>()
   const [share, setShare] = useState(1)
   const [hiddenShare, setHiddenShare] = useState(0.5)
+  const walletAddress = useWallet()?.account.address
+  /** The visitor chose this tab's own key as the payee although a wallet is connected. */
+  const [payToTab, setPayToTab] = useState(false)
+  const payout = payToTab ? undefined : walletAddress
   const [prefer, setPrefer] = useState<BackendPreference>(() => {
     const p =
       typeof location === 'undefined' ? null : new URLSearchParams(location.search).get('backend')
@@ -88,6 +92,7 @@ export function VolunteerApp({ config }: { config: AppConfig }) {
         config,
         prefer,
         throttle: { dutyCycle: share, hiddenDutyCycle: hiddenShare },
+        payout,
       })
       if (config.dev) exposeDevHooks(session.current)
       setPhase({ kind: 'running' })
@@ -147,6 +152,12 @@ export function VolunteerApp({ config }: { config: AppConfig }) {
             </button>
           </div>
           {phase.kind === 'failed' && <div className="error">Could not start: {phase.message}</div>}
+          <ConnectWallet purpose="have your pay sent to an address your wallet holds, pay the gas for withdrawals, or add stake for this tab" />
+          <PayoutChoice
+            walletAddress={walletAddress}
+            payout={payout}
+            onChoose={(tab) => setPayToTab(tab)}
+          />
         </div>
       ) : phase.kind === 'starting' ? (
         <p className="muted">Starting: loading the inference worker and joining the network…</p>
@@ -240,11 +251,20 @@ export function VolunteerApp({ config }: { config: AppConfig }) {
             />
           </div>
           <p className="muted">
-            Paid to{' '}
+            {session.current?.payout ? 'Working as' : 'Paid to'}{' '}
             <span className="mono" data-testid="address">
               {snap?.address}
             </span>{' '}
-            (this tab’s key, kept in this browser). GPU: {snap?.webgpu}.
+            (this tab’s key, kept in this browser)
+            {session.current?.payout && (
+              <>
+                ; withdrawals go to your wallet’s{' '}
+                <span className="mono" data-testid="payout">
+                  {session.current.payout}
+                </span>
+              </>
+            )}
+            . GPU: {snap?.webgpu}.
           </p>
           {snap && (
             <ConnectWallet purpose="pay the gas for withdrawals, or to add stake for this tab" />
@@ -261,6 +281,8 @@ export function VolunteerApp({ config }: { config: AppConfig }) {
             <Withdraw
               config={config}
               worker={snap.address}
+              payout={session.current?.payout}
+              recordPayout={(w) => session.current?.recordPayout(w)}
               credited={credited}
               onDone={() => session.current?.credited().then(setCredited)}
             />
@@ -345,14 +367,70 @@ function Claims({
   )
 }
 
+/**
+ * Where this tab's pay goes, chosen before Start: an address the connected wallet holds (the
+ * default once one is connected), or this tab's own key. The tab signs the choice once
+ * (`Payout(worker, payout, nonce)`); requesters that pay it record it on chain.
+ */
+function PayoutChoice({
+  walletAddress,
+  payout,
+  onChoose,
+}: {
+  walletAddress: Address | undefined
+  payout: Address | undefined
+  onChoose: (tabKey: boolean) => void
+}) {
+  return (
+    <div className="card" data-testid="payout-choice">
+      <h2>Where your pay goes</h2>
+      <div>
+        <label className="choice">
+          <input
+            type="radio"
+            name="payout"
+            data-testid="payout-wallet"
+            checked={payout !== undefined}
+            disabled={!walletAddress}
+            onChange={() => onChoose(false)}
+          />{' '}
+          To my wallet{' '}
+          {walletAddress ? <span className="mono">{walletAddress}</span> : '(connect one above)'}
+        </label>
+      </div>
+      <div>
+        <label className="choice">
+          <input
+            type="radio"
+            name="payout"
+            data-testid="payout-tab"
+            checked={payout === undefined}
+            onChange={() => onChoose(true)}
+          />{' '}
+          To this tab’s own key
+        </label>
+      </div>
+      <p className="muted" data-testid="payout-note">
+        {payout
+          ? 'This tab signs once that its pay goes to your wallet; every withdrawal goes there, whoever sends it.'
+          : 'This tab’s key lives in this browser’s storage for this site: clearing the site’s data loses what it has not withdrawn, and a script running on this site can use the key. An address your wallet holds keeps withdrawn pay out of reach of both.'}
+      </p>
+    </div>
+  )
+}
+
 function Withdraw({
   config,
   worker,
+  payout,
+  recordPayout,
   credited,
   onDone,
 }: {
   config: AppConfig
   worker: `0x${string}`
+  payout: Address | undefined
+  recordPayout: (wallet: Wallet) => Promise<boolean> | undefined
   credited: bigint | undefined
   onDone: () => void
 }) {
@@ -362,8 +440,15 @@ function Withdraw({
     <div className="card">
       <h2>Withdraw</h2>
       <p className="muted">
-        Sends everything credited to <span className="mono">{worker}</span>. Any wallet can pay the
-        gas; the money only ever goes to the worker address.
+        Sends everything credited to <span className="mono">{worker}</span>
+        {payout ? (
+          <>
+            {' '}
+            to your wallet’s <span className="mono">{payout}</span> (this button first records the
+            tab’s signed choice on chain, if no requester has yet)
+          </>
+        ) : null}
+        . Any wallet can pay the gas; the money only ever goes where this tab chose.
       </p>
       <button
         type="button"
@@ -373,13 +458,19 @@ function Withdraw({
           if (!wallet) return
           setStatus('Sending…')
           try {
-            const { amount } = await withdraw(
+            // The tab's payout goes on chain first, so this withdrawal already follows it.
+            if (payout) {
+              setStatus('Recording where this tab’s pay goes…')
+              await recordPayout(wallet)
+              setStatus('Sending…')
+            }
+            const { amount, to } = await withdraw(
               wallet,
               publicClientFor(config),
               config.contract,
               worker,
             )
-            setStatus(`Withdrew ${formatEther(amount)} ETH.`)
+            setStatus(`Withdrew ${formatEther(amount)} ETH to ${to}.`)
             onDone()
           } catch (err) {
             setStatus(errorMessage(err))
@@ -400,6 +491,8 @@ function Withdraw({
  */
 function StakeCard({ config, session }: { config: AppConfig; session: VolunteerSession }) {
   const wallet = useWallet()
+  /** The visitor read what binding stake to this tab's key means (StakeWarning). */
+  const [understood, setUnderstood] = useState(false)
   const [info, setInfo] = useState<WorkerOnChain>()
   const [held, setHeld] = useState<bigint>()
   const [amount, setAmount] = useState('0.1')
@@ -452,6 +545,7 @@ function StakeCard({ config, session }: { config: AppConfig; session: VolunteerS
         wallet can add stake; only this tab can unstake it, and the ether comes back to this tab’s
         address 3 days later.
       </p>
+      <StakeWarning payout={session.payout} understood={understood} onChange={setUnderstood} />
       <div className="grid">
         <Stat
           label="Staked"
@@ -490,7 +584,7 @@ function StakeCard({ config, session }: { config: AppConfig; session: VolunteerS
         <button
           type="button"
           data-testid="stake-add"
-          disabled={busy || !wallet || !wei}
+          disabled={busy || !wallet || !wei || !understood}
           onClick={() =>
             act('Staking', async () => {
               await stake(wallet!, client, config.contract, wei!, session.address)
@@ -556,6 +650,48 @@ function StakeCard({ config, session }: { config: AppConfig; session: VolunteerS
         </p>
       )}
       {status && <p data-testid="stake-status">{status}</p>}
+    </div>
+  )
+}
+
+/**
+ * Stake backs this tab's key, which lives in this browser: the page says what that risks before
+ * the wallet sends any (docs/trust.md, "Keys in the browser").
+ */
+function StakeWarning({
+  payout,
+  understood,
+  onChange,
+}: {
+  payout: Address | undefined
+  understood: boolean
+  onChange: (understood: boolean) => void
+}) {
+  return (
+    <div className="notice" data-testid="stake-warning">
+      <p>
+        <b>Stake is bound to this tab’s key, not to your wallet.</b> The key lives in this browser’s
+        storage for this site. If that storage is cleared, the key is gone and the stake can never
+        be unstaked. Anything that runs script on this site (a compromised deployment, a hostile
+        dependency, a cross-site scripting bug) can use the key: unstake the stake and take it 3
+        days later, or sign two results for one task and slash it, collecting half at once. Stake
+        only what you could lose; for stake you mean to keep, run <code>meshwork volunteer</code>{' '}
+        with a key file you hold.
+      </p>
+      <p>
+        {payout
+          ? 'Your pay already goes to your wallet; stake always returns to this tab’s address.'
+          : 'Your pay can go to an address your wallet holds instead of this tab’s key: stop, choose “To my wallet” under “Where your pay goes”, and start again.'}
+      </p>
+      <label className="choice">
+        <input
+          type="checkbox"
+          data-testid="stake-ack"
+          checked={understood}
+          onChange={(e) => onChange(e.target.checked)}
+        />{' '}
+        I understand: stake for this tab’s key anyway
+      </label>
     </div>
   )
 }

@@ -1,6 +1,6 @@
 import { EmbedPage } from '../_components/client-only'
 import { NotConfigured } from '../_components/not-configured'
-import { readAppConfig } from '../config'
+import { readAppConfig, readEmbedPolicy } from '../config'
 
 export const dynamic = 'force-dynamic'
 
@@ -8,5 +8,5 @@ export const dynamic = 'force-dynamic'
 export default function Page() {
   const result = readAppConfig()
   if (!result.ok) return <NotConfigured missing={result.missing} />
-  return <EmbedPage config={result.config} />
+  return <EmbedPage config={result.config} embed={readEmbedPolicy()} />
 }

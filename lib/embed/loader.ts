@@ -75,6 +75,8 @@ const loadedFrom = (() => {
 })()
 
 const STOP_WAIT_MS = 8000
+/** How long after the frame loaded its silence is worth a console warning. */
+const SILENT_WARN_MS = 15_000
 
 export function startVolunteer(opts: EmbedOptions = {}): EmbeddedVolunteer {
   const from = opts.host ?? loadedFrom
@@ -134,11 +136,19 @@ export function startVolunteer(opts: EmbedOptions = {}): EmbeddedVolunteer {
     else frame.contentWindow?.postMessage(m, host)
   }
   let asked = false
+  /** Whether the frame has said anything (a frame refused by frame-ancestors never does). */
+  let heard = false
 
   const onMessage = (e: MessageEvent) => {
     if (e.source !== frame.contentWindow || e.origin !== host) return
     const m = parseFromFrame(e.data)
     if (!m) return
+    heard = true
+    // The frame asks who embeds it; this answer reaches it stamped with this page's origin.
+    if (m.type === 'meshwork:ready') {
+      frame.contentWindow?.postMessage({ type: 'meshwork:hello' } satisfies ToFrame, host)
+      return
+    }
     status = m.status
     if (queue) {
       const q = queue
@@ -159,6 +169,17 @@ export function startVolunteer(opts: EmbedOptions = {}): EmbeddedVolunteer {
     }
   }
   window.addEventListener('message', onMessage)
+  // A frame that the app refuses to be framed by this site (frame-ancestors) never says a word:
+  // tell the site's developer why, once, instead of leaving them with a silent box.
+  const silence = () => {
+    if (!heard && frame.isConnected)
+      console.warn(
+        `Meshwork embed: the frame from ${host} has not answered ${SILENT_WARN_MS / 1000} s after loading. ` +
+          `If the console shows a frame-ancestors error, this site (${location.origin}) is not among the sites ` +
+          'that Meshwork app may be embedded in: its operator lists them in MESHWORK_EMBED_ORIGINS.',
+      )
+  }
+  frame.addEventListener('load', () => setTimeout(silence, SILENT_WARN_MS), { once: true })
   ;(container ?? document.body).appendChild(frame)
 
   const remove = () => {

@@ -67,12 +67,28 @@ describe('embed messages', () => {
     expect(parseFromFrame({ type: 'meshwork:status', status: { state: 'hacked' } })).toBeUndefined()
   })
 
+  it('the handshake: the frame says ready (nothing else), the loader says hello', () => {
+    expect(parseFromFrame({ type: 'meshwork:ready', status: { state: 'running' } })).toEqual({
+      type: 'meshwork:ready',
+    })
+    expect(parseToFrame({ type: 'meshwork:hello', origin: 'https://forged.example' })).toEqual({
+      type: 'meshwork:hello',
+    })
+  })
+
+  it('a pause names its reason, including a frame too small to be seen', () => {
+    for (const pausedBy of ['hidden', 'battery', 'too-small'] as const) {
+      const m = parseFromFrame({ type: 'meshwork:status', status: { state: 'paused', pausedBy } })
+      expect(m?.type === 'meshwork:status' && m.status.pausedBy).toBe(pausedBy)
+    }
+  })
+
   it('keeps only well-formed status fields', () => {
     const m = parseFromFrame({
       type: 'meshwork:status',
       status: { state: 'running', tasksDone: -3, credited: '12abc', pausedBy: 'cat', extra: 1 },
     })
-    expect(m?.status).toEqual({
+    expect(m?.type === 'meshwork:status' && m.status).toEqual({
       state: 'running',
       pausedBy: undefined,
       address: undefined,

@@ -27,6 +27,12 @@ export const EMBED_DEFAULTS: EmbedThrottle & { threads: number } = {
   threads: 1,
 }
 
+/**
+ * The smallest frame (CSS pixels) that shows the visitor what runs and its Stop button. A smaller
+ * frame (a host page that hides it: width or height 0, display: none) computes nothing.
+ */
+export const MIN_FRAME_SIZE = { width: 150, height: 50 } as const
+
 export type EmbedState =
   /** The frame shows its consent question. */
   | 'asking'
@@ -42,8 +48,11 @@ export type EmbedState =
 
 export interface EmbedStatus {
   state: EmbedState
-  /** Why paused: 'hidden' or 'battery'. */
-  pausedBy?: 'hidden' | 'battery' | undefined
+  /**
+   * Why paused: 'hidden' (page hidden), 'battery', or 'too-small' (the frame is smaller than
+   * MIN_FRAME_SIZE, so the visitor cannot see it or its Stop button).
+   */
+  pausedBy?: 'hidden' | 'battery' | 'too-small' | undefined
   /** This volunteer's address (it is paid there) and peer id, once running. */
   address?: string | undefined
   peerId?: string | undefined
@@ -56,14 +65,24 @@ export interface EmbedStatus {
   error?: string | undefined
 }
 
-/** Loader → frame. */
+/**
+ * Loader → frame. `hello` answers the frame's `ready`: the browser stamps it with the host page's
+ * origin (`event.origin`), which tells the frame where it is embedded in browsers without
+ * `location.ancestorOrigins`. The frame posts its status to that origin only (origins.ts).
+ */
 export type ToFrame =
+  | { type: 'meshwork:hello' }
   | { type: 'meshwork:consent'; granted: boolean }
   | { type: 'meshwork:throttle'; throttle: Partial<EmbedThrottle> }
   | { type: 'meshwork:stop' }
 
-/** Frame → loader. */
-export type FromFrame = { type: 'meshwork:status'; status: EmbedStatus }
+/**
+ * Frame → loader. `ready` carries nothing: the frame may post it before it knows who embeds it
+ * (to '*'), and posts everything else only to an embedding origin it allows.
+ */
+export type FromFrame =
+  | { type: 'meshwork:ready' }
+  | { type: 'meshwork:status'; status: EmbedStatus }
 
 const STATES: readonly EmbedState[] = [
   'asking',
@@ -109,6 +128,7 @@ export function parseToFrame(data: unknown): ToFrame | undefined {
       return typeof data.granted === 'boolean'
         ? { type: data.type, granted: data.granted }
         : undefined
+    case 'meshwork:hello':
     case 'meshwork:stop':
       return { type: data.type }
     case 'meshwork:throttle':
@@ -135,8 +155,9 @@ export function parsePayout(v: unknown): `0x${string}` {
 
 const optString = (v: unknown) => (typeof v === 'string' ? v.slice(0, 200) : undefined)
 
-/** A status from the frame, or undefined if the message is not one. */
+/** A message from the frame (its ready, or a status), or undefined if the message is not one. */
 export function parseFromFrame(data: unknown): FromFrame | undefined {
+  if (isObject(data) && data.type === 'meshwork:ready') return { type: 'meshwork:ready' }
   if (!isObject(data) || data.type !== 'meshwork:status' || !isObject(data.status)) return undefined
   const s = data.status
   if (!STATES.includes(s.state as EmbedState)) return undefined
@@ -145,7 +166,10 @@ export function parseFromFrame(data: unknown): FromFrame | undefined {
     type: 'meshwork:status',
     status: {
       state: s.state as EmbedState,
-      pausedBy: s.pausedBy === 'hidden' || s.pausedBy === 'battery' ? s.pausedBy : undefined,
+      pausedBy:
+        s.pausedBy === 'hidden' || s.pausedBy === 'battery' || s.pausedBy === 'too-small'
+          ? s.pausedBy
+          : undefined,
       address: optString(s.address),
       peerId: optString(s.peerId),
       backend: optString(s.backend),

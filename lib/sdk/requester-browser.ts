@@ -39,7 +39,7 @@ export function requesterSession(config: AppConfig): Promise<RequesterSession> {
 
 async function open(config: AppConfig): Promise<RequesterSession> {
   const store = await openStore({ name: 'meshwork-requester' })
-  const identity = await loadOrCreateIdentity(store)
+  const identity = await loadOrCreateIdentity(store, { atRest: 'wrapped' })
   const node = await createMeshNode({
     identity,
     relays: config.relays,

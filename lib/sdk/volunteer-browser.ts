@@ -3,13 +3,16 @@
  * not available in workers); inference runs in a Web Worker. Nothing starts until `start` is
  * called, which the page does only when the person presses Start.
  */
-import { type Address, createWalletClient, http } from 'viem'
+import { type Address, createWalletClient, type Hex, http } from 'viem'
 import {
   chainFor,
   creditedBalance,
+  payoutOf,
   publicClientFor,
   requestUnstake,
   sendBalance,
+  setPayouts,
+  type Wallet,
   type WorkerOnChain,
   workerOnChain,
 } from '../chain'
@@ -18,6 +21,7 @@ import { createLogger } from '../env/log'
 import { probeCapability } from '../env/probe'
 import {
   createWorker,
+  payoutAuthorisation,
   type ThrottleSettings,
   validateThrottle,
   type Worker,
@@ -68,6 +72,8 @@ export interface VolunteerSnapshot {
 
 export interface VolunteerSession {
   address: Address
+  /** Where withdrawals of this tab's pay go (`VolunteerOptions.payout`); undefined: `address`. */
+  payout: Address | undefined
   node: MeshNode
   worker: Worker
   engine: WorkerEngine
@@ -85,6 +91,12 @@ export interface VolunteerSession {
   unstake(amount: bigint): Promise<{ unlockAt: number }>
   /** Sends everything this tab's address holds, less the fee, to `to`. */
   sendBalance(to: Address): Promise<{ amount: bigint }>
+  /**
+   * Makes the chain send this tab's pay to `payout` before a withdrawal: records the tab's
+   * signed authorisation (the one its work requests carry), `wallet` paying the gas, unless the
+   * chain has it already (a requester that paid the tab records it too). False: no payout set.
+   */
+  recordPayout(wallet: Wallet): Promise<boolean>
   stop(): Promise<void>
 }
 
@@ -92,7 +104,7 @@ export async function startVolunteer(opts: VolunteerOptions): Promise<VolunteerS
   const { config } = opts
   const log = createLogger('volunteer')
   const store = await openStore({ name: 'meshwork-volunteer' })
-  const identity = await loadOrCreateIdentity(store)
+  const identity = await loadOrCreateIdentity(store, { atRest: 'wrapped' })
   const engine = await createWorkerEngine({
     prefer: opts.prefer ?? 'auto',
     ...(opts.threads ? { threads: opts.threads } : {}),
@@ -123,6 +135,7 @@ export async function startVolunteer(opts: VolunteerOptions): Promise<VolunteerS
       chain: chainFor(config),
       transport: http(config.rpcUrl),
     })
+  const workerChain = { client, chainId: config.chainId, contract: config.contract }
   let throttle = validateThrottle(opts.throttle ?? {})
   const worker = createWorker({
     payout: opts.payout,
@@ -136,7 +149,7 @@ export async function startVolunteer(opts: VolunteerOptions): Promise<VolunteerS
     identity,
     store,
     compute,
-    chain: { client, chainId: config.chainId, contract: config.contract },
+    chain: workerChain,
     log,
   })
   const presence = startPresence({
@@ -158,6 +171,7 @@ export async function startVolunteer(opts: VolunteerOptions): Promise<VolunteerS
   const gpu = engine.init.capabilities.webgpu
   return {
     address: identity.address,
+    payout: opts.payout,
     node,
     worker,
     engine,
@@ -185,6 +199,21 @@ export async function startVolunteer(opts: VolunteerOptions): Promise<VolunteerS
     balance: () => client.getBalance({ address: identity.address }),
     unstake: (amount) => requestUnstake(tabWallet(), client, config.contract, amount),
     sendBalance: (to) => sendBalance(tabWallet(), client, to),
+    async recordPayout(wallet) {
+      if (!opts.payout) return false
+      const onChain = await payoutOf(client, config.contract, identity.address)
+      if (onChain.payout?.toLowerCase() === opts.payout.toLowerCase()) return true
+      const auth = await payoutAuthorisation(store, identity, workerChain, opts.payout)
+      await setPayouts(wallet, client, config.contract, [
+        {
+          worker: identity.address,
+          payout: opts.payout,
+          nonce: BigInt(auth.nonce),
+          signature: auth.signature as Hex,
+        },
+      ])
+      return true
+    },
     async stop() {
       if (typeof window !== 'undefined') window.removeEventListener('pagehide', onPageHide)
       await worker.stop()

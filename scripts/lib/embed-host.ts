@@ -12,6 +12,10 @@ export interface EmbedHost {
   stop(): Promise<void>
 }
 
+/**
+ * `pages` is read at each request, so a caller may fill it in once it knows the app's URL (the
+ * embed test starts its hosts first: the app's MESHWORK_EMBED_ORIGINS names their origins).
+ */
 export async function startEmbedHost(pages: Record<string, string>): Promise<EmbedHost> {
   const server = createServer((req, res) => {
     const body = pages[req.url ?? '']

@@ -62,6 +62,8 @@ export interface StackOptions {
   app?: boolean
   echo?: boolean
   log?: (line: string) => void
+  /** More environment for the web app only (e.g. MESHWORK_EMBED_ORIGINS in the embed test). */
+  appEnv?: Record<string, string>
 }
 
 export async function startStack(opts: StackOptions): Promise<Stack> {
@@ -134,7 +136,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         name: 'app',
         command: join(ROOT, 'node_modules/.bin/next'),
         args: ['start', '-p', String(ports.app), '-H', '127.0.0.1'],
-        env: { ...env, NEXT_TELEMETRY_DISABLED: '1' },
+        env: { ...env, ...opts.appEnv, NEXT_TELEMETRY_DISABLED: '1' },
         cwd: ROOT,
         ready: (line) => /Ready in|started server/i.test(line),
         echo: opts.echo ?? false,
@@ -156,6 +158,7 @@ const SOURCES = [
   'workers',
   'public',
   'next.config.mjs',
+  'proxy.ts',
   'package-lock.json',
   'tsconfig.json',
 ]

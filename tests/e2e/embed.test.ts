@@ -1,4 +1,4 @@
-import type { Browser, Page } from 'playwright-core'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { type Address, parseEther } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -17,17 +17,34 @@ import { launchChromium, watchPage } from '../helpers/browser'
 // worker into its pages with one script tag, or with the ES module and its own consent question.
 // Nothing computes before the visitor agrees; then the embedded tabs do a real job (relay,
 // WebRTC, anvil) and are paid; stop() removes everything.
+//
+// The operator lists that site, and only it, in MESHWORK_EMBED_ORIGINS. A second site (another
+// port: another origin) is not listed, and the list has no `*`: the browser must refuse to show
+// the frame there (frame-ancestors), and that site must never hear a word from it.
 let stack: Stack
 let browser: Browser
 let host: EmbedHost
 let hostUrl: string
+let stranger: EmbedHost
 let requester: NodeRequester
+
+/** Filled once the app's URL is known; the host servers read them at each request. */
+const trustedPages: Record<string, string> = {}
+const strangerPages: Record<string, string> = {}
+
+interface Heard {
+  origin: string
+  type: unknown
+}
 
 declare global {
   interface Window {
     answer?: (granted: boolean) => void
+    consentAsked?: boolean
     statuses?: EmbedStatus[]
     embedded?: { stop(): Promise<void>; status: EmbedStatus }
+    /** Every message event this window received (an init script in each test page). */
+    heard?: Heard[]
   }
 }
 
@@ -44,7 +61,7 @@ function hostPages(appUrl: string): Record<string, string> {
   window.statuses = []
   const asked = new Promise((resolve) => { window.answer = resolve })
   window.embedded = startVolunteer({
-    consent: () => asked,
+    consent: () => { window.consentAsked = true; return asked },
     container: '#slot',
     dutyCycle: 1,
     payout: '${TREASURY}',
@@ -56,17 +73,51 @@ function hostPages(appUrl: string): Record<string, string> {
 
 const frameOf = embedFrame
 const volunteersSeen = () => requester.presence.peers().filter((p) => p.role === 'volunteer')
+const appOrigin = () => new URL(stack.appUrl!).origin
 
-async function openHostPage(path: string, name: string): Promise<Page> {
-  const page = watchPage(await (await browser.newContext()).newPage(), name)
-  await page.goto(`${hostUrl}${path}`)
+/** Console lines of every page, for the browser's own refusal message. */
+const consoleLines: string[] = []
+
+async function openHostPage(
+  path: string,
+  name: string,
+  on = hostUrl,
+  prepare?: (context: BrowserContext) => Promise<unknown>,
+): Promise<Page> {
+  const context = await browser.newContext()
+  await prepare?.(context)
+  // In every frame of the page (the host page, a page nested in it, and the Meshwork frame).
+  await context.addInitScript(() => {
+    window.heard = []
+    addEventListener('message', (e) =>
+      window.heard!.push({ origin: e.origin, type: (e.data as { type?: unknown })?.type }),
+    )
+  })
+  const page = watchPage(await context.newPage(), name)
+  page.on('console', (m) => consoleLines.push(`[${name}] ${m.text()}`))
+  await page.goto(`${on}${path}`)
   return page
 }
 
+/** What reached the host page from the Meshwork app's origin. */
+const heardFromApp = (page: Page) =>
+  page.evaluate((app) => (window.heard ?? []).filter((h) => h.origin === app), appOrigin())
+
 beforeAll(async () => {
-  stack = await startStack({ ports: 'free', log: (l) => process.stderr.write(`[stack] ${l}\n`) })
-  host = await startEmbedHost(hostPages(stack.appUrl!))
+  host = await startEmbedHost(trustedPages)
   hostUrl = host.url
+  stranger = await startEmbedHost(strangerPages)
+  stack = await startStack({
+    ports: 'free',
+    log: (l) => process.stderr.write(`[stack] ${l}\n`),
+    appEnv: { MESHWORK_EMBED_ORIGINS: hostUrl },
+  })
+  Object.assign(trustedPages, hostPages(stack.appUrl!))
+  Object.assign(strangerPages, hostPages(stack.appUrl!), {
+    // A listed site's page inside an unlisted one: frame-ancestors checks every ancestor.
+    '/nest.html': `<!doctype html><title>An unlisted site framing a listed one</title>
+<iframe src="${hostUrl}/tag.html" width="600" height="400"></iframe>`,
+  })
   browser = await launchChromium()
   requester = await startNodeRequester(DEV_PRIVATE_KEYS[1]!, {
     ...stack.chain,
@@ -78,12 +129,26 @@ afterAll(async () => {
   await requester?.stop()
   await browser?.close()
   await host?.stop()
+  await stranger?.stop()
   await stack?.stop()
 })
 
 describe('the embed on a second origin', () => {
   let tag: Page
   let mod: Page
+
+  // Why: proxy.ts is the only thing that puts the list in front of the browser; a wrong file
+  // name, export or matcher would leave /embed frameable by any site, with no error.
+  it('the running app sends frame-ancestors from MESHWORK_EMBED_ORIGINS on /embed', async () => {
+    for (const path of ['/embed', '/embed?consent=host&duty=1'])
+      expect((await fetch(`${stack.appUrl}${path}`)).headers.get('content-security-policy')).toBe(
+        `frame-ancestors 'self' ${hostUrl}`,
+      )
+    // Only /embed: the rest of the app keeps its headers.
+    expect((await fetch(`${stack.appUrl}/volunteer`)).headers.get('content-security-policy')).toBe(
+      null,
+    )
+  })
 
   it('asks before computing: nothing joins the mesh until the visitor allows it', async () => {
     tag = await openHostPage('/tag.html', 'tag-page')
@@ -97,6 +162,10 @@ describe('the embed on a second origin', () => {
     await new Promise((r) => setTimeout(r, 3000))
     expect(volunteersSeen()).toHaveLength(0)
     expect(await tag.evaluate(() => window.statuses?.map((s) => s.state))).toContain('asking')
+    // A listed site: trusted, so its own consent question counts.
+    for (const page of [tag, mod])
+      expect(await frameOf(page).getByTestId('embed').getAttribute('data-access')).toBe('trusted')
+    expect(await mod.evaluate(() => window.consentAsked)).toBe(true)
 
     // The visitor allows it in the frame on one page, and in the host's own UI on the other.
     await frameOf(tag).getByTestId('embed-allow').click()
@@ -163,6 +232,48 @@ describe('the embed on a second origin', () => {
     expect(paid.to).toBe(TREASURY)
     expect(paid.amount > 0n).toBe(true)
     expect(await requester.client.getBalance({ address: TREASURY })).toBe(paid.amount)
+
+    // Everything the host pages heard from the frame came from the app's origin, and the frame
+    // heard its loader: the handshake and the statuses, nothing else.
+    for (const page of [tag, mod]) {
+      const heard = await page.evaluate(() => window.heard ?? [])
+      expect(heard.length).toBeGreaterThan(5)
+      expect(new Set(heard.map((h) => h.origin))).toEqual(new Set([appOrigin()]))
+      expect(new Set(heard.map((h) => h.type))).toEqual(
+        new Set(['meshwork:ready', 'meshwork:status']),
+      )
+    }
+  })
+
+  it('the visitor sees the work and can stop it, even when the host page asked for consent', async () => {
+    const frame = frameOf(mod)
+    const lastState = () => mod.evaluate(() => window.statuses!.at(-1))
+    // A host page that hides the frame pauses the work: the visitor could not see it.
+    await mod.evaluate(() => {
+      document.querySelector<HTMLIFrameElement>('iframe[data-meshwork]')!.style.height = '0px'
+    })
+    await expect
+      .poll(lastState, { timeout: 15_000 })
+      .toMatchObject({ state: 'paused', pausedBy: 'too-small' })
+    await mod.evaluate(() => {
+      const el = document.querySelector<HTMLIFrameElement>('iframe[data-meshwork]')!
+      el.style.height = '132px'
+      el.style.display = 'none'
+    })
+    await expect
+      .poll(async () => (await lastState())?.state === 'running', { timeout: 15_000 })
+      .toBe(false)
+    expect(await lastState()).toMatchObject({ state: 'paused', pausedBy: 'too-small' })
+    await mod.evaluate(() => {
+      document.querySelector<HTMLIFrameElement>('iframe[data-meshwork]')!.style.display = ''
+    })
+    await expect.poll(() => frame.getByTestId('embed').getAttribute('data-state')).toBe('running')
+    expect(await frame.getByTestId('embed-status').isVisible()).toBe(true)
+    await frame.getByTestId('embed-stop').click()
+    await expect
+      .poll(() => frame.getByTestId('embed').getAttribute('data-state'), { timeout: 15_000 })
+      .toBe('stopped')
+    await expect.poll(async () => (await lastState())?.state).toBe('stopped')
   })
 
   it('stop() ends the session, leaves the mesh and removes the frame', async () => {
@@ -188,5 +299,90 @@ describe('the embed on a second origin', () => {
       .toBe('declined')
     await again.evaluate(() => window.embedded!.stop())
     expect(await again.locator('iframe[data-meshwork]').count()).toBe(0)
+  })
+})
+
+describe('a site the operator does not list (and no *)', () => {
+  /** Waits until the page's Meshwork iframe has loaded whatever the browser let it load. */
+  const settle = async (page: Page) => {
+    await page.locator('iframe[data-meshwork]').waitFor({ state: 'attached', timeout: 30_000 })
+    await new Promise((r) => setTimeout(r, 5000))
+  }
+
+  // Why: without frame-ancestors any site could put the frame in its page, and with
+  // consent=host make its visitors compute for it without asking them.
+  it('the browser refuses the frame: nothing shows, starts or reaches the site', async () => {
+    const before = volunteersSeen().length
+    const tag = await openHostPage('/tag.html', 'stranger-tag', stranger.url)
+    const mod = await openHostPage('/module.html', 'stranger-module', stranger.url)
+    for (const page of [tag, mod]) await settle(page)
+    for (const page of [tag, mod]) {
+      expect(await frameOf(page).getByTestId('embed').count()).toBe(0)
+      expect(await heardFromApp(page)).toEqual([])
+      expect(await page.evaluate(() => window.statuses)).toEqual([])
+    }
+    expect(await mod.evaluate(() => window.consentAsked)).toBeUndefined()
+    expect(consoleLines.some((l) => l.includes('stranger') && /frame-ancestors/.test(l))).toBe(true)
+    // The loader tells the site's developer why the box stays silent.
+    await expect
+      .poll(
+        () =>
+          consoleLines.some(
+            (l) => l.startsWith('[stranger-tag]') && /MESHWORK_EMBED_ORIGINS/.test(l),
+          ),
+        { timeout: 20_000 },
+      )
+      .toBe(true)
+    expect(volunteersSeen().length).toBe(before)
+    await Promise.all([tag.context().close(), mod.context().close()])
+  })
+
+  it('a listed site inside an unlisted one is refused too, and neither hears a word', async () => {
+    const page = await openHostPage('/nest.html', 'stranger-nest', stranger.url)
+    const inner = () => page.frames().find((f) => f.url().startsWith(`${hostUrl}/tag.html`))
+    await expect.poll(() => inner() !== undefined, { timeout: 30_000 }).toBe(true)
+    await inner()!.locator('iframe[data-meshwork]').waitFor({ state: 'attached' })
+    await new Promise((r) => setTimeout(r, 5000))
+    expect(
+      await page
+        .frameLocator('iframe')
+        .frameLocator('iframe[data-meshwork]')
+        .getByTestId('embed')
+        .count(),
+    ).toBe(0)
+    const app = appOrigin()
+    expect(
+      await inner()!.evaluate((a) => window.heard!.filter((h) => h.origin === a), app),
+    ).toEqual([])
+    expect(await heardFromApp(page)).toEqual([])
+    await page.context().close()
+  })
+
+  // The frame's own check, for a browser that does not enforce frame-ancestors (or a proxy in
+  // front of the app that drops the header): here the test strips the header from the frame's
+  // response, and the frame must still refuse on its own. (Playwright's bypassCSP does not
+  // lift frame-ancestors in Chromium.)
+  it('without the header, the frame itself refuses: no question, no start, no message', async () => {
+    const before = volunteersSeen().length
+    const mod = await openHostPage('/module.html', 'stranger-no-csp', stranger.url, (context) =>
+      context.route(`${stack.appUrl}/embed?**`, async (route) => {
+        const response = await route.fetch()
+        const headers = { ...response.headers() }
+        expect(headers['content-security-policy']).toMatch(/^frame-ancestors /)
+        delete headers['content-security-policy']
+        await route.fulfill({ response, headers })
+      }),
+    )
+    const frame = frameOf(mod).getByTestId('embed')
+    await expect.poll(() => frame.getAttribute('data-state'), { timeout: 60_000 }).toBe('refused')
+    expect(await frameOf(mod).getByTestId('embed-refused').innerText()).toMatch(
+      new RegExp(`${stranger.url.replace(/[.]/g, '\\.')} is not among the sites`),
+    )
+    expect(await frameOf(mod).getByTestId('embed-allow').count()).toBe(0)
+    await new Promise((r) => setTimeout(r, 3000))
+    expect(await heardFromApp(mod)).toEqual([])
+    expect(await mod.evaluate(() => window.consentAsked)).toBeUndefined()
+    expect(volunteersSeen().length).toBe(before)
+    await mod.context().close()
   })
 })

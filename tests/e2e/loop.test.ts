@@ -335,6 +335,10 @@ describe('three volunteer tabs and a requester tab', () => {
         })
     const amount = page.locator('#stake-amount')
     await amount.fill('0.1')
+    // The page says what stake on a tab's key risks before the wallet may send any.
+    expect(await page.getByTestId('stake-add').isDisabled()).toBe(true)
+    expect(await page.getByTestId('stake-warning').innerText()).toMatch(/bound to this tab’s key/)
+    await page.getByTestId('stake-ack').check()
     await page.getByTestId('stake-add').click()
     await said(/^Staked 0.1 ETH/)
     expect((await workerOnChain(client, stack.chain.contract, worker)).active).toBe(

@@ -3,26 +3,33 @@
  * inside the private network namespace of scripts/in-netns.sh, where WebRTC has an interface.
  */
 import { existsSync } from 'node:fs'
-import { type Browser, chromium, type Page } from 'playwright-core'
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
 
 export const CHROMIUM = process.env.MESHWORK_CHROMIUM ?? '/usr/bin/chromium'
 
 export const CHROMIUM_MISSING = `Chromium is not installed at ${CHROMIUM}. Install it with:\n  sudo apt-get install -y chromium\n(or set MESHWORK_CHROMIUM to a Chromium binary).`
 
+const ARGS = [
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
+]
+
 export async function launchChromium(opts: { webgpu?: boolean } = {}): Promise<Browser> {
   if (!existsSync(CHROMIUM)) throw new Error(CHROMIUM_MISSING)
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-features=WebRtcHideLocalIpsWithMdns',
-      ...(opts.webgpu ? ['--enable-unsafe-webgpu'] : []),
-    ],
+    args: [...ARGS, ...(opts.webgpu ? ['--enable-unsafe-webgpu'] : [])],
   })
+}
+
+/** A browser whose profile (IndexedDB included) lives in `dir`, for tests that read it on disk. */
+export async function launchPersistentChromium(dir: string): Promise<BrowserContext> {
+  if (!existsSync(CHROMIUM)) throw new Error(CHROMIUM_MISSING)
+  return chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, args: ARGS })
 }
 
 /** Forwards page errors to the test's stderr so that a failing browser test says why. */
