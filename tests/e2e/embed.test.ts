@@ -139,13 +139,18 @@ describe('the embed on a second origin', () => {
 
   // Why: proxy.ts is the only thing that puts the list in front of the browser; a wrong file
   // name, export or matcher would leave /embed frameable by any site, with no error.
-  it('the running app sends frame-ancestors from MESHWORK_EMBED_ORIGINS on /embed', async () => {
+  it('the running app sends frame-ancestors from MESHWORK_EMBED_ORIGINS on /embed, and self only elsewhere', async () => {
     for (const path of ['/embed', '/embed?consent=host&duty=1'])
       expect((await fetch(`${stack.appUrl}${path}`)).headers.get('content-security-policy')).toBe(
         `frame-ancestors 'self' ${hostUrl}`,
       )
-    // Only /embed: the rest of the app keeps its headers.
-    expect((await fetch(`${stack.appUrl}/volunteer`)).headers.get('content-security-policy')).toBe(
+    // The rest of the app may be framed by itself only (no clickjacking of its wallet buttons);
+    // the embed loader stays loadable by any site.
+    for (const path of ['/', '/volunteer', '/request'])
+      expect((await fetch(`${stack.appUrl}${path}`)).headers.get('content-security-policy')).toBe(
+        "frame-ancestors 'self'",
+      )
+    expect((await fetch(`${stack.appUrl}/embed.js`)).headers.get('content-security-policy')).toBe(
       null,
     )
   })
