@@ -119,7 +119,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   })
   const verdicts = new Counter({
     name: 'meshwork_relay_gossip_messages_total',
-    help: "Gossip messages validated, by topic and verdict: accept, reject (lowers the sender's score), rate-limited (a signer's job announcements beyond 10/s, ignored)",
+    help: "Gossip messages validated, by topic and verdict: accept, reject (lowers the sender's score), rate-limited (a signer's new jobs beyond 1/s, burst 20, ignored)",
     labelNames: ['topic', 'verdict'],
     registers: [registry],
   })

@@ -264,8 +264,11 @@ export function createWorker(init: WorkerInit): Worker {
   const idCheck = createJobIdCheck({
     created: (ids) => createdJobIds(init.chain.client, init.chain.contract, ids),
   })
-  /** Ids whose existence is being asked. Bounded by idCheck's queue, which answers every id. */
-  const asking = new Set<Hex>()
+  /**
+   * `jobId:announcer` pairs whose existence is being asked. Bounded by idCheck's queue, which
+   * answers every ask (8 per id at most, the rest at once as dropped).
+   */
+  const asking = new Set<string>()
   /** Recent `getJob` answers by id: a forged announcer of a real job costs no further call. */
   const onchainJobs = new Map<Hex, { at: number; job: OnchainJob }>()
   const ignored: Partial<Record<AnnouncementIgnored, number>> = {}
@@ -348,11 +351,13 @@ export function createWorker(init: WorkerInit): Worker {
       return ignore('bad-policy')
     }
     // Does the job exist at all? Asked in batches, so a flood of made-up ids costs a bounded
-    // number of calls and never enters the job map. Its next announcement waits meanwhile.
-    if (asking.has(jobId)) return
-    asking.add(jobId)
+    // number of calls and never enters the job map. Per announcer: a stranger's announcement of
+    // a predicted id does not hold its coordinator's back. The same announcer's next
+    // announcement waits meanwhile.
+    if (asking.has(key)) return
+    asking.add(key)
     void idCheck.exists(jobId, msg.coordinator).then((v) => {
-      asking.delete(jobId)
+      asking.delete(key)
       if (state === 'stopped') return
       if (v === 'created') admit(msg, policy)
       else ignore(v === 'missing' ? 'not-on-chain' : 'check-dropped')

@@ -1,7 +1,13 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { encodeCbor } from '../proofs'
-import { ANNOUNCE_BURST, ANNOUNCE_RATE, createRateLimit, validateGossip } from './gossip'
+import {
+  createNewJobLimit,
+  createRateLimit,
+  NEW_JOB_BURST,
+  NEW_JOB_RATE,
+  validateGossip,
+} from './gossip'
 import { generateIdentity } from './identity'
 import { TOPICS } from './protocol'
 
@@ -114,38 +120,39 @@ describe('no copying', () => {
   })
 })
 
-describe('announcement rate limit', () => {
-  it('lets a signer publish its burst, then its rate, and keeps signers apart', () => {
+describe('new-job rate limit', () => {
+  const job = (n: number) => `0x${n.toString(16).padStart(64, '0')}`
+
+  it('lets a signer introduce its burst of new jobs, then its rate, and keeps signers apart', () => {
     let t = 0
-    const limit = createRateLimit(ANNOUNCE_RATE, ANNOUNCE_BURST, () => t)
-    const verdicts = Array.from({ length: 100 }, () => limit.take('flooder'))
-    expect(verdicts.filter((v) => v === 'ok')).toHaveLength(ANNOUNCE_BURST)
-    // Then ignored while its debt is under a burst, rejected (penalised) beyond.
-    expect(verdicts.filter((v) => v === 'over')).toHaveLength(ANNOUNCE_BURST)
-    expect(verdicts.filter((v) => v === 'abuse')).toHaveLength(100 - 2 * ANNOUNCE_BURST)
+    const pass = createNewJobLimit(() => t)
+    let n = 0
+    let passed = 0
+    for (let i = 0; i < 100; i++) if (pass('flooder', job(n++))) passed++
+    expect(passed).toBe(NEW_JOB_BURST)
     // Another signer is not held back by the flooder.
-    expect(limit.take('coordinator')).toBe('ok')
-    // The flooder pays its debt (a burst deep, at ANNOUNCE_RATE a second) before it is heard.
-    t += (ANNOUNCE_BURST / ANNOUNCE_RATE) * 1000
-    expect(limit.take('flooder')).toBe('over')
-    t += 300
-    expect(limit.take('flooder')).toBe('ok')
+    expect(pass('coordinator', job(1))).toBe(true)
+    t += 5000
+    passed = 0
+    for (let i = 0; i < 100; i++) if (pass('flooder', job(n++))) passed++
+    expect(passed).toBe(5 * NEW_JOB_RATE)
   })
 
-  it('an honest pace is never refused', () => {
-    let t = 0
-    const limit = createRateLimit(ANNOUNCE_RATE, ANNOUNCE_BURST, () => t)
-    // Twenty jobs announced every 2 s for ten minutes.
-    for (let round = 0; round < 300; round++, t += 2000)
-      for (let j = 0; j < 20; j++) expect(limit.take('coordinator')).toBe('ok')
+  it('never limits announcements of jobs already let through: repeats and replays cost nothing', () => {
+    const pass = createNewJobLimit(() => 0)
+    for (let j = 0; j < NEW_JOB_BURST; j++) expect(pass('coordinator', job(j))).toBe(true)
+    // Its bucket is empty, yet its running jobs' announcements (and anyone replaying them) pass.
+    for (let round = 0; round < 1000; round++)
+      expect(pass('coordinator', job(round % NEW_JOB_BURST))).toBe(true)
+    expect(pass('coordinator', job(999))).toBe(false)
   })
 
-  it('forgets the oldest signer beyond its bound', () => {
+  it('a token bucket forgets the oldest key beyond its bound', () => {
     const limit = createRateLimit(1, 1, () => 0, 3)
     for (const k of ['a', 'b', 'c', 'd']) limit.take(k)
     expect(limit.size).toBe(3)
     // 'a' was forgotten: it starts with a full bucket again; 'd' has spent its one.
-    expect(limit.take('a')).toBe('ok')
-    expect(limit.take('d')).not.toBe('ok')
+    expect(limit.take('a')).toBe(true)
+    expect(limit.take('d')).toBe(false)
   })
 })

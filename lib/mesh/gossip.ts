@@ -110,26 +110,22 @@ export function gossipScoreParams(): Partial<PeerScoreParams> {
 }
 
 /**
- * Job announcements one signer may publish, as a token bucket: ANNOUNCE_RATE a second on
- * average, ANNOUNCE_BURST at once. A coordinator announces each running job every 2 s, so this
- * carries twenty running jobs with room to spare. Beyond it, a signer's announcements are
- * ignored (not forwarded, no penalty: an honest neighbour relaying them forwards no more than
- * its own bucket let through); once it is ANNOUNCE_BURST beyond, which only the flooder's own
- * connection can be, they are rejected, so gossipsub's scoring graylists that connection and
- * drops its messages before checking their signatures.
+ * New jobs one signer may introduce, as a token bucket: NEW_JOB_RATE a second on average,
+ * NEW_JOB_BURST at once. Only an announcement of a job id this peer has not yet accepted from
+ * that signer spends a token, so a coordinator's repeated announcements of its running jobs
+ * (every 2 s each), and anyone replaying them, never do. Beyond it, a signer's announcements of
+ * further new ids are ignored: not handed to the volunteer, not forwarded. Never rejected: a
+ * rejection penalises the connection that delivered the message, which may be an honest peer
+ * forwarding what its own bucket allowed (a stranger can drain one peer's bucket and then have
+ * the same messages forwarded to it by another).
  */
-export const ANNOUNCE_RATE = 10
-export const ANNOUNCE_BURST = 30
-/** Signers whose buckets are kept, at most (the oldest is forgotten: it starts full again). */
+export const NEW_JOB_RATE = 1
+export const NEW_JOB_BURST = 20
+/** Signers whose buckets are kept, and (signer, job) pairs remembered, at most. */
 const MAX_BUCKETS = 4096
+const MAX_SEEN_JOBS = 16_384
 
-export type RateVerdict = 'ok' | 'over' | 'abuse'
-
-/**
- * A per-key token bucket over `now` (ms). A message refused still costs a token (the bucket goes
- * into debt, at most `burst` deep, then 'abuse'), so a key that keeps sending is refused until it
- * has been quiet long enough to pay its debt.
- */
+/** A per-key token bucket over `now` (ms); `take` says whether one more fits, and spends it. */
 export function createRateLimit(
   rate: number,
   burst: number,
@@ -138,7 +134,7 @@ export function createRateLimit(
 ) {
   const buckets = new Map<string, { tokens: number; at: number }>()
   return {
-    take(key: string): RateVerdict {
+    take(key: string): boolean {
       const t = now()
       const b = buckets.get(key) ?? { tokens: burst, at: t }
       b.tokens = Math.min(burst, b.tokens + ((t - b.at) / 1000) * rate)
@@ -146,9 +142,9 @@ export function createRateLimit(
       buckets.delete(key)
       buckets.set(key, b)
       if (buckets.size > maxKeys) buckets.delete(buckets.keys().next().value!)
-      const verdict: RateVerdict = b.tokens >= 1 ? 'ok' : b.tokens > -burst ? 'over' : 'abuse'
-      b.tokens = Math.max(-burst, b.tokens - 1)
-      return verdict
+      if (b.tokens < 1) return false
+      b.tokens -= 1
+      return true
     },
     get size() {
       return buckets.size
@@ -156,10 +152,27 @@ export function createRateLimit(
   }
 }
 
+/**
+ * The jobs-topic rule: whether an announcement from `signer` of `jobId` may pass. A job id
+ * accepted before from the same signer always passes; a new one spends a token of its signer.
+ */
+export function createNewJobLimit(now: () => number = Date.now, maxSeen = MAX_SEEN_JOBS) {
+  const limit = createRateLimit(NEW_JOB_RATE, NEW_JOB_BURST, now)
+  const seen = new Set<string>()
+  return (signer: string, jobId: string): boolean => {
+    const key = `${signer}:${jobId.toLowerCase()}`
+    if (seen.has(key)) return true
+    if (!limit.take(signer)) return false
+    seen.add(key)
+    if (seen.size > maxSeen) seen.delete(seen.values().next().value!)
+    return true
+  }
+}
+
 export interface GossipStats {
   accepted: number
   rejected: number
-  /** Job announcements refused because their signer exceeded ANNOUNCE_RATE. */
+  /** Job announcements ignored because their signer introduced new jobs beyond NEW_JOB_RATE. */
   rateLimited: number
   lastRejection?: { peer: string; reason: string } | undefined
 }
@@ -173,20 +186,20 @@ export function installGossipValidators(
   onVerdict?: (topic: string, verdict: 'accept' | 'reject' | 'rate-limited') => void,
 ): GossipStats {
   const stats: GossipStats = { accepted: 0, rejected: 0, rateLimited: 0 }
-  const announcements = createRateLimit(ANNOUNCE_RATE, ANNOUNCE_BURST)
+  const newJobs = createNewJobLimit()
   for (const topic of Object.keys(TOPIC_SCHEMAS)) {
     node.services.pubsub.topicValidators.set(topic, (peer, msg) => {
       const v = validateGossip(topic, msg.data, msg.type === 'signed' ? msg.from : undefined)
       if (v.verdict === 'accept') {
-        // Valid but too many from one signer (see ANNOUNCE_RATE).
-        const rate =
-          topic === TOPICS.jobs && msg.type === 'signed'
-            ? announcements.take(msg.from.toString())
-            : 'ok'
-        if (rate !== 'ok') {
+        // Valid, but one signer introducing too many new jobs (see NEW_JOB_RATE).
+        if (
+          topic === TOPICS.jobs &&
+          msg.type === 'signed' &&
+          !newJobs(msg.from.toString(), (v.message as { jobId: string }).jobId)
+        ) {
           stats.rateLimited++
           onVerdict?.(topic, 'rate-limited')
-          return rate === 'abuse' ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
+          return TopicValidatorResult.Ignore
         }
         stats.accepted++
         onVerdict?.(topic, 'accept')
