@@ -30,6 +30,8 @@ reported and left for another bridge or for the consumer's refund after the dead
   --coordinator-key 0x…  the key that signs this bridge's results and claims: the requests it
                       answers name its address, or accept the deployment's default coordinator
                       (or MESHWORK_COORDINATOR_KEY; on the local chain, the labelled dev key)
+  --min-payment WEI   refuse requests paying less (all replicas together); default: the gas
+                      this bridge spends on one (recording and delivery) at the current price
   --relay MA --rpc URL --chain-id N --contract 0x…   network (default: what npm start runs)`
 
 /** Catalogue models and the given files, by sha256. */
@@ -63,6 +65,7 @@ export async function bridgeCommand(argv: string[]): Promise<number> {
       model: { type: 'string', multiple: true },
       key: { type: 'string' },
       'coordinator-key': { type: 'string' },
+      'min-payment': { type: 'string' },
       ...NETWORK_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
@@ -80,6 +83,9 @@ export async function bridgeCommand(argv: string[]): Promise<number> {
       hint: 'Pass --requests 0x…, set MESHWORK_REQUESTS, or run `npm start` first.',
     })
   const net = resolveNetwork(values)
+  const rawMin = values['min-payment']
+  if (rawMin !== undefined && !/^\d+$/.test(rawMin))
+    throw new InvalidInputError(`--min-payment must be a whole number of wei, not "${rawMin}".`)
   const models = await modelsBySha256(values.model ?? [])
   const coordinatorKey = (values['coordinator-key'] ??
     process.env.MESHWORK_COORDINATOR_KEY ??
@@ -99,6 +105,7 @@ export async function bridgeCommand(argv: string[]): Promise<number> {
     coordinator: requester.coordinator,
     coordinatorAddress: requester.identity.address,
     modelFor: async (hash: Hex) => models.get(hash.toLowerCase()),
+    minPayment: rawMin === undefined ? 'gas' : BigInt(rawMin),
   })
   say(`Bridging on-chain requests of ${requests} (${models.size} models). Ctrl-C to stop.`)
   bridge.events.addEventListener('delivered', (e) => {

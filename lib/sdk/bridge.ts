@@ -52,6 +52,14 @@ export interface BridgeInit {
   coordinatorAddress: Address
   /** The model with this sha256, or undefined when this bridge cannot serve it. */
   modelFor(sha256: Hex): Promise<BridgeModel | undefined>
+  /**
+   * Least payment (wei, all replicas' rewards together) a request must carry to be taken.
+   * On-chain requests carry no fee for the bridge (their whole payment goes to the workers), so
+   * the bridge pays the gas of recording and delivering from its own wallet; a request paying less
+   * than that gas would cost the bridge's operator more than the workers earn. `'gas'`: that gas
+   * at the current price (BRIDGE_GAS × `eth_gasPrice`). @default 'gas'
+   */
+  minPayment?: bigint | 'gas'
   /** First block to look at (default 0: older requests still open are picked up too). */
   fromBlock?: bigint
   pollingIntervalMs?: number
@@ -72,6 +80,12 @@ export interface RequestBridge {
   events: EventTarget
   stop(): void
 }
+
+/**
+ * Gas a bridge spends on one request, rounded up: recording the result with its callback to
+ * MeshworkRequests (which gives the consumer 200,000) and delivering the result bytes.
+ */
+export const BRIDGE_GAS = 450_000n
 
 export function startRequestBridge(init: BridgeInit): RequestBridge {
   const log = init.log ?? createLogger('bridge')
@@ -104,6 +118,16 @@ export function startRequestBridge(init: BridgeInit): RequestBridge {
       return skip(r, `it names another coordinator (${job.coordinator})`)
     const block = await init.client.getBlock()
     if (job.deadline <= Number(block.timestamp)) return skip(r, 'its deadline has passed')
+    const payment = job.rewardPerResult * BigInt(job.replicas)
+    const minPayment =
+      (init.minPayment ?? 'gas') === 'gas'
+        ? BRIDGE_GAS * (await init.client.getGasPrice())
+        : (init.minPayment as bigint)
+    if (payment < minPayment)
+      return skip(
+        r,
+        `its payment (${payment} wei) is below this bridge's minimum (${minPayment} wei, the gas it spends recording and delivering a result)`,
+      )
     const model = await init.modelFor(job.modelHash)
     if (!model) return skip(r, `model ${job.modelHash} is not available to this bridge`)
     stats.coordinating++

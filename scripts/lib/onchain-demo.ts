@@ -97,7 +97,8 @@ export async function onchainDemo(opts: {
           abi: exampleConsumerAbi,
           functionName: 'ask',
           args: [bytesToHex(input)],
-          value: parseEther('0.0002'),
+          // Above the bridge's minimum: the gas it spends recording and delivering (BRIDGE_GAS).
+          value: parseEther('0.002'),
           chain: owner.chain,
         }),
       )

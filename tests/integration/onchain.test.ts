@@ -146,6 +146,20 @@ describe('on-chain requests', () => {
     expect(bridge.stats()).toMatchObject({ delivered: 2, skipped: [] })
   })
 
+  it('a request paying less than the gas the bridge would spend on it is refused with the reason', async () => {
+    const tasks = parseInputsJson(seededInputs(12, 1, model.exampleDims))
+    const answered = bridge.stats().delivered
+    // 2 replicas × 1,000 wei against 450,000 gas at anvil's price (about a gwei).
+    const receipt = await ask(encodeTensorMap(tasks[0]!), 2000n)
+    expect(receipt.status).toBe('success')
+    await expect
+      .poll(() => bridge.stats().skipped.map((s) => s.reason), { timeout: 20_000 })
+      .toContainEqual(
+        expect.stringMatching(/^its payment \(2000 wei\) is below this bridge's minimum/),
+      )
+    expect(bridge.stats().delivered).toBe(answered)
+  })
+
   it('a malformed input is refused with a reason, and the payment goes back after the deadline', async () => {
     const client = publicClientFor(stack.chain)
     const receipt = await ask(encodeCbor({ x: 'not a tensor' }), parseEther('0.004'))
