@@ -35,7 +35,7 @@ import {
   onGossip,
   PROTOCOLS,
   request,
-  resultResponseSchema,
+  sendResult,
   TOPICS,
   toWireTensors,
   waitForReservation,
@@ -1022,10 +1022,9 @@ async function startEquivocator(net: ChaosNet, stakeWei: bigint) {
       { chainId: ann.chainId, contract: ann.contract as Address },
       { jobId: ann.jobId as Hex, taskIndex: lease.taskIndex, resultHash: hash },
     )
-    const ack = await request(
+    const ack = await sendResult(
       node,
       ann.addrs.map((a) => multiaddr(a)),
-      PROTOCOLS.result,
       {
         type: 'result',
         jobId: ann.jobId,
@@ -1035,9 +1034,8 @@ async function startEquivocator(net: ChaosNet, stakeWei: bigint) {
         signature,
         backend: 'cpu',
         computeMs: 100,
-        outputs: toWireTensors(outputs),
       },
-      resultResponseSchema,
+      toWireTensors(outputs),
     )
     stats.acks.push(
       ack.type === 'result-ack'

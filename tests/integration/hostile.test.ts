@@ -14,8 +14,9 @@ import {
   type Lease,
   type MeshNode,
   PROTOCOLS,
+  type ResultMessage,
   request,
-  resultResponseSchema,
+  sendResult,
   toWireTensors,
   waitForReservation,
   workResponseSchema,
@@ -78,8 +79,9 @@ afterAll(async () => {
   await stack?.stop()
 })
 
-const ask = (msg: object) =>
-  request(attacker.node, coordinatorAddrs, PROTOCOLS.result, msg, resultResponseSchema)
+/** Sends a result as a worker does: the header, then its outputs when asked for them. */
+const ask = ({ outputs, ...header }: ResultMessage) =>
+  sendResult(attacker.node, coordinatorAddrs, header, outputs)
 const lease = async () => {
   const res = await request(
     attacker.node,
@@ -94,7 +96,11 @@ const lease = async () => {
 const fakeOutputs = () => ({
   y: { type: 'float32' as const, dims: [1, 4], data: Float32Array.from([0.25, 0.25, 0.25, 0.25]) },
 })
-const signed = async (l: Lease, outputs = fakeOutputs(), signer = attacker.identity.account) => {
+const signed = async (
+  l: Lease,
+  outputs = fakeOutputs(),
+  signer = attacker.identity.account,
+): Promise<ResultMessage> => {
   const hash = resultHash(outputs, policy)
   const signature = await signResult(
     signer,
