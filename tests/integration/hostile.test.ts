@@ -8,10 +8,14 @@ import { creditedBalance, DEV_PRIVATE_KEYS } from '../../lib/chain'
 import type { JobHandle } from '../../lib/jobs'
 import {
   createMeshNode,
+  decodeMessage,
+  errorSchema,
   generateIdentity,
   type Identity,
+  INBOUND_LIMITS,
   installGossipValidators,
   type Lease,
+  LIMITS,
   type MeshNode,
   PROTOCOLS,
   type ResultMessage,
@@ -187,6 +191,39 @@ describe('a coordinator facing a lying peer', () => {
     const lp = lpStream(stream, { maxDataLength: 1 << 30 })
     await lp.write(new Uint8Array(128 * 1024)).catch(() => {})
     await expect(lp.read({ signal: AbortSignal.timeout(10_000) })).rejects.toThrow()
+  })
+
+  // Peer ids are free, and each stream held costs the coordinator a buffer: one peer's streams
+  // are capped over all protocols, and the next is told why at once, not left hanging.
+  it('answers busy to a stream beyond the per-peer limit, and frees the slots of closed ones', async () => {
+    const held = await Promise.all(
+      Array.from({ length: INBOUND_LIMITS.peerStreams }, () =>
+        attacker.node.dialProtocol(coordinatorAddrs, PROTOCOLS.work),
+      ),
+    )
+    const extra = await attacker.node.dialProtocol(coordinatorAddrs, PROTOCOLS.result)
+    const frame = await lpStream(extra).read({ signal: AbortSignal.timeout(10_000) })
+    expect(decodeMessage(frame.subarray(), errorSchema, LIMITS.controlFrameBytes)).toMatchObject({
+      type: 'error',
+      code: 'busy',
+    })
+    const stats = requester.coordinator.stats().inbound
+    expect(stats.refused['peer-streams']).toBeGreaterThanOrEqual(1)
+    for (const s of held) s.abort(new Error('done'))
+    // Once they are gone the peer is served again.
+    for (let i = 0; ; i++) {
+      const res = await request(
+        attacker.node,
+        coordinatorAddrs,
+        PROTOCOLS.work,
+        { type: 'work-request', jobId, backend: 'cpu', runtime: 'evil 0', want: 'claim' },
+        workResponseSchema,
+      )
+      if (res.type !== 'error') break
+      expect(res.code).toBe('busy')
+      expect(i).toBeLessThan(20)
+      await new Promise((r) => setTimeout(r, 100))
+    }
   })
 
   it('still completes the job with honest volunteers, paying none of the lies', async () => {
