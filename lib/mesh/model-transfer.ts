@@ -65,10 +65,13 @@ export async function serveModels(
         }
         await stream.close({ signal })
       } catch (err) {
-        if (err instanceof InvalidMessageError) budget?.drop('invalid-message')
-        else budget?.drop(dropReason(err))
+        const reason = err instanceof InvalidMessageError ? 'invalid-message' : dropReason(err)
+        budget?.drop(reason)
         log.debug('model stream dropped', { error: errorMessage(err) })
-        stream.abort(err instanceof Error ? err : new Error(String(err)))
+        const e = err instanceof Error ? err : new Error(String(err))
+        stream.abort(e)
+        // As for any stream served with a budget (rpc.ts): more than a frame is a disconnect.
+        if (reason === 'oversized' && budget) connection.abort(e)
       } finally {
         grant.release()
       }

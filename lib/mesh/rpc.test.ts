@@ -48,14 +48,17 @@ async function server(budget: InboundBudget, onBody?: () => void) {
     },
     { log: createLogger('test'), budget, maxBodyBytes: 1024 * 1024 },
   )
+  /** Connections the server aborted. */
+  const aborted: string[] = []
   const open = async (peer = PEERS[0]!) => {
     const [client, inbound] = await streamPair()
-    const done = Promise.resolve(handler!(inbound, { remotePeer: peer } as unknown as Connection))
+    const connection = { remotePeer: peer, abort: () => aborted.push(peer.toString()) }
+    const done = Promise.resolve(handler!(inbound, connection as unknown as Connection))
     return { client, done }
   }
   /** A stand-in client node whose one dial returns `stream`. */
   const dialer = (stream: Stream) => ({ dialProtocol: async () => stream }) as unknown as Libp2p
-  return { open, dialer, calls }
+  return { open, dialer, calls, aborted }
 }
 
 const body = (n: number) => encodeMessage({ payload: new Uint8Array(n) })
@@ -151,6 +154,8 @@ describe('serve with an inbound budget', () => {
     expect(bodies).toBe(0)
     expect(st.dropped.oversized).toBe(1)
     expect(st.peakBytes).toBeLessThanOrEqual(LIMITS.controlFrameBytes + 16)
+    // Sending more than a frame is no honest mistake: the connection goes, with its other streams.
+    expect(s.aborted).toEqual([PEERS[0]!.toString()])
     expect(st).toMatchObject({ streams: 0, bytes: 0 })
   })
 
@@ -179,6 +184,8 @@ describe('serve with an inbound budget', () => {
     await lp2.write(body(5000)).catch(() => {})
     await long.done
     expect(budget.stats().dropped).toMatchObject({ 'invalid-message': 1, oversized: 1 })
+    // The short body was a wrong answer, not a flood: only the long one cost the connection.
+    expect(s.aborted).toHaveLength(1)
   })
 
   it('refuses a declared body above maxBodyBytes as invalid', async () => {

@@ -202,12 +202,20 @@ export function dropReason(err: unknown): DropReason {
   return 'closed'
 }
 
+/**
+ * What a refused stream may send: an honest request is a few hundred bytes (a result header, a
+ * work request with its payout, a task error); a peer that sends more is dropped unanswered.
+ */
+const REFUSED_READ_BYTES = 4096
+
 /** The grant of a node without a budget: holds nothing, refuses nothing. */
 const UNBUDGETED: InboundGrant = { bytes: 0, resize: () => undefined, release() {} }
 
 /**
  * Takes a stream holding `bytes` of read buffer from the budget. A refused stream is answered
- * `busy` without being read (what the peer sends is thrown away) and undefined is returned.
+ * `busy` once its request has arrived (answered before, the peer may still be negotiating the
+ * protocol, and an answer that comes with the stream's end can be lost there), reading at most
+ * REFUSED_READ_BYTES of it; undefined is returned.
  */
 export async function admitStream(
   budget: InboundBudget | undefined,
@@ -222,11 +230,18 @@ export async function admitStream(
     stream.maxReadBufferLength = bytes
     return grant
   }
+  // A peer that sends more than this, now or later, is reset: it cannot make a refused stream
+  // cost more than a few KiB however long it keeps it.
+  stream.maxReadBufferLength = REFUSED_READ_BYTES
+  const lp = lpStream(stream, {
+    maxDataLength: REFUSED_READ_BYTES - LP_SLACK,
+    maxBufferSize: REFUSED_READ_BYTES,
+  })
   const signal = AbortSignal.timeout(5_000)
   try {
-    await stream.closeRead({ signal })
+    await lp.read({ signal })
     const message = new InboundLimitError(grant.refused, budget.limits).shortMessage
-    await lpStream(stream).write(encodeMessage(errorResponse('busy', message)), { signal })
+    await lp.write(encodeMessage(errorResponse('busy', message)), { signal })
     await stream.close({ signal })
   } catch (err) {
     stream.abort(err instanceof Error ? err : new Error(String(err)))
@@ -337,9 +352,14 @@ export async function serve<S extends z.ZodType>(
         await reply(res)
       } catch (err) {
         // The peer went away, sent an oversized frame, or timed out: drop the stream, keep the node.
-        budget?.drop(dropReason(err))
+        const reason = dropReason(err)
+        budget?.drop(reason)
         opts.log.debug('stream dropped', { protocol, error: errorMessage(err) })
-        stream.abort(err instanceof Error ? err : new Error(String(err)))
+        const e = err instanceof Error ? err : new Error(String(err))
+        stream.abort(e)
+        // More than a frame's limit is never an honest mistake: the sender loses its connection,
+        // and every stream on it, rather than being read (and refused) as fast as it can send.
+        if (reason === 'oversized' && budget) connection.abort(e)
       } finally {
         scope.release()
         grant.release()

@@ -9,6 +9,7 @@ import type { JobHandle } from '../../lib/jobs'
 import {
   createMeshNode,
   decodeMessage,
+  encodeMessage,
   errorSchema,
   generateIdentity,
   type Identity,
@@ -185,12 +186,21 @@ describe('a coordinator facing a lying peer', () => {
     expect(res).toMatchObject({ type: 'error', code: 'invalid-message' })
   })
 
-  // A frame larger than the limit is dropped before it is buffered (no memory exhaustion).
-  it('drops an oversized request frame without answering', async () => {
+  // A frame larger than the limit is dropped before it is buffered (no memory exhaustion), and
+  // its sender disconnected: no honest peer sends one, and a flooder would send them as fast as
+  // it can open streams.
+  it('drops an oversized request frame without answering, and the connection with it', async () => {
     const stream = await attacker.node.dialProtocol(coordinatorAddrs, PROTOCOLS.work)
     const lp = lpStream(stream, { maxDataLength: 1 << 30 })
     await lp.write(new Uint8Array(128 * 1024)).catch(() => {})
     await expect(lp.read({ signal: AbortSignal.timeout(10_000) })).rejects.toThrow()
+    // Direct connections only: the relayed one that signalled WebRTC carries no job data.
+    const open = () =>
+      attacker.node
+        .getConnections(requester.node.peerId)
+        .filter((c) => c.status === 'open' && c.limits === undefined)
+    await expect.poll(() => open().length, { timeout: 10_000 }).toBe(0)
+    expect(requester.coordinator.stats().inbound.dropped.oversized).toBeGreaterThanOrEqual(1)
   })
 
   // Peer ids are free, and each stream held costs the coordinator a buffer: one peer's streams
@@ -201,8 +211,11 @@ describe('a coordinator facing a lying peer', () => {
         attacker.node.dialProtocol(coordinatorAddrs, PROTOCOLS.work),
       ),
     )
-    const extra = await attacker.node.dialProtocol(coordinatorAddrs, PROTOCOLS.result)
-    const frame = await lpStream(extra).read({ signal: AbortSignal.timeout(10_000) })
+    const extra = lpStream(await attacker.node.dialProtocol(coordinatorAddrs, PROTOCOLS.work))
+    await extra.write(
+      encodeMessage({ type: 'work-request', jobId, backend: 'cpu', runtime: 'evil 0' }),
+    )
+    const frame = await extra.read({ signal: AbortSignal.timeout(10_000) })
     expect(decodeMessage(frame.subarray(), errorSchema, LIMITS.controlFrameBytes)).toMatchObject({
       type: 'error',
       code: 'busy',

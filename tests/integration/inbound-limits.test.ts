@@ -156,8 +156,9 @@ const varint = (n: number) => {
   return Uint8Array.from(out)
 }
 
-/** The stream's answer: an `error` frame, or what went wrong reading one. */
-const answerOf = async (stream: Stream) => {
+/** The stream's answer: an `error` frame, or what went wrong reading one (or opening it). */
+const answerOf = async (stream: Stream | undefined) => {
+  if (!stream) return { dropped: 'not opened' }
   try {
     const frame = await lpStream(stream).read({ signal: AbortSignal.timeout(15_000) })
     return decodeMessage(frame.subarray(), errorSchema, LIMITS.controlFrameBytes)
@@ -168,19 +169,21 @@ const answerOf = async (stream: Stream) => {
 
 describe('a coordinator under an inbound flood', () => {
   it('keeps what it holds bounded, refuses the excess with busy, and still takes honest results', async () => {
-    const [h1, h2, honestId] = [
+    const [h1, h2, h3, honestId] = [
+      await generateIdentity(),
       await generateIdentity(),
       await generateIdentity(),
       await generateIdentity(),
     ]
-    const [flooder, liar, honest] = [
+    const [flooder, liar, sloth, honest] = [
       await peer(h1, false),
       await peer(h2, false),
+      await peer(h3, false),
       await peer(honestId, false),
     ]
-    peers.push(flooder, liar, honest)
+    peers.push(flooder, liar, sloth, honest)
     // Connections and the attackers' own buffers first: the baseline holds them already.
-    for (const p of [flooder, liar, honest]) await p.dial(addr)
+    for (const p of [flooder, liar, sloth, honest]) await p.dial(addr)
     const junk = new Uint8Array(15 * MiB).fill(7)
     const big = new Uint8Array(LIMITS.frameBytes - 1)
     const before = heldMemory()
@@ -189,10 +192,12 @@ describe('a coordinator under an inbound flood', () => {
     const leases = [await askLease(liar), await askLease(liar), await askLease(liar)]
 
     // 1. Unsolicited frames: 16 streams, each declaring a 16 MiB frame and pushing 15 MiB of it.
-    // A 1.0.0 coordinator buffered all of it (240 MiB from this one connection).
+    // A 1.0.0 coordinator buffered all of it (240 MiB from this one connection). The first one
+    // read costs the flooder its connection: later streams may fail to open at all.
     const floods = await Promise.all(
       Array.from({ length: 16 }, async () => {
-        const s = await flooder.dialProtocol(addr, PROTOCOLS.result)
+        const s = await flooder.dialProtocol(addr, PROTOCOLS.result).catch(() => undefined)
+        if (!s) return undefined
         const bytes = byteStream(s)
         void bytes
           .write(varint(LIMITS.frameBytes - 1))
@@ -235,9 +240,21 @@ describe('a coordinator under an inbound flood', () => {
         return first
       }),
     )
-    // 3. Streams that say nothing hold a slot each until the deadline; beyond 8 they are refused.
+    // 3. Streams that say nothing hold a slot each until the deadline; beyond 8 the peer's
+    // streams are refused, and told so once they speak.
     const silent = await Promise.all(
-      Array.from({ length: 12 }, () => flooder.dialProtocol(addr, PROTOCOLS.work)),
+      Array.from({ length: INBOUND_LIMITS.peerStreams }, () =>
+        sloth.dialProtocol(addr, PROTOCOLS.work),
+      ),
+    )
+    const late = await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        const lp = lpStream(await sloth.dialProtocol(addr, PROTOCOLS.work))
+        await lp.write(
+          encodeMessage({ type: 'work-request', jobId: JOB_ID, backend: 'wasm', runtime: 'x' }),
+        )
+        return lp
+      }),
     )
 
     // Meanwhile an honest worker takes leases and delivers 1 MiB results.
@@ -282,7 +299,15 @@ describe('a coordinator under an inbound flood', () => {
     peakDuring = Math.max(peakDuring, heldMemory() - before)
     const stats = coordinator.stats().inbound
     const floodAnswers = await Promise.all(floods.map(answerOf))
-    const silentAnswers = await Promise.all(silent.slice(INBOUND_LIMITS.peerStreams).map(answerOf))
+    const lateAnswers = await Promise.all(
+      late.map(async (lp) =>
+        decodeMessage(
+          (await lp.read({ signal: AbortSignal.timeout(15_000) })).subarray(),
+          errorSchema,
+          LIMITS.controlFrameBytes,
+        ),
+      ),
+    )
 
     // The honest worker was served throughout.
     expect(acks).toEqual(Array(5).fill('recorded:accepted'))
@@ -295,13 +320,18 @@ describe('a coordinator under an inbound flood', () => {
     for (const a of floodAnswers)
       expect('dropped' in a || (a as { code?: string }).code === 'busy').toBe(true)
     expect(stats.dropped.oversized).toBeGreaterThanOrEqual(1)
+    // ...and the flooder lost its connection for sending more than a frame.
+    expect(
+      coordinatorNode.getConnections(flooder.peerId).filter((c) => c.status === 'open'),
+    ).toHaveLength(0)
     // Silent streams beyond the stream limit were refused at once.
-    for (const a of silentAnswers) expect(a).toMatchObject({ type: 'error', code: 'busy' })
+    for (const a of lateAnswers) expect(a).toMatchObject({ type: 'error', code: 'busy' })
+    expect(silent).toHaveLength(INBOUND_LIMITS.peerStreams)
     expect(stats.refused['peer-streams']).toBeGreaterThanOrEqual(4)
     expect(stats.refused['peer-bytes']).toBeGreaterThanOrEqual(6)
     // What the coordinator held stayed within its limits...
     expect(stats.peakBytes).toBeLessThanOrEqual(INBOUND_LIMITS.totalBytes)
-    expect(stats.peakStreams).toBeLessThanOrEqual(3 * INBOUND_LIMITS.peerStreams)
+    expect(stats.peakStreams).toBeLessThanOrEqual(4 * INBOUND_LIMITS.peerStreams)
     // ...and so did its memory: the liar's two 16 MiB bodies, the honest results, decoding
     // copies and noise; a 1.0.0 coordinator grew by the flood's 240 MiB.
     expect(peakDuring).toBeLessThan(INBOUND_LIMITS.peerBytes + 48 * MiB)
