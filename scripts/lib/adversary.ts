@@ -66,6 +66,7 @@ import {
   UNDEFENDED,
 } from '../../lib/trust'
 import { CHAIN_SCENARIOS } from './adversary-chain'
+import { resultFlood } from './adversary-flood'
 import { MESH_AUTHORITY_SCENARIOS } from './adversary-mesh'
 import {
   allHeard,
@@ -1159,6 +1160,7 @@ export const ADVERSARY_SCENARIOS: AdversaryScenario[] = [
   trustedTurnsBad,
   equivocator,
   ...MESH_AUTHORITY_SCENARIOS,
+  resultFlood,
   ...CHAIN_SCENARIOS,
 ]
 
