@@ -16,7 +16,7 @@ import { decodeMessage, encodeMessage } from './codec'
 import { modelChunkSchema, modelRequestSchema, modelResponseSchema } from './messages'
 import type { MeshNode } from './node'
 import { LIMITS, PROTOCOLS } from './protocol'
-import { admitStream, dropReason, errorResponse, scopedSignal } from './rpc'
+import { admitStream, disconnect, dropReason, errorResponse, scopedSignal } from './rpc'
 
 /** The request frame's read buffer: one control frame and its length prefix. */
 const REQUEST_BUFFER = LIMITS.controlFrameBytes + 16
@@ -71,7 +71,7 @@ export async function serveModels(
         const e = err instanceof Error ? err : new Error(String(err))
         stream.abort(e)
         // As for any stream served with a budget (rpc.ts): more than a frame is a disconnect.
-        if (reason === 'oversized' && budget) connection.abort(e)
+        if (reason === 'oversized' && budget) disconnect(node, connection, budget, e)
       } finally {
         grant.release()
       }

@@ -73,6 +73,13 @@ export const INBOUND_LIMITS = {
    * @default 64 MiB (4 × LIMITS.frameBytes)
    */
   totalBytes: 4 * LIMITS.frameBytes,
+  /**
+   * How long a peer that sent more than a frame's limit is refused new connections, after the
+   * one it sent it on is closed (ms). No honest peer does it; a flooder that may come straight
+   * back costs a connection set-up per frame instead.
+   * @default 60 s
+   */
+  blockMs: 60_000,
 } as const
 
 export type InboundLimits = { [K in keyof typeof INBOUND_LIMITS]: number }

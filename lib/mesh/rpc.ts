@@ -13,6 +13,7 @@ import { BaseError, errorMessage, InvalidMessageError } from '../errors'
 import type { DropReason, InboundBudget, InboundGrant, InboundLimit } from './budget'
 import { decodeMessage, encodeMessage } from './codec'
 import { continueSchema, type ErrorMessage } from './messages'
+import { blockPeer } from './node'
 import { LIMITS } from './protocol'
 
 /**
@@ -250,6 +251,21 @@ export async function admitStream(
 }
 
 /**
+ * More than a frame's limit is never an honest mistake: the sender loses its connection, and
+ * every stream on it, and may not connect again for a while (blockPeer), rather than being read
+ * (and refused) as fast as it can send.
+ */
+export function disconnect(
+  node: object,
+  connection: Connection,
+  budget: InboundBudget,
+  err: Error,
+): void {
+  blockPeer(node, connection.remotePeer, budget.limits.blockMs)
+  connection.abort(err)
+}
+
+/**
  * Registers `protocol`: reads one request, answers with the handler's response. Invalid input
  * gets an `error` response with the reason; a throwing handler gets an `internal` error; a
  * stream or body beyond the budget gets `busy`. Nothing escapes to crash the node.
@@ -357,9 +373,7 @@ export async function serve<S extends z.ZodType>(
         opts.log.debug('stream dropped', { protocol, error: errorMessage(err) })
         const e = err instanceof Error ? err : new Error(String(err))
         stream.abort(e)
-        // More than a frame's limit is never an honest mistake: the sender loses its connection,
-        // and every stream on it, rather than being read (and refused) as fast as it can send.
-        if (reason === 'oversized' && budget) connection.abort(e)
+        if (reason === 'oversized' && budget) disconnect(node, connection, budget, e)
       } finally {
         scope.release()
         grant.release()

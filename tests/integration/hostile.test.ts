@@ -186,23 +186,6 @@ describe('a coordinator facing a lying peer', () => {
     expect(res).toMatchObject({ type: 'error', code: 'invalid-message' })
   })
 
-  // A frame larger than the limit is dropped before it is buffered (no memory exhaustion), and
-  // its sender disconnected: no honest peer sends one, and a flooder would send them as fast as
-  // it can open streams.
-  it('drops an oversized request frame without answering, and the connection with it', async () => {
-    const stream = await attacker.node.dialProtocol(coordinatorAddrs, PROTOCOLS.work)
-    const lp = lpStream(stream, { maxDataLength: 1 << 30 })
-    await lp.write(new Uint8Array(128 * 1024)).catch(() => {})
-    await expect(lp.read({ signal: AbortSignal.timeout(10_000) })).rejects.toThrow()
-    // Direct connections only: the relayed one that signalled WebRTC carries no job data.
-    const open = () =>
-      attacker.node
-        .getConnections(requester.node.peerId)
-        .filter((c) => c.status === 'open' && c.limits === undefined)
-    await expect.poll(() => open().length, { timeout: 10_000 }).toBe(0)
-    expect(requester.coordinator.stats().inbound.dropped.oversized).toBeGreaterThanOrEqual(1)
-  })
-
   // Peer ids are free, and each stream held costs the coordinator a buffer: one peer's streams
   // are capped over all protocols, and the next is told why at once, not left hanging.
   it('answers busy to a stream beyond the per-peer limit, and frees the slots of closed ones', async () => {
@@ -237,6 +220,29 @@ describe('a coordinator facing a lying peer', () => {
       expect(i).toBeLessThan(20)
       await new Promise((r) => setTimeout(r, 100))
     }
+  })
+
+  // A frame larger than the limit is dropped before it is buffered (no memory exhaustion), and
+  // its sender disconnected and kept out a while: no honest peer sends one, and a flooder would
+  // send them as fast as it can open streams. (Last of the attacker's tests: it stays out.)
+  it('drops an oversized request frame without answering, and its sender with it', async () => {
+    const stream = await attacker.node.dialProtocol(coordinatorAddrs, PROTOCOLS.work)
+    const lp = lpStream(stream, { maxDataLength: 1 << 30 })
+    await lp.write(new Uint8Array(128 * 1024)).catch(() => {})
+    await expect(lp.read({ signal: AbortSignal.timeout(10_000) })).rejects.toThrow()
+    // Direct connections only: the relayed one that signalled WebRTC carries no job data.
+    const open = () =>
+      attacker.node
+        .getConnections(requester.node.peerId)
+        .filter((c) => c.status === 'open' && c.limits === undefined)
+    await expect.poll(() => open().length, { timeout: 10_000 }).toBe(0)
+    expect(requester.coordinator.stats().inbound.dropped.oversized).toBeGreaterThanOrEqual(1)
+    // Coming straight back on the same key is refused.
+    await expect(
+      attacker.node.dialProtocol(coordinatorAddrs, PROTOCOLS.work, {
+        signal: AbortSignal.timeout(15_000),
+      }),
+    ).rejects.toThrow()
   })
 
   it('still completes the job with honest volunteers, paying none of the lies', async () => {
