@@ -5,10 +5,12 @@ import { CLAIM_WINDOW_SECONDS } from '../../lib/chain'
 import type { AppConfig } from '../../lib/env/app-config'
 import { errorMessage } from '../../lib/errors'
 import type { JobHandle, JobProgress, TaskResult } from '../../lib/jobs'
+import type { InboundStats } from '../../lib/mesh'
 import { formatPolicy } from '../../lib/proofs'
 import { resultsFile } from '../../lib/sdk/requester'
-import { requesterSession } from '../../lib/sdk/requester-browser'
+import { type RequesterSession, requesterSession } from '../../lib/sdk/requester-browser'
 import type { JobRecord } from '../../lib/store'
+import { InboundStatsView } from './inbound-stats'
 import { useWallet } from './wallet'
 
 /** Shortest time between two renders of a running job's progress and results (ms). */
@@ -23,6 +25,8 @@ export function JobApp({ config, jobId: id }: { config: AppConfig; jobId: string
   const [results, setResults] = useState<TaskResult[]>([])
   const [error, setError] = useState<string>()
   const [selected, setSelected] = useState<number>()
+  const [session, setSession] = useState<RequesterSession>()
+  const [inbound, setInbound] = useState<InboundStats>()
 
   useEffect(() => {
     requesterSession(config)
@@ -38,12 +42,22 @@ export function JobApp({ config, jobId: id }: { config: AppConfig; jobId: string
         if (cancelled) return
         setRecord(r)
         setHandle(h ?? null)
+        setSession(s)
       })
       .catch((err) => setError(errorMessage(err)))
     return () => {
       cancelled = true
     }
   }, [config, jobId])
+
+  // The coordinator's inbound limits: what peers' streams hold, what was refused or dropped.
+  useEffect(() => {
+    if (!session) return
+    const tick = () => setInbound(session.coordinator.stats().inbound)
+    tick()
+    const t = setInterval(tick, 1000)
+    return () => clearInterval(t)
+  }, [session])
 
   useEffect(() => {
     if (!handle) return
@@ -159,6 +173,12 @@ export function JobApp({ config, jobId: id }: { config: AppConfig; jobId: string
               Download results (JSON)
             </button>
           </div>
+        </div>
+      )}
+      {inbound && (
+        <div className="card">
+          <h3>This tab's coordinator: inbound limits</h3>
+          <InboundStatsView stats={inbound} />
         </div>
       )}
       <h2>Tasks</h2>

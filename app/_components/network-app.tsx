@@ -14,8 +14,11 @@ import {
 } from 'recharts'
 import type { AppConfig } from '../../lib/env/app-config'
 import { errorMessage } from '../../lib/errors'
+import type { InboundStats } from '../../lib/mesh'
 import type { JobSeen, NetworkSample } from '../../lib/sdk/network-stats'
 import { type NetworkObserver, startObserver } from '../../lib/sdk/observer-browser'
+import { tabCoordinatorStats } from '../../lib/sdk/tab-coordinator'
+import { InboundStatsView } from './inbound-stats'
 
 interface Health {
   peerId: string
@@ -40,6 +43,7 @@ export function NetworkApp({ config }: { config: AppConfig }) {
   )
   const [series, setSeries] = useState<Point[]>([])
   const [jobs, setJobs] = useState<JobSeen[]>([])
+  const [inbound, setInbound] = useState<InboundStats>()
   const healthNow = useRef(health)
   healthNow.current = health
 
@@ -74,6 +78,14 @@ export function NetworkApp({ config }: { config: AppConfig }) {
       void obs?.stop()
     }
   }, [config])
+
+  // A tab that coordinates jobs (it opened /request or a job page) shows its inbound limits.
+  useEffect(() => {
+    const poll = () => setInbound(tabCoordinatorStats()?.inbound)
+    poll()
+    const t = setInterval(poll, SAMPLE_MS)
+    return () => clearInterval(t)
+  }, [])
 
   useEffect(() => {
     if (typeof observer !== 'object' || 'error' in observer) return
@@ -226,6 +238,15 @@ export function NetworkApp({ config }: { config: AppConfig }) {
             </table>
           )}
         </div>
+      )}
+
+      {inbound && (
+        <>
+          <h2>This tab's coordinator</h2>
+          <div className="card">
+            <InboundStatsView stats={inbound} />
+          </div>
+        </>
       )}
 
       <h2>Relays</h2>

@@ -16,15 +16,18 @@ import { createLogger, type Logger } from '../env/log'
 import { errorMessage, InvalidInputError } from '../errors'
 import {
   addressOfPeer,
+  createInboundBudget,
   dialableAddrs,
   errorResponse,
+  type InboundLimits,
+  type InboundStats,
   type JobAnnouncement,
-  LIMITS,
   type MeshNode,
   onGossip,
   PROTOCOLS,
   type Presence,
   publishGossip,
+  resultOutputsSchema,
   resultRequestSchema,
   serve,
   serveModels,
@@ -61,6 +64,16 @@ export interface CoordinatorInit {
   slasher?: ((e: Equivocation) => Promise<unknown>) | undefined
   /** Records paid workers' payout authorisations on chain (payouts.ts). Without it they are ignored. */
   payouts?: PayoutPort | undefined
+  /**
+   * Inbound stream and byte budgets over the work, result and model protocols (per peer and in
+   * all). Default INBOUND_LIMITS (lib/mesh/protocol.ts); tests lower them.
+   */
+  inbound?: Partial<InboundLimits> | undefined
+}
+
+export interface CoordinatorStats {
+  /** What peers' inbound streams hold now and at most, and what was refused or dropped, by reason. */
+  inbound: InboundStats
 }
 
 /** Store meta key of the per-worker trust records. */
@@ -108,6 +121,7 @@ export interface Coordinator {
   /** Resumes a stored job (after a reload); needs the model bytes to serve them. */
   resume(jobId: Hex, model: Uint8Array, modelFile?: string): Promise<JobHandle | undefined>
   get(jobId: Hex): JobHandle | undefined
+  stats(): CoordinatorStats
   stop(): Promise<void>
 }
 
@@ -146,6 +160,8 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
   }
   const timers: Array<ReturnType<typeof setInterval>> = []
   const { node } = init
+  /** One budget for every protocol served: a peer's streams count together whatever they carry. */
+  const budget = createInboundBudget(init.inbound)
   const payouts = init.payouts && createPayoutRelay(init.payouts, log)
   /** Workers with an agreeing result in a settled task of any job here (lowercase). */
   const paidWorkers = new Set<string>()
@@ -374,7 +390,7 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
               : entry.run.assign(ctx.remotePeer, req)
           return res.type === 'error' ? res : withClaim(entry.run, ctx.remotePeer, res)
         },
-        { log, maxInboundStreams: 16 },
+        { log, maxInboundStreams: 16, budget },
       )
       await serve(
         node,
@@ -383,20 +399,29 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
         async (req, ctx) => {
           const entry = runs.get(req.jobId as Hex)
           if (!entry) return errorResponse('unknown-job', 'This coordinator does not run that job.')
-          const ack =
-            req.type === 'result'
-              ? await entry.run.submit(ctx.remotePeer, req)
-              : entry.run.reportError(ctx.remotePeer, req)
-          return withClaim(entry.run, ctx.remotePeer, ack)
+          const { run } = entry
+          if (req.type === 'task-error')
+            return withClaim(run, ctx.remotePeer, run.reportError(ctx.remotePeer, req))
+          // The header is checked before a single output byte is taken: a stranger, a task
+          // never leased to the sender or a duplicate costs a control frame, not its outputs.
+          const early = run.admit(ctx.remotePeer, req)
+          if (early) return withClaim(run, ctx.remotePeer, early)
+          const { outputBytes, ...header } = req
+          const outputs = await ctx.readBody(outputBytes, resultOutputsSchema)
+          return withClaim(
+            run,
+            ctx.remotePeer,
+            await run.submit(ctx.remotePeer, { ...header, outputs }),
+          )
         },
-        // A result carries the model's outputs: allow a full frame, not a control frame.
-        { log, maxInboundStreams: 16, maxRequestBytes: LIMITS.frameBytes },
+        { log, maxInboundStreams: 16, budget },
       )
       await serveModels(
         node,
         (hash) =>
           [...runs.values()].find((r) => r.run.job.spec.modelHash.toLowerCase() === hash)?.model,
         log,
+        budget,
       )
       timers.push(setInterval(() => void announce(), init.announceIntervalMs ?? 2000))
       unsubscribePresence = onGossip<Presence>(node, TOPICS.presence, onPresence)
@@ -411,6 +436,7 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
       return add(job, tasks, model, modelFile ?? job.modelFile, trust)
     },
     get: (jobId) => runs.get(jobId)?.handle,
+    stats: () => ({ inbound: budget.stats() }),
     async stop() {
       stopping = true
       for (const t of timers) clearInterval(t)

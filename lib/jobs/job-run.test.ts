@@ -185,6 +185,32 @@ describe('JobRun', () => {
     expect(accepted.filter((i) => i === first.taskIndex)).toHaveLength(1)
   })
 
+  // The coordinator reads a result's outputs only once its header passed these checks: a
+  // stranger, or a worker sending again what it delivered, never gets its outputs buffered.
+  it('admits a result header only from a worker the task was leased to, and not twice', async () => {
+    const { run, answer } = await setup(2, 2, 2)
+    const [w, stranger] = [await generateIdentity(), await generateIdentity()]
+    const l = lease(run.assign(w.peerId))
+    const header = { taskIndex: l.taskIndex, resultHash: `0x${'01'.repeat(32)}` }
+    expect(run.admit(stranger.peerId, header)).toMatchObject({
+      status: 'rejected',
+      reason: 'this task was never leased to you',
+    })
+    expect(run.admit(w.peerId, { ...header, taskIndex: 99 })).toMatchObject({
+      status: 'rejected',
+      reason: 'task 99 does not exist',
+    })
+    expect(run.admit(w.peerId, header)).toBeUndefined()
+    await answer(w, l)
+    const hash = resultHash(outputsOf(l.taskIndex), { kind: 'exact' })
+    expect(run.admit(w.peerId, { taskIndex: l.taskIndex, resultHash: hash })).toMatchObject({
+      status: 'duplicate',
+    })
+    // A different hash from the same worker is not admitted as a duplicate: its outputs are read
+    // and judged (equivocation).
+    expect(run.admit(w.peerId, header)).toBeUndefined()
+  })
+
   it('gives one worker at most MAX_LEASES_PER_WORKER leases at once', async () => {
     const { run } = await setup(6, 1, 1)
     const w = await generateIdentity()

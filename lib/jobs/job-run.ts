@@ -525,33 +525,53 @@ export class JobRun {
     }
   }
 
-  /** Verifies and records a signed result. Invalid results are rejected with the reason. */
-  async submit(peer: PeerId, msg: ResultMessage): Promise<ResultAck> {
+  /**
+   * The checks a result's header allows before its outputs are read: the task exists and was
+   * leased to the sender, which is not excluded, and the result is not one it delivered
+   * before. Undefined: read the outputs and `submit`; otherwise the answer (refusal or
+   * duplicate), and the outputs are never read.
+   */
+  admit(peer: PeerId, msg: Pick<ResultMessage, 'taskIndex' | 'resultHash'>): ResultAck | undefined {
     const t = this.tasks[msg.taskIndex]
-    const reject = (reason: string): ResultAck => {
-      this.init.log.info('result rejected', {
-        jobId: this.job.jobId,
-        task: msg.taskIndex,
-        peer: peer.toString(),
-        reason,
-      })
-      // A worker whose result was refused will not deliver this task: free its slot now rather
-      // than at lease expiry. It stays in `workers`, so it is never leased this task again.
-      const who = addressOfPeer(peer)?.toLowerCase()
-      if (t && who) for (const [id, l] of t.leases) if (l.worker === who) t.leases.delete(id)
-      return { type: 'result-ack', status: 'rejected', reason }
-    }
-    if (!t) return reject(`task ${msg.taskIndex} does not exist`)
-    const address = addressOfPeer(peer)
-    if (!address) return reject('peer id is not a secp256k1 key')
-    const key = address.toLowerCase()
-    if (!t.workers.has(key)) return reject('this task was never leased to you')
+    if (!t) return this.refuse(peer, msg.taskIndex, `task ${msg.taskIndex} does not exist`)
+    const key = addressOfPeer(peer)?.toLowerCase()
+    if (!key) return this.refuse(peer, msg.taskIndex, 'peer id is not a secp256k1 key')
+    if (!t.workers.has(key))
+      return this.refuse(peer, msg.taskIndex, 'this task was never leased to you')
     if (this.trust.defences && this.recordOf(key).excluded)
-      return reject(`excluded: ${this.recordOf(key).excluded}`)
+      return this.refuse(peer, msg.taskIndex, `excluded: ${this.recordOf(key).excluded}`)
     const earlier = t.record.results.find((r) => r.worker.toLowerCase() === key)
     if (earlier && earlier.resultHash === msg.resultHash) {
       return { type: 'result-ack', status: 'duplicate', verdict: this.verdictOf(t).status }
     }
+    return undefined
+  }
+
+  /** A refused result: logged, and the sender's leases of the task are freed. */
+  private refuse(peer: PeerId, taskIndex: number, reason: string): ResultAck {
+    this.init.log.info('result rejected', {
+      jobId: this.job.jobId,
+      task: taskIndex,
+      peer: peer.toString(),
+      reason,
+    })
+    // A worker whose result was refused will not deliver this task: free its slot now rather
+    // than at lease expiry. It stays in `workers`, so it is never leased this task again.
+    const t = this.tasks[taskIndex]
+    const who = addressOfPeer(peer)?.toLowerCase()
+    if (t && who) for (const [id, l] of t.leases) if (l.worker === who) t.leases.delete(id)
+    return { type: 'result-ack', status: 'rejected', reason }
+  }
+
+  /** Verifies and records a signed result. Invalid results are rejected with the reason. */
+  async submit(peer: PeerId, msg: ResultMessage): Promise<ResultAck> {
+    const early = this.admit(peer, msg)
+    if (early) return early
+    const t = this.tasks[msg.taskIndex]!
+    const reject = (reason: string) => this.refuse(peer, msg.taskIndex, reason)
+    const address = addressOfPeer(peer)!
+    const key = address.toLowerCase()
+    const earlier = t.record.results.find((r) => r.worker.toLowerCase() === key)
     let outputs: ReturnType<typeof fromWireTensors>
     try {
       outputs = fromWireTensors(msg.outputs)

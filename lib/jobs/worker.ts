@@ -36,13 +36,14 @@ import {
   PROTOCOLS,
   request,
   resultResponseSchema,
+  sendResult,
   type TaskErrorMessage,
   TOPICS,
   toWireTensors,
   workResponseSchema,
 } from '../mesh'
 import { addressOfPeer } from '../mesh/identity'
-import type { Lease, WireClaim, WorkRequest, WorkResponse } from '../mesh/messages'
+import type { Lease, ResultHeader, WireClaim, WorkRequest, WorkResponse } from '../mesh/messages'
 import {
   type AgreementPolicy,
   formatPolicy,
@@ -862,10 +863,9 @@ export function createWorker(init: WorkerInit): Worker {
     try {
       const addrs = jobs.get(o.jobId)?.ann.addrs ?? o.coordinatorAddrs ?? []
       if (addrs.length === 0) return 'retry'
-      const ack = await request(
+      const ack = await sendResult(
         node,
         addrs.map((a) => multiaddr(a)),
-        PROTOCOLS.result,
         {
           type: 'result',
           jobId: o.jobId,
@@ -873,15 +873,17 @@ export function createWorker(init: WorkerInit): Worker {
           leaseId: o.leaseId,
           resultHash: o.resultHash,
           signature: o.signature,
-          backend: o.backend,
+          // The store keeps it as text; it was this worker's compute.backend.
+          backend: o.backend as ResultHeader['backend'],
           computeMs: Math.round(o.computeMs ?? 0),
-          outputs: toWireTensors(o.outputs),
         },
-        resultResponseSchema,
+        toWireTensors(o.outputs),
         { signal: abort.signal },
       )
-      // A coordinator that does not run the job (yet: a tab that is reloading) may later.
-      if (ack.type === 'error' && ack.code === 'unknown-job') return 'retry'
+      // A coordinator that does not run the job (yet: a tab that is reloading) may later, and
+      // one at its inbound limits (`busy`) takes it once it has room.
+      if (ack.type === 'error' && (ack.code === 'unknown-job' || ack.code === 'busy'))
+        return 'retry'
       if (ack.type === 'error' || ack.status === 'rejected') {
         await drop()
         // WebGPU computed a known task wrongly: this model runs on WASM from now on.
@@ -1066,7 +1068,9 @@ export function createWorker(init: WorkerInit): Worker {
           else if (res.reason === 'busy' && prefetched) continue
           else backoff(job, res.retryAfterMs)
         } else {
-          problem(`Coordinator of job ${short(job.ann.jobId)} said: ${res.message}`)
+          // `busy`: the coordinator is at its inbound limits (under load, or a flood): not news.
+          if (res.code !== 'busy')
+            problem(`Coordinator of job ${short(job.ann.jobId)} said: ${res.message}`)
           backoff(job)
         }
       } catch (err) {

@@ -13,11 +13,13 @@ import type { z } from 'zod'
 import { decodeMessage, encodeMessage, fromWireTensors, toWireTensors } from './codec'
 import { validateGossip } from './gossip'
 import {
+  continueSchema,
   jobsTopicSchema,
   modelChunkSchema,
   modelRequestSchema,
   modelResponseSchema,
   presenceSchema,
+  resultOutputsSchema,
   resultRequestSchema,
   resultResponseSchema,
   workRequestSchema,
@@ -66,9 +68,9 @@ const VALID: Array<{ name: string; schema: z.ZodType; max: number; example: obje
     },
   },
   {
-    name: 'result request',
+    name: 'result request (header)',
     schema: resultRequestSchema,
-    max: LIMITS.frameBytes,
+    max: LIMITS.controlFrameBytes,
     example: {
       type: 'result',
       jobId: h32,
@@ -78,8 +80,20 @@ const VALID: Array<{ name: string; schema: z.ZodType; max: number; example: obje
       signature: `0x${'cd'.repeat(65)}`,
       backend: 'cpu',
       computeMs: 12.5,
-      outputs: tensors,
+      outputBytes: encodeMessage(tensors).byteLength,
     },
+  },
+  {
+    name: 'result outputs',
+    schema: resultOutputsSchema,
+    max: LIMITS.frameBytes,
+    example: tensors,
+  },
+  {
+    name: 'result go-ahead',
+    schema: continueSchema,
+    max: LIMITS.controlFrameBytes,
+    example: { type: 'continue' },
   },
   {
     name: 'result response',
@@ -201,6 +215,7 @@ describe('decoder fuzzing', () => {
             const m = msg as { inputs?: never; outputs?: never }
             if (m.inputs) fromWireTensors(m.inputs)
             if (m.outputs) fromWireTensors(m.outputs)
+            if (d.schema === resultOutputsSchema) fromWireTensors(msg as never)
           } catch (err) {
             expect((err as Error).name).toBe('InvalidMessageError')
             const e = err as { shortMessage: string; details?: string }

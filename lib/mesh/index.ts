@@ -4,6 +4,7 @@
  * gossip validation, presence and discovery, and peer identity (one secp256k1 key for PeerId and
  * EVM address). Imports `lib/proofs` for types and encodings only.
  */
+export * from './budget'
 export * from './codec'
 export * from './gossip'
 export * from './identity'
@@ -12,4 +13,5 @@ export * from './model-transfer'
 export * from './node'
 export * from './presence'
 export * from './protocol'
+export * from './result-transfer'
 export * from './rpc'

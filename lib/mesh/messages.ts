@@ -4,6 +4,7 @@
  */
 import { z } from 'zod'
 import { TENSOR_TYPES } from '../proofs'
+import { LIMITS } from './protocol'
 
 /**
  * Hex is lower-cased as it is decoded: one id has one spelling everywhere it is a key (a store,
@@ -174,8 +175,13 @@ export const workResponseSchema = z.discriminatedUnion('type', [
   errorSchema,
 ])
 
-// ---- stream: /meshwork/result/1.0.0 ----
+// ---- stream: /meshwork/result/2.0.0 ----
 
+/**
+ * A result's header: everything but the outputs. The coordinator checks it (job, lease,
+ * duplicate, size) before it takes any output bytes; it answers `continue`, then the outputs
+ * follow as a second frame of exactly `outputBytes` bytes (resultOutputsSchema).
+ */
 export const resultSchema = z.object({
   type: z.literal('result'),
   jobId: hex32,
@@ -185,8 +191,19 @@ export const resultSchema = z.object({
   signature,
   backend,
   computeMs: z.number().nonnegative().max(86_400_000),
-  outputs: wireTensorMapSchema,
+  /** Length of the outputs frame (CBOR of the tensor map), at most LIMITS.frameBytes. */
+  outputBytes: z
+    .number()
+    .int()
+    .positive()
+    .max(LIMITS.frameBytes, `outputs larger than ${LIMITS.frameBytes} bytes`),
 })
+
+/** The coordinator's go-ahead for a request's second frame (the result's outputs). */
+export const continueSchema = z.object({ type: z.literal('continue') })
+
+/** The second frame of a result: its outputs. */
+export const resultOutputsSchema = wireTensorMapSchema
 
 /** A worker could not compute a leased task; the requester sees the reason. */
 export const taskErrorSchema = z.object({
@@ -235,7 +252,9 @@ export type Lease = z.infer<typeof leaseSchema>
 export type NoWork = z.infer<typeof noWorkSchema>
 export type ErrorMessage = z.infer<typeof errorSchema>
 export type WorkResponse = z.infer<typeof workResponseSchema>
-export type ResultMessage = z.infer<typeof resultSchema>
+export type ResultHeader = z.infer<typeof resultSchema>
+/** A result as the coordinator judges it: the header's fields with the outputs that followed. */
+export type ResultMessage = Omit<ResultHeader, 'outputBytes'> & { outputs: WireTensorMap }
 export type TaskErrorMessage = z.infer<typeof taskErrorSchema>
 export type ResultAck = z.infer<typeof resultAckSchema>
 export type ResultResponse = z.infer<typeof resultResponseSchema>

@@ -2,7 +2,8 @@
  * `/meshwork/model/1.0.0`: fetching a model's bytes from a peer (usually the job's coordinator)
  * when the app origin does not serve it, e.g. a requester's own ONNX file. The response is a
  * header with the size, then chunks of at most LIMITS.modelChunkBytes. The receiver checks the
- * sha256 itself (lib/runtime); here the size is bounded before anything is buffered.
+ * sha256 itself (lib/runtime); here the size is bounded before anything is buffered. A serving
+ * peer reads one control frame per stream and holds it in its inbound budget like any request.
  */
 import type { PeerId } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
@@ -10,22 +11,32 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Hex } from 'viem'
 import type { Logger } from '../env/log'
 import { errorMessage, InvalidMessageError, ModelError } from '../errors'
+import type { InboundBudget } from './budget'
 import { decodeMessage, encodeMessage } from './codec'
 import { modelChunkSchema, modelRequestSchema, modelResponseSchema } from './messages'
 import type { MeshNode } from './node'
 import { LIMITS, PROTOCOLS } from './protocol'
-import { errorResponse, scopedSignal } from './rpc'
+import { admitStream, disconnect, dropReason, errorResponse, scopedSignal } from './rpc'
+
+/** The request frame's read buffer: one control frame and its length prefix. */
+const REQUEST_BUFFER = LIMITS.controlFrameBytes + 16
 
 export async function serveModels(
   node: MeshNode,
   lookup: (hash: Hex) => Uint8Array | undefined,
   log: Logger,
+  budget?: InboundBudget,
 ): Promise<void> {
   await node.handle(
     PROTOCOLS.model,
-    async (stream) => {
+    async (stream, connection) => {
+      const grant = await admitStream(budget, stream, connection, REQUEST_BUFFER)
+      if (!grant) return
       const signal = AbortSignal.timeout(LIMITS.streamTimeoutMs * 4)
-      const lp = lpStream(stream, { maxDataLength: LIMITS.modelChunkBytes + 64 })
+      const lp = lpStream(stream, {
+        maxDataLength: LIMITS.controlFrameBytes,
+        maxBufferSize: REQUEST_BUFFER,
+      })
       try {
         const req = decodeMessage(
           (await lp.read({ signal })).subarray(),
@@ -54,8 +65,15 @@ export async function serveModels(
         }
         await stream.close({ signal })
       } catch (err) {
+        const reason = err instanceof InvalidMessageError ? 'invalid-message' : dropReason(err)
+        budget?.drop(reason)
         log.debug('model stream dropped', { error: errorMessage(err) })
-        stream.abort(err instanceof Error ? err : new Error(String(err)))
+        const e = err instanceof Error ? err : new Error(String(err))
+        stream.abort(e)
+        // As for any stream served with a budget (rpc.ts): more than a frame is a disconnect.
+        if (reason === 'oversized' && budget) disconnect(node, connection, budget, e)
+      } finally {
+        grant.release()
       }
     },
     { maxInboundStreams: 4 },
@@ -84,7 +102,9 @@ export async function fetchModelFromPeer(
       LIMITS.controlFrameBytes,
     )
     if (header.type === 'error')
-      throw new ModelError(`Peer has no such model: ${header.message}`, 'not-found')
+      throw header.code === 'busy'
+        ? new ModelError(`Peer is busy: ${header.message}`, 'fetch-failed')
+        : new ModelError(`Peer has no such model: ${header.message}`, 'not-found')
     if (header.size > maxBytes) {
       throw new ModelError(`Model is ${header.size} bytes; the limit is ${maxBytes}.`, 'too-large')
     }

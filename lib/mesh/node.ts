@@ -9,6 +9,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
 import { type Identify, identify } from '@libp2p/identify'
+import type { PeerId } from '@libp2p/interface'
 import { type Ping, ping } from '@libp2p/ping'
 import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
@@ -62,8 +63,37 @@ export function parseRelayAddrs(relays: readonly string[]): Multiaddr[] {
   })
 }
 
+/** Peers each node refuses connections from, until when (ms since epoch): see blockPeer. */
+const blocklists = new WeakMap<object, Map<string, number>>()
+/** Most peers one node keeps blocked: peer ids are free, so the list itself must be bounded. */
+const MAX_BLOCKED = 10_000
+
+/**
+ * Refuses new connections from `peer` for `ms` (a peer that flooded a coordinator: its
+ * connection is closed, and it cannot come straight back on the same key). Connections are
+ * checked once encrypted, relayed ones (WebRTC signalling) included. Nodes not made by
+ * createMeshNode ignore it.
+ */
+export function blockPeer(node: object, peer: PeerId, ms: number): void {
+  const list = blocklists.get(node)
+  if (!list) return
+  const key = peer.toString()
+  list.delete(key)
+  list.set(key, Date.now() + ms)
+  // Oldest first: the entry blocked longest ago goes when the list is full.
+  if (list.size > MAX_BLOCKED) list.delete(list.keys().next().value!)
+}
+
 export async function createMeshNode(init: MeshNodeInit): Promise<MeshNode> {
   const relays = parseRelayAddrs(init.relays)
+  const blocked = new Map<string, number>()
+  const isBlocked = (peer: PeerId) => {
+    const until = blocked.get(peer.toString())
+    if (until === undefined) return false
+    if (until > Date.now()) return true
+    blocked.delete(peer.toString())
+    return false
+  }
   const node = await createLibp2p({
     privateKey: init.identity.privateKey,
     // One circuit listener per configured relay: each asks the relay transport for a
@@ -90,9 +120,11 @@ export async function createMeshNode(init: MeshNodeInit): Promise<MeshNode> {
       addressDialTimeout: 20_000,
       dialTimeout: 30_000,
     },
-    ...(init.allowPrivateAddresses
-      ? { connectionGater: { denyDialMultiaddr: async () => false } }
-      : {}),
+    connectionGater: {
+      denyInboundEncryptedConnection: async (peer) => isBlocked(peer),
+      // Without an own denyDialMultiaddr, browsers keep libp2p's (no ws://, no private addresses).
+      ...(init.allowPrivateAddresses ? { denyDialMultiaddr: async () => false } : {}),
+    },
     services: {
       identify: identify(),
       ping: ping(),
@@ -104,6 +136,7 @@ export async function createMeshNode(init: MeshNodeInit): Promise<MeshNode> {
       }),
     },
   })
+  blocklists.set(node, blocked)
   keepRelays(node, relays)
   return node
 }

@@ -16,6 +16,7 @@ import { createMeshNode, installGossipValidators, type MeshNode, startPresence }
 import { openStore, type Store } from '../store'
 import { loadOrCreateIdentity } from './identity-store'
 import { type JobRequest, resumeStoredJob, type SubmittedJob, submitJob } from './requester'
+import { setTabCoordinator } from './tab-coordinator'
 
 export interface RequesterSession {
   node: MeshNode
@@ -57,6 +58,7 @@ async function open(config: AppConfig): Promise<RequesterSession> {
     stakeOf: async (worker) => (await workerOnChain(client, config.contract, worker)).stake,
   })
   await coordinator.start()
+  setTabCoordinator(() => coordinator.stats())
 
   const resume = (jobId: Hex) => resumeStoredJob({ store, coordinator }, jobId)
   // A reloaded tab picks up every job it was coordinating.

@@ -316,7 +316,8 @@ const slashTrap: AdversaryScenario = {
           else errors.push(req.code)
           return { type: 'result-ack', status: 'recorded', verdict: 'pending' }
         },
-        { log, maxRequestBytes: 16 * 1024 * 1024 },
+        // A result's header alone: answered at once, its outputs are never asked for.
+        { log },
       )
       const announcement: JobAnnouncement = {
         type: 'job',
@@ -464,7 +465,8 @@ const unpaidWork: AdversaryScenario = {
             claim: await claim(),
           }
         },
-        { log, maxRequestBytes: 16 * 1024 * 1024 },
+        // A result's header alone: answered at once, its outputs are never asked for.
+        { log },
       )
       const announcement: JobAnnouncement = {
         type: 'job',

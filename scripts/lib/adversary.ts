@@ -35,7 +35,7 @@ import {
   onGossip,
   PROTOCOLS,
   request,
-  resultResponseSchema,
+  sendResult,
   TOPICS,
   toWireTensors,
   waitForReservation,
@@ -66,6 +66,7 @@ import {
   UNDEFENDED,
 } from '../../lib/trust'
 import { CHAIN_SCENARIOS } from './adversary-chain'
+import { resultFlood } from './adversary-flood'
 import { MESH_AUTHORITY_SCENARIOS } from './adversary-mesh'
 import {
   allHeard,
@@ -1022,10 +1023,9 @@ async function startEquivocator(net: ChaosNet, stakeWei: bigint) {
       { chainId: ann.chainId, contract: ann.contract as Address },
       { jobId: ann.jobId as Hex, taskIndex: lease.taskIndex, resultHash: hash },
     )
-    const ack = await request(
+    const ack = await sendResult(
       node,
       ann.addrs.map((a) => multiaddr(a)),
-      PROTOCOLS.result,
       {
         type: 'result',
         jobId: ann.jobId,
@@ -1035,9 +1035,8 @@ async function startEquivocator(net: ChaosNet, stakeWei: bigint) {
         signature,
         backend: 'cpu',
         computeMs: 100,
-        outputs: toWireTensors(outputs),
       },
-      resultResponseSchema,
+      toWireTensors(outputs),
     )
     stats.acks.push(
       ack.type === 'result-ack'
@@ -1169,6 +1168,7 @@ export const ADVERSARY_SCENARIOS: AdversaryScenario[] = [
   trustedTurnsBad,
   equivocator,
   ...MESH_AUTHORITY_SCENARIOS,
+  resultFlood,
   ...CHAIN_SCENARIOS,
 ]
 

@@ -76,6 +76,9 @@ describe('three volunteer tabs and a requester tab', () => {
     await requester.getByRole('button', { name: /^task 0:/ }).click()
     const quorum = requester.getByTestId('task-quorum')
     expect(Number(await quorum.getAttribute('data-agreeing'))).toBeGreaterThanOrEqual(1)
+    // The tab's coordinator shows its inbound limits: nothing refused or dropped in an honest run.
+    const inbound = requester.getByTestId('inbound-stats')
+    expect(await inbound.getAttribute('data-refused')).toBe('0')
     await shot(requester, 'job')
     await shot(volunteers[0]!, 'volunteer')
 

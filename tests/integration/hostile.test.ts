@@ -8,14 +8,20 @@ import { creditedBalance, DEV_PRIVATE_KEYS } from '../../lib/chain'
 import type { JobHandle } from '../../lib/jobs'
 import {
   createMeshNode,
+  decodeMessage,
+  encodeMessage,
+  errorSchema,
   generateIdentity,
   type Identity,
+  INBOUND_LIMITS,
   installGossipValidators,
   type Lease,
+  LIMITS,
   type MeshNode,
   PROTOCOLS,
+  type ResultMessage,
   request,
-  resultResponseSchema,
+  sendResult,
   toWireTensors,
   waitForReservation,
   workResponseSchema,
@@ -78,8 +84,9 @@ afterAll(async () => {
   await stack?.stop()
 })
 
-const ask = (msg: object) =>
-  request(attacker.node, coordinatorAddrs, PROTOCOLS.result, msg, resultResponseSchema)
+/** Sends a result as a worker does: the header, then its outputs when asked for them. */
+const ask = ({ outputs, ...header }: ResultMessage) =>
+  sendResult(attacker.node, coordinatorAddrs, header, outputs)
 const lease = async () => {
   const res = await request(
     attacker.node,
@@ -94,7 +101,11 @@ const lease = async () => {
 const fakeOutputs = () => ({
   y: { type: 'float32' as const, dims: [1, 4], data: Float32Array.from([0.25, 0.25, 0.25, 0.25]) },
 })
-const signed = async (l: Lease, outputs = fakeOutputs(), signer = attacker.identity.account) => {
+const signed = async (
+  l: Lease,
+  outputs = fakeOutputs(),
+  signer = attacker.identity.account,
+): Promise<ResultMessage> => {
   const hash = resultHash(outputs, policy)
   const signature = await signResult(
     signer,
@@ -175,12 +186,63 @@ describe('a coordinator facing a lying peer', () => {
     expect(res).toMatchObject({ type: 'error', code: 'invalid-message' })
   })
 
-  // A frame larger than the limit is dropped before it is buffered (no memory exhaustion).
-  it('drops an oversized request frame without answering', async () => {
+  // Peer ids are free, and each stream held costs the coordinator a buffer: one peer's streams
+  // are capped over all protocols, and the next is told why at once, not left hanging.
+  it('answers busy to a stream beyond the per-peer limit, and frees the slots of closed ones', async () => {
+    const held = await Promise.all(
+      Array.from({ length: INBOUND_LIMITS.peerStreams }, () =>
+        attacker.node.dialProtocol(coordinatorAddrs, PROTOCOLS.work),
+      ),
+    )
+    const extra = lpStream(await attacker.node.dialProtocol(coordinatorAddrs, PROTOCOLS.work))
+    await extra.write(
+      encodeMessage({ type: 'work-request', jobId, backend: 'cpu', runtime: 'evil 0' }),
+    )
+    const frame = await extra.read({ signal: AbortSignal.timeout(10_000) })
+    expect(decodeMessage(frame.subarray(), errorSchema, LIMITS.controlFrameBytes)).toMatchObject({
+      type: 'error',
+      code: 'busy',
+    })
+    const stats = requester.coordinator.stats().inbound
+    expect(stats.refused['peer-streams']).toBeGreaterThanOrEqual(1)
+    for (const s of held) s.abort(new Error('done'))
+    // Once they are gone the peer is served again.
+    for (let i = 0; ; i++) {
+      const res = await request(
+        attacker.node,
+        coordinatorAddrs,
+        PROTOCOLS.work,
+        { type: 'work-request', jobId, backend: 'cpu', runtime: 'evil 0', want: 'claim' },
+        workResponseSchema,
+      )
+      if (res.type !== 'error') break
+      expect(res.code).toBe('busy')
+      expect(i).toBeLessThan(20)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  })
+
+  // A frame larger than the limit is dropped before it is buffered (no memory exhaustion), and
+  // its sender disconnected and kept out a while: no honest peer sends one, and a flooder would
+  // send them as fast as it can open streams. (Last of the attacker's tests: it stays out.)
+  it('drops an oversized request frame without answering, and its sender with it', async () => {
     const stream = await attacker.node.dialProtocol(coordinatorAddrs, PROTOCOLS.work)
     const lp = lpStream(stream, { maxDataLength: 1 << 30 })
     await lp.write(new Uint8Array(128 * 1024)).catch(() => {})
     await expect(lp.read({ signal: AbortSignal.timeout(10_000) })).rejects.toThrow()
+    // Direct connections only: the relayed one that signalled WebRTC carries no job data.
+    const open = () =>
+      attacker.node
+        .getConnections(requester.node.peerId)
+        .filter((c) => c.status === 'open' && c.limits === undefined)
+    await expect.poll(() => open().length, { timeout: 10_000 }).toBe(0)
+    expect(requester.coordinator.stats().inbound.dropped.oversized).toBeGreaterThanOrEqual(1)
+    // Coming straight back on the same key is refused.
+    await expect(
+      attacker.node.dialProtocol(coordinatorAddrs, PROTOCOLS.work, {
+        signal: AbortSignal.timeout(15_000),
+      }),
+    ).rejects.toThrow()
   })
 
   it('still completes the job with honest volunteers, paying none of the lies', async () => {
