@@ -185,6 +185,8 @@ export type AnnouncementIgnored =
  * Made-up ids never get this far (lib/jobs/job-ids.ts): only real jobs, which cost gas, count.
  */
 const MAX_UNCHECKED_JOBS = 32
+/** Asks for a job's final claim when it ends, while the claim held is behind (1 s, 2 s, 4 s apart). */
+const FINAL_CLAIM_TRIES = 4
 /** How long a job read from the chain answers further checks of the same id (ms). */
 const ONCHAIN_JOB_TTL_MS = 30_000
 /** Jobs read from the chain kept for ONCHAIN_JOB_TTL_MS, at most. */
@@ -630,8 +632,20 @@ export function createWorker(init: WorkerInit): Worker {
     changed()
     // The newest claim (acks may carry one that lags a few results): ask while any result of
     // this job is not covered by the claim held.
-    const held = claims.get(jobId)
-    if (undecided(jobId) > 0 || (held && held.delivered > held.results)) await askClaim(job)
+    // A busy coordinator (its inbound budget) or a lost stream is asked again, a few times: the
+    // job is forgotten after this, and with it the chance to ask.
+    const behind = () => {
+      const held = claims.get(jobId)
+      return undecided(jobId) > 0 || (held !== undefined && held.delivered > held.results)
+    }
+    for (
+      let attempt = 0;
+      attempt < FINAL_CLAIM_TRIES && behind() && state !== 'stopped';
+      attempt++
+    ) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, 500 * 2 ** attempt))
+      await askClaim(job)
+    }
     if (claims.has(jobId))
       events.dispatchEvent(new CustomEvent<{ jobId: Hex }>('job-ended', { detail: { jobId } }))
   }
