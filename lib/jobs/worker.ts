@@ -638,14 +638,17 @@ export function createWorker(init: WorkerInit): Worker {
       const held = claims.get(jobId)
       return undecided(jobId) > 0 || (held !== undefined && held.delivered > held.results)
     }
-    for (
-      let attempt = 0;
-      attempt < FINAL_CLAIM_TRIES && behind() && state !== 'stopped';
-      attempt++
-    ) {
-      if (attempt > 0) await new Promise((r) => setTimeout(r, 500 * 2 ** attempt))
-      await askClaim(job)
-    }
+    // The first ask as before; the retries in the background, so that the worker goes on to its
+    // next job meanwhile.
+    if (behind()) await askClaim(job)
+    if (behind())
+      void (async () => {
+        for (let attempt = 1; attempt < FINAL_CLAIM_TRIES && behind(); attempt++) {
+          await new Promise((r) => setTimeout(r, 500 * 2 ** attempt))
+          if (state === 'stopped') return
+          await askClaim(job)
+        }
+      })()
     if (claims.has(jobId))
       events.dispatchEvent(new CustomEvent<{ jobId: Hex }>('job-ended', { detail: { jobId } }))
   }
