@@ -3,19 +3,8 @@
  * and in the demo. Values are float32 in [-1, 1) from a seeded generator, so the same seed,
  * count and shapes always give the same inputs (and so the same reference results).
  */
+import { seededRandom } from '../env/random'
 import type { JsonTensor } from '../proofs'
-
-/** mulberry32: a tiny deterministic PRNG; reproducible, not cryptographic. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** `count` tasks in the inputs-file format, each `{ [name]: float32 of dims }`. */
 export function seededInputs(

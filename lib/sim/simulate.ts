@@ -23,9 +23,9 @@
  * a capability probe when it starts, then from its measured compute times).
  */
 import type { Address, Hex } from 'viem'
+import { seededRandom } from '../env/random'
 import { benchRule, leaseLengthMs, MAX_CONSECUTIVE_TIMEOUTS } from '../jobs/job-run'
 import { type SignedResult, tally } from '../proofs/quorum'
-import { seededRandom } from '../runtime/examples'
 import {
   applyEvent,
   emptyRecord,

@@ -6,7 +6,7 @@
  *   x [N, inputSize] → Gemm → Relu → Gemm → Softmax → y [N, outputSize]
  */
 import onnxProto from 'onnx-proto'
-import { seededRandom } from '../../lib/runtime/examples'
+import { seededRandom } from '../../lib/env/random'
 
 export { seededInputs } from '../../lib/runtime/examples'
 
