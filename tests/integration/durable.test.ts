@@ -44,8 +44,8 @@ afterAll(async () => {
 const exec = promisify(execFile)
 
 /** Runs `meshwork ARGS` to its end in `cwd`: exit code, stdout, stderr. */
-const meshwork = (args: string[], cwd: string) =>
-  exec(TSX, [CLI, ...args], { cwd, timeout: 120_000 }).then(
+const meshwork = (args: string[], cwd: string, timeout = 120_000) =>
+  exec(TSX, [CLI, ...args], { cwd, timeout }).then(
     (r) => ({ code: 0, ...r }),
     (e: { code: number; stdout: string; stderr: string }) => ({
       code: e.code,
@@ -107,9 +107,18 @@ describe('durable Node requester and volunteer', () => {
     )
     expect(readdirSync(dataDir)).toContain(`${coordinator.toLowerCase()}.sqlite`)
 
-    const resumed = await meshwork(['resume', jobId, '--data-dir', dataDir, ...net], cwd)
-    expect(resumed.stderr).toMatch(new RegExp(`Resumed job ${jobId} as coordinator ${coordinator}`))
-    expect(resumed.code).toBe(0)
+    // Under a shorter limit than the test's, so that a hang (seen once in CI) shows resume's output
+    // and what the volunteers were doing.
+    const resumed = await meshwork(['resume', jobId, '--data-dir', dataDir, ...net], cwd, 150_000)
+    const seen = () =>
+      `resume exited ${resumed.code}; its stderr ends: ${resumed.stderr.slice(-4000)}\nvolunteers: ${JSON.stringify(
+        volunteers.map((v) => v.worker.stats()),
+        (_k, v) => (typeof v === 'bigint' ? v.toString() : v),
+      )}`
+    expect(resumed.stderr, seen()).toMatch(
+      new RegExp(`Resumed job ${jobId} as coordinator ${coordinator}`),
+    )
+    expect(resumed.code, seen()).toBe(0)
     const after = JSON.parse(readFileSync(join(cwd, '.meshwork/jobs', `${jobId}.json`), 'utf8'))
     expect(after.tasks.filter((t: { status: string }) => t.status === 'settled')).toHaveLength(
       tasks,
@@ -126,7 +135,7 @@ describe('durable Node requester and volunteer', () => {
     expect(paid).toBe(agreeing)
     expect(paid).toBeLessThanOrEqual(tasks * 2)
     expect(status.settled).toHaveLength(tasks)
-  })
+  }, 300_000)
 
   it('a volunteer killed with SIGKILL keeps its claims: `meshwork claims` lists them, `meshwork redeem` pays them', async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'mw-durable-'))

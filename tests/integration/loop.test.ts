@@ -22,6 +22,7 @@ import {
 import { buildMlp, seededInputs } from '../../scripts/lib/onnx-mlp'
 import { ensureModels } from '../../scripts/models'
 import { startTestStack, type TestStack } from '../helpers/stack'
+import { within } from '../helpers/within'
 
 // The whole loop with real parts: anvil + JobEscrow, the relay, an SDK requester coordinating
 // over libp2p, three Node volunteers (onnxruntime-node) pulling work over direct WebRTC links.
@@ -138,7 +139,11 @@ describe('one job through the whole loop', () => {
       rewardPerResult: 1n,
       durationSeconds: 3600,
     })
-    const final = await job.handle.done
+    // A hang here (seen once in CI, 120 s) fails with what the job and its volunteers were doing.
+    const final = await within(job.handle.done, 90_000, () => ({
+      progress: job.handle.progress(),
+      volunteers: volunteers.map((v) => v.worker.stats()),
+    }))
     expect(final.counts.failed).toBe(2)
     expect(final.failure).toMatch(/Workers cannot run this job's model/)
     expect(final.errors.some((e) => e.code === 'model-unsupported')).toBe(true)
