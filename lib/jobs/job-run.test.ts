@@ -515,6 +515,26 @@ describe('JobRun trust', () => {
     expect(summary?.excluded).toBeUndefined()
   })
 
+  it('refuses, without excluding, a wrong WebGPU answer for a lease taken before the first refusal, and excludes one taken after', async () => {
+    const { coin, extra } = harness({ 0: 0, 1: 1, 2: 2 })
+    const { run, answer, clock } = await setup(4, 1, 1, undefined, 3600, extra)
+    const w = await generateIdentity()
+    coin.value = 0
+    // Two known tasks leased at once: both computed on the broken WebGPU path.
+    const first = lease(run.assign(w.peerId))
+    const second = lease(run.assign(w.peerId))
+    expect(await answer(w, first, 100, 7, 'webgpu')).toMatchObject({ status: 'rejected' })
+    expect(await answer(w, second, 100, 7, 'webgpu')).toMatchObject({ status: 'rejected' })
+    expect(run.progress().workers.find((x) => x.address === w.address)?.excluded).toBeUndefined()
+    // Told twice; a WebGPU answer as wrong to a lease taken since is a cheat.
+    clock.now += 1000
+    const third = lease(run.assign(w.peerId))
+    expect(await answer(w, third, 100, 7, 'webgpu')).toMatchObject({ status: 'rejected' })
+    expect(run.progress().workers.find((x) => x.address === w.address)?.excluded).toMatch(
+      /known-answer/,
+    )
+  })
+
   it('refuses a wrong WebGPU answer to a known task once without excluding the worker', async () => {
     const reputation = new Map<string, WorkerRecord>()
     const { coin, extra } = harness({ 0: 0, 1: 1 }, { reputation })
@@ -582,25 +602,78 @@ describe('JobRun trust', () => {
 describe('JobRun equivalence classes', () => {
   const wasm = { backend: 'wasm', runtime: 'onnxruntime-web 1.30.0' }
   const gpu = { backend: 'webgpu', runtime: 'onnxruntime-web 1.30.0' }
+  /** Exact policy, every task replicated; task 0 is known (0.5): the job's fingerprint task. */
+  const classed = async (n: number, store?: Store) => {
+    const coin = { value: 0 }
+    const s = await setup(n, 2, 2, store, 3600, {
+      trust: trustSettings('high'),
+      known: new Map([[0, outputsOf(0.5)]]),
+      random: () => coin.value,
+    })
+    /** `w` meets the fingerprint task and answers it (0.5 bit-exact, or within float noise). */
+    const fingerprint = async (w: Identity, value: number, req = wasm) => {
+      coin.value = 0
+      const l = lease(s.run.assign(w.peerId, req))
+      expect(l.taskIndex).toBe(0)
+      await s.answer(w, l, 100, value)
+      coin.value = 0.99
+    }
+    return { ...s, coin, fingerprint }
+  }
 
-  it('gives the replicas of a task (exact policy) to one class when that class can reach quorum', async () => {
-    const { run } = await setup(3, 3, 2, undefined, 3600, { trust: trustSettings('high') })
+  // The class follows from the answer the coordinator checks, not from the work request: two
+  // workers that claim different backends but answer alike share one.
+  it('binds a task (exact policy) to the class its workers showed on the fingerprint task', async () => {
+    const { run, fingerprint } = await classed(4)
     const [a, b, c] = [await generateIdentity(), await generateIdentity(), await generateIdentity()]
-    // Task 0 is leased while only one WASM worker is known: it stays unbound.
-    expect(lease(run.assign(a.peerId, wasm)).taskIndex).toBe(0)
-    expect(lease(run.assign(b.peerId, wasm)).taskIndex).toBe(0)
-    // Two WASM workers known: task 1's first lease binds it to WASM.
-    expect(lease(run.assign(a.peerId, wasm)).taskIndex).toBe(1)
-    // A WebGPU worker gets the unbound task 0, then skips WASM-bound task 1 for task 2.
-    expect(lease(run.assign(c.peerId, gpu)).taskIndex).toBe(0)
+    await fingerprint(a, 0.5, gpu)
+    await fingerprint(b, 0.5, wasm)
+    await fingerprint(c, 0.50000006, wasm)
+    // a and b answered bit-exactly: one class that can reach a quorum, so a's task is bound to it.
+    expect(lease(run.assign(a.peerId, gpu)).taskIndex).toBe(1)
+    // c's answer was near but not identical: another class (alone), kept off task 1.
     expect(lease(run.assign(c.peerId, gpu)).taskIndex).toBe(2)
+    expect(lease(run.assign(b.peerId, wasm)).taskIndex).toBe(1)
+  })
+
+  it('keeps a worker that has shown no class off bound tasks', async () => {
+    const { run, fingerprint } = await classed(4)
+    const [a, b, stranger] = [
+      await generateIdentity(),
+      await generateIdentity(),
+      await generateIdentity(),
+    ]
+    await fingerprint(a, 0.5)
+    await fingerprint(b, 0.5)
+    expect(lease(run.assign(a.peerId)).taskIndex).toBe(1)
+    // Whatever it claims, a worker that has not answered the fingerprint task is in no class.
+    expect(lease(run.assign(stranger.peerId, wasm)).taskIndex).toBe(2)
+    expect(lease(run.assign(b.peerId)).taskIndex).toBe(1)
+  })
+
+  it("knows its workers' classes again after a restart, from the answers it stored", async () => {
+    const first = await classed(5)
+    const [a, b, c] = [await generateIdentity(), await generateIdentity(), await generateIdentity()]
+    await first.fingerprint(a, 0.5)
+    await first.fingerprint(b, 0.5)
+    await first.fingerprint(c, 0.50000006)
+    await first.run.flush()
+    const { run } = await classed(5, first.store)
+    // Classes come back from the stored answers; one can reach a quorum once its workers ask.
+    expect(lease(run.assign(a.peerId)).taskIndex).toBe(1)
+    expect(lease(run.assign(b.peerId)).taskIndex).toBe(1)
+    expect(lease(run.assign(a.peerId)).taskIndex).toBe(2)
+    // Task 2 is bound to a and b's class: c, in another, gets task 3.
+    expect(lease(run.assign(c.peerId)).taskIndex).toBe(3)
   })
 
   it('does not strand a task on a class with a lone worker', async () => {
-    const { run } = await setup(1, 2, 2, undefined, 3600, { trust: trustSettings('high') })
+    const { run, fingerprint } = await classed(2)
     const [lone, x] = [await generateIdentity(), await generateIdentity()]
-    const first = lease(run.assign(lone.peerId, gpu))
-    const second = lease(run.assign(x.peerId, wasm))
+    await fingerprint(lone, 0.50000006)
+    await fingerprint(x, 0.5)
+    const first = lease(run.assign(lone.peerId))
+    const second = lease(run.assign(x.peerId))
     expect(second.taskIndex).toBe(first.taskIndex)
   })
 })

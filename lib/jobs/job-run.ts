@@ -42,6 +42,7 @@ import type {
   WorkResponse,
 } from '../mesh/messages'
 import {
+  type AgreementPolicy,
   type Certificate,
   certificateFor,
   commitInputHashes,
@@ -57,7 +58,6 @@ import {
 import type { JobRecord, Store, StoredLease, TaskRecord } from '../store'
 import {
   applyEvent,
-  classOf,
   closeness,
   emptyRecord,
   NEW_CANARY_WITHIN,
@@ -74,13 +74,16 @@ import type { ClaimSigner, JobProgress, TaskErrorSummary, TaskResult, WorkerSumm
 
 type Lease = StoredLease
 
+/** Bit-exact hashing: what names a worker's class (see `fingerprintOf`). */
+const EXACT: AgreementPolicy = { kind: 'exact' }
+
 interface TaskState {
   record: TaskRecord
   leases: Map<string, Lease>
   /** Addresses (lowercase) of workers ever leased this task: one replica per worker, never two. */
   workers: Set<string>
-  /** The requester's own answer, when this task is a canary. */
-  known?: { hash: Hex; outputs: TensorMap } | undefined
+  /** The requester's own answer, when this task is a canary (`exact`: its bit-exact hash). */
+  known?: { hash: Hex; exact: Hex; outputs: TensorMap } | undefined
   /** Workers whose result here was already weighed for reputation (in this process). */
   judged: Set<string>
 }
@@ -238,10 +241,17 @@ export class JobRun {
   private readonly trust: TrustSettings
   private readonly reputation: Map<string, WorkerRecord>
   private readonly random: () => number
+  /** Per worker: when this run refused its WebGPU path (see `judge`). */
+  private readonly webgpuRefusedAt = new Map<string, number>()
   /** Per worker: leases since its last known-answer task (see NEW_CANARY_WITHIN). */
   private readonly leasesSinceCanary = new Map<string, number>()
-  /** Workers' equivalence classes, from their work requests (lowercase address → class). */
+  /**
+   * Workers' equivalence classes (lowercase address → class), from their answer to the job's
+   * fingerprint task (see `fingerprintOf`), never from what a work request says.
+   */
   private readonly classes = new Map<string, string>()
+  /** The known-answer task whose exact outputs name a worker's class (the lowest-index one). */
+  private fingerprint: TaskState | undefined
   /** When each worker of each class last asked for work: which classes can reach a quorum. */
   private readonly classSeen = new Map<string, Map<string, number>>()
   readonly done: Promise<JobProgress>
@@ -285,7 +295,18 @@ export class JobRun {
     if (this.trust.defences) {
       for (const [i, outputs] of init.known ?? []) {
         const t = this.tasks[i]
-        if (t) t.known = { hash: resultHash(outputs, this.job.spec.policy), outputs }
+        if (t)
+          t.known = {
+            hash: resultHash(outputs, this.job.spec.policy),
+            exact: resultHash(outputs, EXACT),
+            outputs,
+          }
+      }
+      this.fingerprint = this.tasks.find((t) => t.known)
+      // A resumed job knows its workers' classes again from the answers it stored.
+      for (const r of this.fingerprint?.record.results ?? []) {
+        const cls = this.fingerprintOf(this.fingerprint!, r.outputs)
+        if (cls && !r.void) this.classes.set(r.worker.toLowerCase(), cls)
       }
     }
     this.commitment = commitInputHashes(this.tasks.map((t) => inputHash(t.record.inputs)))
@@ -314,14 +335,8 @@ export class JobRun {
     if (!address) return { type: 'no-work', reason: 'not-eligible', retryAfterMs: 60_000 }
     const key = address.toLowerCase()
     this.peerIds.set(key, peer.toString())
-    if (req) {
-      const cls = classOf(req)
-      this.classes.set(key, cls)
-      const seen = this.classSeen.get(cls) ?? new Map<string, number>()
-      seen.set(key, this.now())
-      this.classSeen.set(cls, seen)
-      if (req.capability) this.statsOf(key).score = req.capability.score
-    }
+    if (req?.capability) this.statsOf(key).score = req.capability.score
+    this.markSeen(key)
     if (this.job.status !== 'running')
       return { type: 'no-work', reason: 'job-complete', retryAfterMs: 0 }
     const now = this.now()
@@ -358,8 +373,9 @@ export class JobRun {
       if (t.record.status !== 'open' || t.known) continue
       for (const l of t.leases.values()) soonest = Math.min(soonest, l.expiresAt)
       if (t.workers.has(key)) continue
-      if (homogeneous && t.record.class && cls && t.record.class !== cls) {
-        // Bound to another class; if that class cannot reach a quorum any more, it lets go.
+      if (homogeneous && t.record.class && t.record.class !== cls) {
+        // Bound to another class (a worker with none yet is in none); if that class cannot
+        // reach a quorum any more, it lets go.
         if (this.classCanQuorum(t.record.class)) continue
         t.record.class = undefined
       }
@@ -424,7 +440,33 @@ export class JobRun {
       return undefined
     }
     this.leasesSinceCanary.set(key, 0)
+    // A worker without a class meets the fingerprint task first: its answer names the class.
+    const f = this.fingerprint
+    if (f && !this.classes.has(key) && candidates.includes(f)) return f
     return candidates[Math.floor(this.random() * candidates.length)]
+  }
+
+  /**
+   * A worker's class from its answer to the fingerprint task: `ref` when its outputs are
+   * bit-identical to the requester's own, else `fp:` and the first bytes of their exact hash
+   * (workers whose backends round alike answer alike). Undefined for an answer that is not
+   * within floating-point noise of the known one: that is a failed check, not a class.
+   */
+  private fingerprintOf(t: TaskState, outputs: TensorMap | undefined): string | undefined {
+    if (!t.known || !outputs) return undefined
+    const exact = resultHash(outputs, EXACT)
+    if (exact === t.known.exact) return 'ref'
+    if (closeness(outputs, t.known.outputs) !== 'near') return undefined
+    return `fp:${exact.slice(2, 14)}`
+  }
+
+  /** Records that `key` asked for work now, in its class: which classes can reach a quorum. */
+  private markSeen(key: string) {
+    const cls = this.classes.get(key)
+    if (!cls) return
+    const seen = this.classSeen.get(cls) ?? new Map<string, number>()
+    seen.set(key, this.now())
+    this.classSeen.set(cls, seen)
   }
 
   /** A task's first lease: an established worker may get it to itself (adaptive replication). */
@@ -601,6 +643,7 @@ export class JobRun {
       return reject('a different result for this task was signed before: equivocation')
     }
     // Verified: record it (append-only), free the lease, update the worker's timing.
+    const issuedAt = t.leases.get(msg.leaseId)?.issuedAt
     t.leases.delete(msg.leaseId)
     for (const [id, l] of t.leases) if (l.worker === key) t.leases.delete(id)
     t.record.results.push({
@@ -616,7 +659,7 @@ export class JobRun {
     // A late replica of a task already decided: decided for this worker at once (not paid).
     if (t.record.status === 'settled' || t.record.status === 'failed') this.bump(this.decided, key)
     this.recordTiming(key, msg.backend, msg.computeMs)
-    const judgement = this.judge(t, key, msg.backend)
+    const judgement = this.judge(t, key, msg.backend, issuedAt)
     if (judgement?.exclude) {
       await this.exclude(key, judgement.exclude)
       return reject(judgement.exclude)
@@ -1020,21 +1063,40 @@ export class JobRun {
     t: TaskState,
     key: string,
     backend: string,
+    issuedAt?: number,
   ): { exclude?: string; wasmOnly?: string } | undefined {
     if (!this.trust.defences) return undefined
     const r = t.record.results.at(-1)!
     if (t.known) {
       t.judged.add(key)
+      if (t === this.fingerprint && !this.classes.has(key)) {
+        const cls = this.fingerprintOf(t, r.outputs)
+        if (cls) {
+          this.classes.set(key, cls)
+          r.class = cls
+          this.markSeen(key)
+        }
+      }
       if (r.resultHash === t.known.hash) return void this.event(key, 'canary-passed')
       if (closeness(r.outputs, t.known.outputs) === 'near') return void this.event(key, 'divergent')
       const rec = this.recordOf(key)
       const model = this.job.spec.modelHash.toLowerCase()
+      const refused = this.webgpuRefusedAt.get(key)
       if (backend === 'webgpu' && !rec.wasmOnly?.includes(model)) {
         // A WebGPU path that computes a model wrongly is a broken driver, not a cheat: once.
         rec.wasmOnly = [...(rec.wasmOnly ?? []), model]
+        this.webgpuRefusedAt.set(key, this.now())
         this.init.onTrustChange?.()
         return { wasmOnly: `${WEBGPU_REFUSED} for a known task: use WASM for this model` }
       }
+      // A lease it took before it was told is computed on WebGPU too: refused the same way.
+      if (
+        backend === 'webgpu' &&
+        refused !== undefined &&
+        issuedAt !== undefined &&
+        issuedAt <= refused
+      )
+        return { wasmOnly: `${WEBGPU_REFUSED} for a known task: use WASM for this model` }
       this.event(key, 'canary-failed')
       return { exclude: `failed a known-answer task (task ${t.record.taskIndex})` }
     }

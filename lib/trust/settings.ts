@@ -25,7 +25,10 @@ export interface TrustSettings {
   canaryRate: number
   /** The same for a worker that has not passed a canary yet. */
   newCanaryRate: number
-  /** Replicas of a task come from one equivalence class (backend and runtime); default: `needsHomogeneous`. */
+  /**
+   * Replicas of a task come from one equivalence class (workers whose answers to the job's
+   * fingerprint task are bit-identical; see JobRun); default: `needsHomogeneous`.
+   */
   homogeneous?: boolean | undefined
 }
 
@@ -81,8 +84,3 @@ export interface JobTrust {
 }
 
 export const jobTrustKey = (jobId: string) => `trust:${jobId.toLowerCase()}`
-
-/** A worker's equivalence class: results within one class are expected to be bit-identical. */
-export function classOf(w: { backend: string; runtime: string }): string {
-  return `${w.backend}/fp32/${w.runtime}`
-}

@@ -740,6 +740,7 @@ const honestDivergence: AdversaryScenario = {
           brokenWebgpu: {
             demoted: brokenDemoted,
             excluded: brokenExcluded,
+            why: brokenSummary.map((w) => w?.excluded ?? null),
             agreeingResultsInLastJob: brokenAgreedAfter,
             leased: brokenSummary.map((w) => w?.leased ?? 0),
           },
