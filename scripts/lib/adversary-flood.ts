@@ -142,10 +142,11 @@ export const resultFlood: AdversaryScenario = {
         ((quiet.peak - quiet.start) / quiet.start + (after.peak - after.start) / after.start) / 2
       const floodGrowth = growth - quietGrowth
       const ratio = (2 * loud.perSecond) / (quiet.perSecond + after.perSecond)
-      // The target is 0.8. The short run (CI's) shares two cores with the flooders' process and
-      // whatever else runs there, so it fails only below 0.5: before flooders were kept out
-      // (blockPeer) it measured 0.57 to 0.92 on a loaded machine; since, 0.96 (full run 1.0).
-      const minRatio = size === 'full' ? 0.8 : 0.5
+      // The target is 0.8, checked at full size only: a timed figure is reported, not tested,
+      // in the short run (CI's, in `npm test`), which shares two cores with the flooders'
+      // process and whatever else runs there (as announcement-flood does). Before flooders
+      // were kept out (blockPeer) it measured 0.57 to 0.92 on a loaded machine; since, 0.96.
+      const minRatio = 0.8
       const refused = Object.values(inbound.refused).reduce((a, b) => a + b, 0)
       const dropped = Object.values(inbound.dropped).reduce((a, b) => a + b, 0)
       const details = {
@@ -176,10 +177,14 @@ export const resultFlood: AdversaryScenario = {
           floodGrowth <= 0.1,
           `memory grew by ${round(floodGrowth * 100)} % more than in the same job unflooded`,
         ],
-        [
-          ratio >= minRatio,
-          `honest throughput ${round(ratio)} of unflooded (at least ${minRatio})`,
-        ],
+        ...(size === 'full'
+          ? ([
+              [
+                ratio >= minRatio,
+                `honest throughput ${round(ratio)} of unflooded (at least ${minRatio})`,
+              ],
+            ] as Array<[boolean, string]>)
+          : []),
         [inbound.peakBytes <= inbound.limits.totalBytes, 'held more than totalBytes'],
       ]
       return finish('result-flood', started, tasks, details, checks)
