@@ -542,7 +542,11 @@ describe('JobRun trust', () => {
     const w = await generateIdentity()
     coin.value = 0
     const first = lease(run.assign(w.peerId))
-    expect(await answer(w, first, 100, 7, 'webgpu')).toMatchObject({ status: 'rejected' })
+    // The worker acts on the code (it runs the model on WASM from now on), not on the text.
+    expect(await answer(w, first, 100, 7, 'webgpu')).toMatchObject({
+      status: 'rejected',
+      code: 'webgpu-refused',
+    })
     expect(run.assign(w.peerId)).toMatchObject({ type: 'lease' })
     expect(reputation.get(w.address.toLowerCase())?.wasmOnly).toHaveLength(1)
     expect(reputation.get(w.address.toLowerCase())?.excluded).toBeUndefined()

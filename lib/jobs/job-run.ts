@@ -34,12 +34,13 @@ import type { Equivocation } from '../chain'
 import type { Logger } from '../env/log'
 import { errorMessage } from '../errors'
 import { addressOfPeer, fromWireTensors, toWireTensors } from '../mesh'
-import type {
-  ResultAck,
-  ResultMessage,
-  TaskErrorMessage,
-  WireClaim,
-  WorkResponse,
+import {
+  RESULT_ACK_CODES,
+  type ResultAck,
+  type ResultMessage,
+  type TaskErrorMessage,
+  type WireClaim,
+  type WorkResponse,
 } from '../mesh/messages'
 import {
   type AgreementPolicy,
@@ -590,7 +591,7 @@ export class JobRun {
   }
 
   /** A refused result: logged, and the sender's leases of the task are freed. */
-  private refuse(peer: PeerId, taskIndex: number, reason: string): ResultAck {
+  private refuse(peer: PeerId, taskIndex: number, reason: string, code?: string): ResultAck {
     this.init.log.info('result rejected', {
       jobId: this.job.jobId,
       task: taskIndex,
@@ -602,7 +603,7 @@ export class JobRun {
     const t = this.tasks[taskIndex]
     const who = addressOfPeer(peer)?.toLowerCase()
     if (t && who) for (const [id, l] of t.leases) if (l.worker === who) t.leases.delete(id)
-    return { type: 'result-ack', status: 'rejected', reason }
+    return { type: 'result-ack', status: 'rejected', reason, ...(code ? { code } : {}) }
   }
 
   /** Verifies and records a signed result. Invalid results are rejected with the reason. */
@@ -610,7 +611,7 @@ export class JobRun {
     const early = this.admit(peer, msg)
     if (early) return early
     const t = this.tasks[msg.taskIndex]!
-    const reject = (reason: string) => this.refuse(peer, msg.taskIndex, reason)
+    const reject = (reason: string, code?: string) => this.refuse(peer, msg.taskIndex, reason, code)
     const address = addressOfPeer(peer)!
     const key = address.toLowerCase()
     const earlier = t.record.results.find((r) => r.worker.toLowerCase() === key)
@@ -667,7 +668,7 @@ export class JobRun {
     if (judgement?.wasmOnly) {
       t.record.results.at(-1)!.void = judgement.wasmOnly
       await this.save(t)
-      return reject(judgement.wasmOnly)
+      return reject(judgement.wasmOnly, RESULT_ACK_CODES.webgpuRefused)
     }
     if (t.record.status === 'settled') this.payLate(t, key)
     const verdict = this.verdictOf(t)

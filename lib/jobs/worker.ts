@@ -43,7 +43,14 @@ import {
   workResponseSchema,
 } from '../mesh'
 import { addressOfPeer } from '../mesh/identity'
-import type { Lease, ResultHeader, WireClaim, WorkRequest, WorkResponse } from '../mesh/messages'
+import {
+  type Lease,
+  RESULT_ACK_CODES,
+  type ResultHeader,
+  type WireClaim,
+  type WorkRequest,
+  type WorkResponse,
+} from '../mesh/messages'
 import {
   type AgreementPolicy,
   formatPolicy,
@@ -57,7 +64,6 @@ import {
   verifyInputProof,
 } from '../proofs'
 import type { ClaimRecord, OutboxRecord, Store } from '../store'
-import { WEBGPU_REFUSED } from '../trust'
 import { createJobIdCheck } from './job-ids'
 import { effectiveDuty, restAfter, type ThrottleSettings } from './throttle'
 import type { Compute } from './types'
@@ -904,9 +910,9 @@ export function createWorker(init: WorkerInit): Worker {
       if (ack.type === 'error' || ack.status === 'rejected') {
         await drop()
         // WebGPU computed a known task wrongly: this model runs on WASM from now on.
-        if (ack.type === 'result-ack' && ack.reason?.startsWith(WEBGPU_REFUSED)) {
+        if (ack.type === 'result-ack' && ack.code === RESULT_ACK_CODES.webgpuRefused) {
           const model = jobs.get(o.jobId)?.ann.modelHash
-          if (model) compute.demote?.(model as Hex, ack.reason)
+          if (model) compute.demote?.(model as Hex, ack.reason ?? RESULT_ACK_CODES.webgpuRefused)
         }
         problem(
           `Result for task ${o.taskIndex} was rejected: ${ack.type === 'error' ? ack.message : ack.reason}`,
