@@ -337,7 +337,6 @@ export class JobRun {
     const key = address.toLowerCase()
     this.peerIds.set(key, peer.toString())
     if (req?.capability) this.statsOf(key).score = req.capability.score
-    this.markSeen(key)
     if (this.job.status !== 'running')
       return { type: 'no-work', reason: 'job-complete', retryAfterMs: 0 }
     const now = this.now()
@@ -357,6 +356,9 @@ export class JobRun {
     const bench = benchRule(stats?.consecutiveTimeouts ?? 0, stats?.lastTimeoutAt, now)
     if (bench.waitMs > 0)
       return { type: 'no-work', reason: 'not-eligible', retryAfterMs: Math.ceil(bench.waitMs) }
+    // Only a worker that may take a lease keeps its class able to reach a quorum: an excluded
+    // or benched one that keeps asking must not hold tasks bound to its class.
+    this.markSeen(key)
     let held = 0
     for (const t of this.tasks) for (const l of t.leases.values()) if (l.worker === key) held++
     if (held >= bench.maxLeases) return { type: 'no-work', reason: 'busy', retryAfterMs: 1000 }
