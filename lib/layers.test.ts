@@ -12,6 +12,12 @@ const ROOT = resolve(import.meta.dirname, '..')
 const LIB = join(ROOT, 'lib')
 const FOUNDATION = ['errors', 'env']
 
+/** The folders of lib/. */
+const libFolders = () =>
+  readdirSync(LIB, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+
 /** Folder → the folders it may import, from the table's `lib/…` rows. */
 function layerRules(markdown: string): Map<string, Set<string>> {
   const rules = new Map<string, Set<string>>()
@@ -23,9 +29,7 @@ function layerRules(markdown: string): Map<string, Set<string>> {
     const none = /^nothing$|no dependencies/.test(deps)
     const allowed = new Set<string>(
       /everything in `lib\/`/.test(deps)
-        ? readdirSync(LIB, { withFileTypes: true })
-            .filter((e) => e.isDirectory())
-            .map((e) => e.name)
+        ? libFolders()
         : [...deps.matchAll(/`lib\/([a-z]+)`/g)].map((m) => m[1]!),
     )
     if (!none) for (const f of FOUNDATION) allowed.add(f)
@@ -67,10 +71,7 @@ const rules = layerRules(table)
 
 describe('layers (docs/ARCHITECTURE.md)', () => {
   it('has a row for every folder of lib/', () => {
-    const folders = readdirSync(LIB, { withFileTypes: true })
-      .filter((e) => e.isDirectory())
-      .map((e) => e.name)
-    expect(folders.filter((f) => !rules.has(f))).toEqual([])
+    expect(libFolders().filter((f) => !rules.has(f))).toEqual([])
   })
 
   for (const [layer, allowed] of rules)

@@ -305,10 +305,8 @@ export class JobRun {
       }
       this.fingerprint = this.tasks.find((t) => t.known)
       // A resumed job knows its workers' classes again from the answers it stored.
-      for (const r of this.fingerprint?.record.results ?? []) {
-        const cls = this.fingerprintOf(this.fingerprint!, r.outputs)
-        if (cls && !r.void) this.classes.set(r.worker.toLowerCase(), cls)
-      }
+      for (const r of this.fingerprint?.record.results ?? [])
+        if (!r.void) this.classify(r.worker.toLowerCase(), r)
     }
     this.commitment = commitInputHashes(this.tasks.map((t) => inputHash(t.record.inputs)))
     if (this.commitment.root !== this.job.spec.inputsRoot) {
@@ -461,6 +459,13 @@ export class JobRun {
     if (exact === t.known.exact) return 'ref'
     if (closeness(outputs, t.known.outputs) !== 'near') return undefined
     return `fp:${exact.slice(2, 14)}`
+  }
+
+  /** Sets `key`'s class from its answer `r` to the fingerprint task; whether it has one. */
+  private classify(key: string, r: { outputs?: TensorMap | undefined }): boolean {
+    const cls = this.fingerprint && this.fingerprintOf(this.fingerprint, r.outputs)
+    if (cls) this.classes.set(key, cls)
+    return cls !== undefined
   }
 
   /** Records that `key` asked for work now, in its class: which classes can reach a quorum. */
@@ -1072,34 +1077,26 @@ export class JobRun {
     const r = t.record.results.at(-1)!
     if (t.known) {
       t.judged.add(key)
-      if (t === this.fingerprint && !this.classes.has(key)) {
-        const cls = this.fingerprintOf(t, r.outputs)
-        if (cls) {
-          this.classes.set(key, cls)
-          r.class = cls
-          this.markSeen(key)
-        }
+      if (t === this.fingerprint && !this.classes.has(key) && this.classify(key, r)) {
+        r.class = this.classes.get(key)
+        this.markSeen(key)
       }
       if (r.resultHash === t.known.hash) return void this.event(key, 'canary-passed')
       if (closeness(r.outputs, t.known.outputs) === 'near') return void this.event(key, 'divergent')
       const rec = this.recordOf(key)
       const model = this.job.spec.modelHash.toLowerCase()
+      const wasmOnly = `${WEBGPU_REFUSED} for a known task: use WASM for this model`
       const refused = this.webgpuRefusedAt.get(key)
       if (backend === 'webgpu' && !rec.wasmOnly?.includes(model)) {
         // A WebGPU path that computes a model wrongly is a broken driver, not a cheat: once.
         rec.wasmOnly = [...(rec.wasmOnly ?? []), model]
         this.webgpuRefusedAt.set(key, this.now())
         this.init.onTrustChange?.()
-        return { wasmOnly: `${WEBGPU_REFUSED} for a known task: use WASM for this model` }
+        return { wasmOnly }
       }
       // A lease it took before it was told is computed on WebGPU too: refused the same way.
-      if (
-        backend === 'webgpu' &&
-        refused !== undefined &&
-        issuedAt !== undefined &&
-        issuedAt <= refused
-      )
-        return { wasmOnly: `${WEBGPU_REFUSED} for a known task: use WASM for this model` }
+      if (backend === 'webgpu' && refused !== undefined && (issuedAt ?? Infinity) <= refused)
+        return { wasmOnly }
       this.event(key, 'canary-failed')
       return { exclude: `failed a known-answer task (task ${t.record.taskIndex})` }
     }

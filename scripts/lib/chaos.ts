@@ -228,13 +228,33 @@ export function when(handle: JobHandle, pred: (p: JobProgress) => boolean): Prom
   })
 }
 
-export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+/**
+ * `p`, or an error after `ms` naming `what`, and what was going on (`state()`, as JSON) when
+ * given: a hang then fails with the state that explains it.
+ */
+export async function withTimeout<T>(
+  p: Promise<T>,
+  ms: number,
+  what: string,
+  state?: () => unknown,
+): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined
+  const seen = () => {
+    if (!state) return ''
+    try {
+      return `. State: ${JSON.stringify(state(), (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}`
+    } catch (err) {
+      return `. State unreadable: ${String(err)}`
+    }
+  }
   try {
     return await Promise.race([
       p,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms)
+        timer = setTimeout(
+          () => reject(new Error(`${what} did not happen within ${ms} ms${seen()}`)),
+          ms,
+        )
       }),
     ])
   } finally {

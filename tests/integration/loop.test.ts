@@ -19,10 +19,10 @@ import {
   startNodeRequester,
   startNodeVolunteer,
 } from '../../lib/sdk/node'
+import { withTimeout } from '../../scripts/lib/chaos'
 import { buildMlp, seededInputs } from '../../scripts/lib/onnx-mlp'
 import { ensureModels } from '../../scripts/models'
 import { startTestStack, type TestStack } from '../helpers/stack'
-import { within } from '../helpers/within'
 
 // The whole loop with real parts: anvil + JobEscrow, the relay, an SDK requester coordinating
 // over libp2p, three Node volunteers (onnxruntime-node) pulling work over direct WebRTC links.
@@ -140,7 +140,7 @@ describe('one job through the whole loop', () => {
       durationSeconds: 3600,
     })
     // A hang here (seen once in CI, 120 s) fails with what the job and its volunteers were doing.
-    const final = await within(job.handle.done, 90_000, () => ({
+    const final = await withTimeout(job.handle.done, 90_000, 'the failed-model job', () => ({
       progress: job.handle.progress(),
       volunteers: volunteers.map((v) => v.worker.stats()),
     }))
