@@ -18,6 +18,7 @@ import { openMemoryStore } from '../store/memory-node'
 import { emptyRecord, NEW_CANARY_WITHIN, trustSettings, type WorkerRecord } from '../trust'
 import {
   BENCH_MS,
+  EXCLUDED_NOTICE,
   JobRun,
   type JobRunInit,
   leaseLengthMs,
@@ -209,6 +210,18 @@ describe('JobRun', () => {
     // A different hash from the same worker is not admitted as a duplicate: its outputs are read
     // and judged (equivocation).
     expect(run.admit(w.peerId, header)).toBeUndefined()
+  })
+
+  it("frees only the sender's own lease, whatever lease id its result names", async () => {
+    const { run, answer } = await setup(2, 2, 2)
+    const [a, b, c] = [await generateIdentity(), await generateIdentity(), await generateIdentity()]
+    const la = lease(run.assign(a.peerId))
+    const lb = lease(run.assign(b.peerId))
+    expect(lb.taskIndex).toBe(la.taskIndex)
+    // b's result names a's lease: a still holds its replica, so c gets the other task.
+    expect(await answer(b, { ...lb, leaseId: la.leaseId })).toMatchObject({ status: 'recorded' })
+    expect(lease(run.assign(c.peerId)).taskIndex).not.toBe(la.taskIndex)
+    expect(await answer(a, la)).toMatchObject({ verdict: 'accepted' })
   })
 
   it('gives one worker at most MAX_LEASES_PER_WORKER leases at once', async () => {
@@ -478,8 +491,12 @@ describe('JobRun trust', () => {
     coin.value = 0
     const canary = lease(run.assign(a.peerId))
     expect(canary.taskIndex).toBe(0)
-    expect(await answer(a, canary, 100, 42)).toMatchObject({ status: 'rejected' })
+    // It is told that it is excluded, never which task caught it: that would name a check.
+    const told = await answer(a, canary, 100, 42)
+    expect(told).toMatchObject({ status: 'rejected', reason: EXCLUDED_NOTICE })
+    expect(JSON.stringify(told)).not.toMatch(/known|task 0|canary/i)
     expect(run.assign(a.peerId)).toMatchObject({ type: 'no-work', reason: 'not-eligible' })
+    expect(await answer(a, la, 100, 5)).toMatchObject({ reason: EXCLUDED_NOTICE })
     const task = run.results()[la.taskIndex]!
     expect(task.status).toBe('open')
     expect(task.voided).toEqual([a.address])
@@ -621,6 +638,7 @@ describe('JobRun equivalence classes', () => {
       expect(l.taskIndex).toBe(0)
       await s.answer(w, l, 100, value)
       coin.value = 0.99
+      return l
     }
     return { ...s, coin, fingerprint }
   }
@@ -669,6 +687,34 @@ describe('JobRun equivalence classes', () => {
     expect(lease(run.assign(a.peerId)).taskIndex).toBe(2)
     // Task 2 is bound to a and b's class: c, in another, gets task 3.
     expect(lease(run.assign(c.peerId)).taskIndex).toBe(3)
+  })
+
+  it('lets go of a bound task once no worker of its class could still agree on it', async () => {
+    const { run, answer, fingerprint } = await classed(3)
+    const [a, b, c] = [await generateIdentity(), await generateIdentity(), await generateIdentity()]
+    await fingerprint(a, 0.5)
+    await fingerprint(b, 0.5)
+    await fingerprint(c, 0.50000006)
+    const la = lease(run.assign(a.peerId))
+    const lb = lease(run.assign(b.peerId))
+    expect([la.taskIndex, lb.taskIndex]).toEqual([1, 1])
+    // The class's two workers disagree on task 1: both have had it, so it needs someone else.
+    await answer(a, la)
+    await answer(b, lb, 100, 77)
+    expect(lease(run.assign(c.peerId)).taskIndex).toBe(1)
+  })
+
+  it('does not hold a task for a class whose other workers were excluded', async () => {
+    const { run, answer, fingerprint } = await classed(3)
+    const [a, b, c] = [await generateIdentity(), await generateIdentity(), await generateIdentity()]
+    await fingerprint(a, 0.5)
+    const lb = await fingerprint(b, 0.5)
+    await fingerprint(c, 0.50000006)
+    expect(lease(run.assign(a.peerId)).taskIndex).toBe(1)
+    // b signs a second answer to task 0: excluded. It keeps asking; that keeps nothing bound.
+    expect(await answer(b, lb, 100, 0.25)).toMatchObject({ status: 'rejected' })
+    expect(run.assign(b.peerId)).toMatchObject({ type: 'no-work', reason: 'not-eligible' })
+    expect(lease(run.assign(c.peerId)).taskIndex).toBe(1)
   })
 
   it('does not strand a task on a class with a lone worker', async () => {

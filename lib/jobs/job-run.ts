@@ -167,6 +167,11 @@ export function benchRule(
     return { waitMs: 0, maxLeases: MAX_LEASES_PER_WORKER }
   return { waitMs: Math.max(0, (lastTimeoutAt ?? 0) + BENCH_MS - now), maxLeases: 1 }
 }
+/**
+ * What an excluded worker is told, whatever excluded it: the reason the requester sees (say, which
+ * known-answer task it failed) would tell the worker which tasks are checks.
+ */
+export const EXCLUDED_NOTICE = 'excluded from this job: a result failed its checks'
 /** A replica running this many times the typical compute time (and ≥ 2 s) may be duplicated. */
 const STRAGGLER_FACTOR = 3
 /** A worker counts toward its class's size for this long after its last work request (ms). */
@@ -376,8 +381,8 @@ export class JobRun {
       if (t.workers.has(key)) continue
       if (homogeneous && t.record.class && t.record.class !== cls) {
         // Bound to another class (a worker with none yet is in none); if that class cannot
-        // reach a quorum any more, it lets go.
-        if (this.classCanQuorum(t.record.class)) continue
+        // reach a quorum on it any more, it lets go.
+        if (this.bindingHolds(t, t.record.class)) continue
         t.record.class = undefined
       }
       // A task given to one trusted worker waits for that worker's result (or lease expiry).
@@ -417,12 +422,39 @@ export class JobRun {
    * strand them.
    */
   private classCanQuorum(cls: string): boolean {
+    return this.activeMembers(cls).length >= this.job.spec.quorum
+  }
+
+  /** A class's workers that asked for work in the last CLASS_ACTIVE_MS and are not excluded. */
+  private activeMembers(cls: string): string[] {
     const seen = this.classSeen.get(cls)
-    if (!seen) return false
+    if (!seen) return []
     const since = this.now() - CLASS_ACTIVE_MS
-    let n = 0
-    for (const at of seen.values()) if (at >= since) n++
-    return n >= this.job.spec.quorum
+    const out: string[] = []
+    for (const [w, at] of seen)
+      if (at >= since && !(this.trust.defences && this.reputation.get(w)?.excluded)) out.push(w)
+    return out
+  }
+
+  /**
+   * Whether task `t`, bound to `cls`, can still reach a quorum inside it: its largest group of
+   * agreeing results from the class, plus the class's replicas still out on lease, plus its
+   * active workers that have not had the task. A class whose workers have all answered it (and
+   * disagree) or left must let go, or the task waits for nobody.
+   */
+  private bindingHolds(t: TaskState, cls: string): boolean {
+    const agreeing = new Map<string, number>()
+    let best = 0
+    for (const r of this.counted(t)) {
+      if (r.class !== cls) continue
+      const n = (agreeing.get(r.resultHash) ?? 0) + 1
+      agreeing.set(r.resultHash, n)
+      best = Math.max(best, n)
+    }
+    let out = 0
+    for (const l of t.leases.values()) if (this.classes.get(l.worker) === cls) out++
+    const free = this.activeMembers(cls).filter((w) => !t.workers.has(w)).length
+    return best + out + free >= this.job.spec.quorum
   }
 
   /** With the canary rate for this worker, a canary task it has not had. */
@@ -589,7 +621,7 @@ export class JobRun {
     if (!t.workers.has(key))
       return this.refuse(peer, msg.taskIndex, 'this task was never leased to you')
     if (this.trust.defences && this.recordOf(key).excluded)
-      return this.refuse(peer, msg.taskIndex, `excluded: ${this.recordOf(key).excluded}`)
+      return this.refuse(peer, msg.taskIndex, EXCLUDED_NOTICE)
     const earlier = t.record.results.find((r) => r.worker.toLowerCase() === key)
     if (earlier && earlier.resultHash === msg.resultHash) {
       return { type: 'result-ack', status: 'duplicate', verdict: this.verdictOf(t).status }
@@ -651,9 +683,14 @@ export class JobRun {
       return reject('a different result for this task was signed before: equivocation')
     }
     // Verified: record it (append-only), free the lease, update the worker's timing.
-    const issuedAt = t.leases.get(msg.leaseId)?.issuedAt
-    t.leases.delete(msg.leaseId)
-    for (const [id, l] of t.leases) if (l.worker === key) t.leases.delete(id)
+    // Its own lease, whatever id the message names: another worker's lease is neither freed
+    // nor used to date this result.
+    let issuedAt: number | undefined
+    for (const [id, l] of t.leases) {
+      if (l.worker !== key) continue
+      issuedAt = l.issuedAt
+      t.leases.delete(id)
+    }
     t.record.results.push({
       worker: address,
       resultHash: msg.resultHash as Hex,
@@ -670,7 +707,7 @@ export class JobRun {
     const judgement = this.judge(t, key, msg.backend, issuedAt)
     if (judgement?.exclude) {
       await this.exclude(key, judgement.exclude)
-      return reject(judgement.exclude)
+      return reject(EXCLUDED_NOTICE)
     }
     if (judgement?.wasmOnly) {
       t.record.results.at(-1)!.void = judgement.wasmOnly
@@ -1085,7 +1122,7 @@ export class JobRun {
       if (closeness(r.outputs, t.known.outputs) === 'near') return void this.event(key, 'divergent')
       const rec = this.recordOf(key)
       const model = this.job.spec.modelHash.toLowerCase()
-      const wasmOnly = `${WEBGPU_REFUSED} for a known task: use WASM for this model`
+      const wasmOnly = `${WEBGPU_REFUSED}: use WASM for this model`
       const refused = this.webgpuRefusedAt.get(key)
       if (backend === 'webgpu' && !rec.wasmOnly?.includes(model)) {
         // A WebGPU path that computes a model wrongly is a broken driver, not a cheat: once.
