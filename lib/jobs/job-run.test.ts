@@ -808,6 +808,52 @@ describe('JobRun claims', () => {
   // Issue: a check task leased again after it settled was told "accepted" and never paid, and
   // its worker could see on chain that it was a check. Every new worker must still meet a check
   // (a job has few), so settled checks are still leased, and a correct answer is paid.
+  // A known-answer task is decided by the first correct answer. Were that ack to say accepted,
+  // or its claim to grow at once, the worker would know the task was a check.
+  it("tells a check's worker what a first replica hears, and pays it with its next ordinary task", async () => {
+    const known = new Map([[0, outputsOf(0)]])
+    const { run, answer } = await setup(3, 1, 1, undefined, 3600, {
+      trust: trustSettings('standard'),
+      known,
+      random: () => 0,
+    })
+    const w = await generateIdentity()
+    const check = lease(run.assign(w.peerId))
+    expect(check.taskIndex).toBe(0)
+    expect(await answer(w, check, 100, 0)).toMatchObject({ status: 'recorded', verdict: 'pending' })
+    expect(run.results()[0]?.status).toBe('settled')
+    expect(await run.claimFor(w.address)).toMatchObject({ results: 0, received: 1, decided: 0 })
+    const next = lease(run.assign(w.peerId))
+    expect(next.taskIndex).not.toBe(0)
+    await answer(w, next)
+    await run.settleReady()
+    expect(await run.claimFor(w.address, { fresh: true })).toMatchObject({
+      results: 2,
+      received: 2,
+      decided: 2,
+    })
+  })
+
+  it("pays a check's answer at the job's end when no ordinary task of its worker follows", async () => {
+    const coin = { value: 0 }
+    const { run, answer } = await setup(2, 1, 1, undefined, 3600, {
+      trust: trustSettings('standard'),
+      known: new Map([[0, outputsOf(0)]]),
+      random: () => coin.value,
+    })
+    const [w, other] = [await generateIdentity(), await generateIdentity()]
+    const check = lease(run.assign(w.peerId))
+    expect(check.taskIndex).toBe(0)
+    await answer(w, check, 100, 0)
+    coin.value = 0.99
+    const l = lease(run.assign(other.peerId))
+    expect(l.taskIndex).toBe(1)
+    await answer(other, l)
+    await run.settleReady()
+    expect(run.progress().status).toBe('complete')
+    expect(await run.claimFor(w.address, { fresh: true })).toMatchObject({ results: 1, decided: 1 })
+  })
+
   it('leases a settled known-answer task again; a correct answer beyond its replicas is decided, not paid', async () => {
     const known = new Map([[0, outputsOf(0)]])
     const { run, answer } = await setup(3, 1, 1, undefined, 3600, {
@@ -830,8 +876,9 @@ describe('JobRun claims', () => {
     const ack = await answer(late, again, 100, 0)
     expect(ack).toMatchObject({ status: 'recorded' })
     expect(ack.verdict).toBeUndefined()
-    // replicas = 1: the escrow holds one result for the task, already paid.
-    expect(await run.claimFor(late.address)).toMatchObject({ results: 0, received: 1, decided: 1 })
+    // replicas = 1: the escrow holds one result for the task, already paid. Nor is it counted
+    // decided while the job runs: a check's answer moves a claim no sooner than a replica's.
+    expect(await run.claimFor(late.address)).toMatchObject({ results: 0, received: 1, decided: 0 })
     // A wrong answer to it is caught like any check's, and paid nothing.
     const third = lease(run.assign(wrong.peerId))
     expect(third.taskIndex).toBe(0)

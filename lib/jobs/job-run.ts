@@ -229,6 +229,8 @@ export class JobRun {
   /** Per worker: results it delivered that count, and how many of those are decided. */
   private readonly received = new Map<string, number>()
   private readonly decided = new Map<string, number>()
+  /** Per worker: pay and decisions from known-answer tasks, not in its claim yet (`credit`). */
+  private readonly heldFor = { paid: new Map<string, number>(), decided: new Map<string, number>() }
   /** The last claim signed per worker, reused while its count has not moved. */
   private readonly signedClaims = new Map<
     string,
@@ -461,8 +463,8 @@ export class JobRun {
   private drawCanary(key: string, rec: WorkerRecord): TaskState | undefined {
     if (!this.trust.defences) return undefined
     // Settled checks too: every new worker must meet one (a job has few). Nothing goes on chain
-    // before the job ends, and a correct late answer to a settled check is paid like any other
-    // (`payLate`), so its worker cannot tell from its claim that it was a check.
+    // before the job ends, and a check's answer is told 'pending' and paid with its worker's next
+    // ordinary task (`credit`), so its worker cannot tell from its ack or claim that it was one.
     const candidates = this.tasks.filter((t) => t.known && !t.workers.has(key))
     if (candidates.length === 0) return undefined
     const rate = rec.canaryPassed > 0 ? this.trust.canaryRate : this.trust.newCanaryRate
@@ -624,7 +626,7 @@ export class JobRun {
       return this.refuse(peer, msg.taskIndex, EXCLUDED_NOTICE)
     const earlier = t.record.results.find((r) => r.worker.toLowerCase() === key)
     if (earlier && earlier.resultHash === msg.resultHash) {
-      return { type: 'result-ack', status: 'duplicate', verdict: this.verdictOf(t).status }
+      return { type: 'result-ack', status: 'duplicate', verdict: this.shownVerdict(t) }
     }
     return undefined
   }
@@ -702,7 +704,8 @@ export class JobRun {
     })
     this.bump(this.received, key)
     // A late replica of a task already decided: decided for this worker at once (not paid).
-    if (t.record.status === 'settled' || t.record.status === 'failed') this.bump(this.decided, key)
+    if (t.record.status === 'settled' || t.record.status === 'failed')
+      this.credit('decided', t, key)
     this.recordTiming(key, msg.backend, msg.computeMs)
     const judgement = this.judge(t, key, msg.backend, issuedAt)
     if (judgement?.exclude) {
@@ -751,7 +754,7 @@ export class JobRun {
       throw err
     }
     if (settledNow) {
-      for (const a of payees) this.bump(this.paid, a)
+      for (const a of payees) this.credit('paid', t, a)
       this.decide(t)
       this.judgeSettled(t)
       this.init.onSettled?.([settledNow])
@@ -765,7 +768,39 @@ export class JobRun {
       !t.record.certificate?.signers.some((a) => a.toLowerCase() === key)
     return unpaidLate
       ? { type: 'result-ack', status: 'recorded' }
-      : { type: 'result-ack', status: 'recorded', verdict: verdict.status }
+      : { type: 'result-ack', status: 'recorded', verdict: this.shownVerdict(t, verdict) }
+  }
+
+  /**
+   * The verdict a worker is told. A known-answer task is decided by its first correct answer;
+   * saying so would tell the worker it was a check, so it is told what a first replica is.
+   */
+  private shownVerdict(t: TaskState, v = this.verdictOf(t)): TaskVerdict['status'] {
+    return t.known ? 'pending' : v.status
+  }
+
+  /**
+   * Counts one result of `worker` in task `t` as paid or decided. A known-answer task's count
+   * is held until the worker's next ordinary task counts, or the job ends: a claim then moves as
+   * an ordinary replica's does, never at the answer to a check, and cannot name one.
+   */
+  private credit(which: 'paid' | 'decided', t: TaskState, worker: string) {
+    if (t.known && this.job.status === 'running') return this.bump(this.heldFor[which], worker)
+    this.bump(this[which], worker)
+    this.release(worker)
+  }
+
+  /** Moves a worker's held counts (all workers', without one) into its claim. */
+  private release(worker?: string) {
+    for (const which of ['paid', 'decided'] as const) {
+      const held = this.heldFor[which]
+      for (const key of worker ? [worker.toLowerCase()] : [...held.keys()]) {
+        const n = held.get(key)
+        if (!n) continue
+        held.delete(key)
+        this.bump(this[which], key, n)
+      }
+    }
   }
 
   /** A worker could not compute a task: free its lease, remember why. */
@@ -858,7 +893,7 @@ export class JobRun {
         throw err
       }
       for (const [i, { t }] of due.entries()) {
-        for (const a of payees[i]!) this.bump(this.paid, a)
+        for (const a of payees[i]!) this.credit('paid', t, a)
         this.decide(t)
         this.judgeSettled(t)
       }
@@ -955,7 +990,7 @@ export class JobRun {
     if (cert.signers.length >= this.job.spec.replicas) return
     cert.signers.push(r.worker)
     cert.signatures.push(r.signature)
-    this.bump(this.paid, key)
+    this.credit('paid', t, key)
     this.init.onSettled?.([cert])
   }
 
@@ -978,7 +1013,7 @@ export class JobRun {
 
   /** A task is decided (settled or failed): every worker with a result in it hears so. */
   private decide(t: TaskState) {
-    for (const r of t.record.results) this.bump(this.decided, r.worker)
+    for (const r of t.record.results) this.credit('decided', t, r.worker)
   }
 
   /** The record as it will be stored: leasedTo and leases as they are now. */
@@ -1236,6 +1271,7 @@ export class JobRun {
     if (this.job.status !== 'running') return
     if (this.tasks.every((t) => t.record.status === 'settled' || t.record.status === 'failed')) {
       this.job.status = 'complete'
+      this.release()
       void this.background(this.init.store.putJob(this.job), 'job').finally(() => this.finish())
     }
   }
@@ -1270,7 +1306,7 @@ export class JobRun {
         const cert = certificateFor(this.job.jobId, t.record.taskIndex, v)
         t.record.status = 'settled'
         t.record.certificate = cert
-        for (const a of cert.signers) this.bump(this.paid, a)
+        for (const a of cert.signers) this.credit('paid', t, a)
         settled.push(cert)
         this.decide(t)
       } else if (t.record.status === 'open' || t.record.status === 'accepted') {
@@ -1281,6 +1317,7 @@ export class JobRun {
     }
     if (settled.length > 0) this.init.onSettled?.(settled)
     this.job.status = 'expired'
+    this.release()
     void this.background(this.init.store.putTasks(this.tasks.map((t) => t.record)), 'task')
     void this.background(this.init.store.putJob(this.job), 'job').finally(() => this.finish())
   }
