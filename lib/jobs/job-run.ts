@@ -34,13 +34,12 @@ import type { Equivocation } from '../chain'
 import type { Logger } from '../env/log'
 import { errorMessage } from '../errors'
 import { addressOfPeer, fromWireTensors, toWireTensors } from '../mesh'
-import {
-  RESULT_ACK_CODES,
-  type ResultAck,
-  type ResultMessage,
-  type TaskErrorMessage,
-  type WireClaim,
-  type WorkResponse,
+import type {
+  ResultAck,
+  ResultMessage,
+  TaskErrorMessage,
+  WireClaim,
+  WorkResponse,
 } from '../mesh/messages'
 import {
   type AgreementPolicy,
@@ -68,7 +67,7 @@ import {
   type TrustSettings,
   trustSettings,
   verifyProbability,
-  WEBGPU_REFUSED,
+  WEBGPU_VOID,
   type WorkerRecord,
 } from '../trust'
 import type { ClaimSigner, JobProgress, TaskErrorSummary, TaskResult, WorkerSummary } from './types'
@@ -167,11 +166,6 @@ export function benchRule(
     return { waitMs: 0, maxLeases: MAX_LEASES_PER_WORKER }
   return { waitMs: Math.max(0, (lastTimeoutAt ?? 0) + BENCH_MS - now), maxLeases: 1 }
 }
-/**
- * What an excluded worker is told, whatever excluded it: the reason the requester sees (say, which
- * known-answer task it failed) would tell the worker which tasks are checks.
- */
-export const EXCLUDED_NOTICE = 'excluded from this job: a result failed its checks'
 /** A replica running this many times the typical compute time (and ≥ 2 s) may be duplicated. */
 const STRAGGLER_FACTOR = 3
 /** A worker counts toward its class's size for this long after its last work request (ms). */
@@ -229,6 +223,10 @@ export class JobRun {
   /** Per worker: results it delivered that count, and how many of those are decided. */
   private readonly received = new Map<string, number>()
   private readonly decided = new Map<string, number>()
+  /** Excluded workers' leases (task → expiry), which count toward nothing (`shadowLease`). */
+  private readonly shadow = new Map<string, Map<number, number>>()
+  /** Per task: what excluded workers answered it with (kept as equivocation evidence only). */
+  private readonly shadowDone = new Map<number, Map<string, { resultHash: Hex; signature: Hex }>>()
   /** Per worker: pay and decisions from known-answer tasks, not in its claim yet (`credit`). */
   private readonly heldFor = { paid: new Map<string, number>(), decided: new Map<string, number>() }
   /** The last claim signed per worker, reused while its count has not moved. */
@@ -249,8 +247,6 @@ export class JobRun {
   private readonly trust: TrustSettings
   private readonly reputation: Map<string, WorkerRecord>
   private readonly random: () => number
-  /** Per worker: when this run refused its WebGPU path (see `judge`). */
-  private readonly webgpuRefusedAt = new Map<string, number>()
   /** Per worker: leases since its last known-answer task (see NEW_CANARY_WITHIN). */
   private readonly leasesSinceCanary = new Map<string, number>()
   /**
@@ -351,8 +347,7 @@ export class JobRun {
     }
     this.expireLeases(now)
     const rec = this.recordOf(key)
-    if (this.trust.defences && rec.excluded)
-      return { type: 'no-work', reason: 'not-eligible', retryAfterMs: 60_000 }
+    if (this.trust.defences && rec.excluded) return this.shadowLease(key, now)
     // A job open only to staked workers: its claims pay nobody below the stake.
     const minStake = this.job.spec.minStake ?? 0n
     if (minStake > 0n && (this.init.stakeOf?.(key) ?? 0n) < minStake)
@@ -597,16 +592,53 @@ export class JobRun {
     t.workers.add(key)
     this.saveInBackground(t)
     this.init.onChange?.()
+    return this.leaseMessage(t, lease.id, lease.expiresAt - now)
+  }
+
+  private leaseMessage(t: TaskState, leaseId: string, expiresInMs: number): WorkResponse {
     return {
       type: 'lease',
       jobId: this.job.jobId,
       taskIndex: t.record.taskIndex,
-      leaseId: lease.id,
-      expiresInMs: lease.expiresAt - now,
+      leaseId,
+      expiresInMs,
       inputHash: this.commitment.hashes[t.record.taskIndex]!,
       proof: this.commitment.proof(t.record.taskIndex),
       inputs: toWireTensors(t.record.inputs),
     }
+  }
+
+  /**
+   * An excluded worker's lease: an open task, as any worker might get, that counts toward
+   * nothing (no replica, not among the task's leases); its answer is read, acknowledged like any
+   * other and never counted. Told at once that it is excluded, a fresh key answering garbage
+   * would learn which of its tasks was a check, and a job has few; this way it learns only that
+   * its results stopped being paid, which a garbage answerer never sees anyway.
+   */
+  private shadowLease(key: string, now: number): WorkResponse {
+    const held = this.shadow.get(key) ?? new Map<number, number>()
+    this.shadow.set(key, held)
+    let live = 0
+    for (const until of held.values()) if (until > now) live++
+    if (live >= MAX_LEASES_PER_WORKER)
+      return { type: 'no-work', reason: 'busy', retryAfterMs: 1000 }
+    const t = this.tasks.find(
+      (x) =>
+        x.record.status === 'open' &&
+        !x.workers.has(key) &&
+        !held.has(x.record.taskIndex) &&
+        !this.shadowDone.get(x.record.taskIndex)?.has(key),
+    )
+    if (!t) return { type: 'no-work', reason: 'all-leased', retryAfterMs: 2000 }
+    const ms = this.leaseMs(key)
+    held.set(t.record.taskIndex, now + ms)
+    const id = `${this.leaseCounter++}-${Math.random().toString(36).slice(2, 10)}`
+    return this.leaseMessage(t, id, ms)
+  }
+
+  /** Whether `key`, excluded, was given task `i` by `shadowLease` (or answered it so). */
+  private shadowed(key: string, i: number): boolean {
+    return this.shadow.get(key)?.has(i) === true || this.shadowDone.get(i)?.has(key) === true
   }
 
   /**
@@ -620,19 +652,21 @@ export class JobRun {
     if (!t) return this.refuse(peer, msg.taskIndex, `task ${msg.taskIndex} does not exist`)
     const key = addressOfPeer(peer)?.toLowerCase()
     if (!key) return this.refuse(peer, msg.taskIndex, 'peer id is not a secp256k1 key')
-    if (!t.workers.has(key))
+    const excluded = this.trust.defences && this.recordOf(key).excluded !== undefined
+    if (!t.workers.has(key) && !(excluded && this.shadowed(key, msg.taskIndex)))
       return this.refuse(peer, msg.taskIndex, 'this task was never leased to you')
-    if (this.trust.defences && this.recordOf(key).excluded)
-      return this.refuse(peer, msg.taskIndex, EXCLUDED_NOTICE)
-    const earlier = t.record.results.find((r) => r.worker.toLowerCase() === key)
+    const earlier =
+      t.record.results.find((r) => r.worker.toLowerCase() === key) ??
+      (excluded ? this.shadowDone.get(msg.taskIndex)?.get(key) : undefined)
     if (earlier && earlier.resultHash === msg.resultHash) {
-      return { type: 'result-ack', status: 'duplicate', verdict: this.shownVerdict(t) }
+      const verdict = excluded ? 'pending' : this.shownVerdict(t)
+      return { type: 'result-ack', status: 'duplicate', verdict }
     }
     return undefined
   }
 
   /** A refused result: logged, and the sender's leases of the task are freed. */
-  private refuse(peer: PeerId, taskIndex: number, reason: string, code?: string): ResultAck {
+  private refuse(peer: PeerId, taskIndex: number, reason: string): ResultAck {
     this.init.log.info('result rejected', {
       jobId: this.job.jobId,
       task: taskIndex,
@@ -644,7 +678,7 @@ export class JobRun {
     const t = this.tasks[taskIndex]
     const who = addressOfPeer(peer)?.toLowerCase()
     if (t && who) for (const [id, l] of t.leases) if (l.worker === who) t.leases.delete(id)
-    return { type: 'result-ack', status: 'rejected', reason, ...(code ? { code } : {}) }
+    return { type: 'result-ack', status: 'rejected', reason }
   }
 
   /** Verifies and records a signed result. Invalid results are rejected with the reason. */
@@ -652,7 +686,7 @@ export class JobRun {
     const early = this.admit(peer, msg)
     if (early) return early
     const t = this.tasks[msg.taskIndex]!
-    const reject = (reason: string, code?: string) => this.refuse(peer, msg.taskIndex, reason, code)
+    const reject = (reason: string) => this.refuse(peer, msg.taskIndex, reason)
     const address = addressOfPeer(peer)!
     const key = address.toLowerCase()
     const earlier = t.record.results.find((r) => r.worker.toLowerCase() === key)
@@ -684,15 +718,10 @@ export class JobRun {
       await this.exclude(key, `signed two different results for task ${msg.taskIndex}`)
       return reject('a different result for this task was signed before: equivocation')
     }
+    if (this.trust.defences && this.recordOf(key).excluded) return this.submitShadow(t, key, msg)
     // Verified: record it (append-only), free the lease, update the worker's timing.
-    // Its own lease, whatever id the message names: another worker's lease is neither freed
-    // nor used to date this result.
-    let issuedAt: number | undefined
-    for (const [id, l] of t.leases) {
-      if (l.worker !== key) continue
-      issuedAt = l.issuedAt
-      t.leases.delete(id)
-    }
+    // Its own lease, whatever id the message names: another worker's lease is not freed.
+    for (const [id, l] of t.leases) if (l.worker === key) t.leases.delete(id)
     t.record.results.push({
       worker: address,
       resultHash: msg.resultHash as Hex,
@@ -707,15 +736,18 @@ export class JobRun {
     if (t.record.status === 'settled' || t.record.status === 'failed')
       this.credit('decided', t, key)
     this.recordTiming(key, msg.backend, msg.computeMs)
-    const judgement = this.judge(t, key, msg.backend, issuedAt)
+    const judgement = this.judge(t, key, msg.backend)
     if (judgement?.exclude) {
+      // Acknowledged as any result is: see `shadowLease`.
       await this.exclude(key, judgement.exclude)
-      return reject(EXCLUDED_NOTICE)
+      return { type: 'result-ack', status: 'recorded', verdict: 'pending' }
     }
     if (judgement?.wasmOnly) {
+      // Not counted, and acknowledged as any result is: a refusal would name a check (see
+      // `judge`). The worker switches to WASM on its own once such results go unpaid.
       t.record.results.at(-1)!.void = judgement.wasmOnly
       await this.save(t)
-      return reject(judgement.wasmOnly, RESULT_ACK_CODES.webgpuRefused)
+      return { type: 'result-ack', status: 'recorded', verdict: 'pending' }
     }
     if (t.record.status === 'settled') this.payLate(t, key)
     const verdict = this.verdictOf(t)
@@ -803,10 +835,53 @@ export class JobRun {
     }
   }
 
+  /**
+   * An excluded worker's result: acknowledged as any first replica's, counted in its `received`
+   * (and `decided` with its task) so that its claim moves as an ordinary garbage answerer's does,
+   * and kept only as equivocation evidence. It is never a replica, paid, or judged.
+   */
+  private submitShadow(t: TaskState, key: string, msg: ResultMessage): ResultAck {
+    const i = t.record.taskIndex
+    const done = this.shadowDone.get(i) ?? new Map<string, { resultHash: Hex; signature: Hex }>()
+    this.shadowDone.set(i, done)
+    const prev = done.get(key)
+    if (prev) {
+      this.init.onEquivocation?.({
+        worker: key,
+        jobId: this.job.jobId,
+        taskIndex: i,
+        a: prev,
+        b: { resultHash: msg.resultHash as Hex, signature: msg.signature as Hex },
+      })
+      return {
+        type: 'result-ack',
+        status: 'rejected',
+        reason: 'a different result for this task was signed before: equivocation',
+      }
+    }
+    done.set(key, { resultHash: msg.resultHash as Hex, signature: msg.signature as Hex })
+    this.shadow.get(key)?.delete(i)
+    for (const [id, l] of t.leases) if (l.worker === key) t.leases.delete(id)
+    this.bump(this.received, key)
+    if (t.record.status === 'settled' || t.record.status === 'failed')
+      this.credit('decided', t, key)
+    return { type: 'result-ack', status: 'recorded', verdict: 'pending' }
+  }
+
   /** A worker could not compute a task: free its lease, remember why. */
   reportError(peer: PeerId, msg: TaskErrorMessage): ResultAck {
     const t = this.tasks[msg.taskIndex]
     const key = addressOfPeer(peer)?.toLowerCase() ?? ''
+    // An excluded worker's report counts for nothing (it cannot fail the job), told as any is.
+    if (
+      t &&
+      this.trust.defences &&
+      this.recordOf(key).excluded &&
+      this.shadowed(key, msg.taskIndex)
+    ) {
+      this.shadow.get(key)?.delete(msg.taskIndex)
+      return { type: 'result-ack', status: 'recorded' }
+    }
     if (!t?.workers.has(key))
       return { type: 'result-ack', status: 'rejected', reason: 'not your lease' }
     for (const [id, l] of t.leases) if (l.worker === key) t.leases.delete(id)
@@ -1014,6 +1089,8 @@ export class JobRun {
   /** A task is decided (settled or failed): every worker with a result in it hears so. */
   private decide(t: TaskState) {
     for (const r of t.record.results) this.credit('decided', t, r.worker)
+    for (const w of this.shadowDone.get(t.record.taskIndex)?.keys() ?? [])
+      this.credit('decided', t, w)
   }
 
   /** The record as it will be stored: leasedTo and leases as they are now. */
@@ -1143,10 +1220,13 @@ export class JobRun {
     t: TaskState,
     key: string,
     backend: string,
-    issuedAt?: number,
   ): { exclude?: string; wasmOnly?: string } | undefined {
     if (!this.trust.defences) return undefined
     const r = t.record.results.at(-1)!
+    const rec = this.recordOf(key)
+    const model = this.job.spec.modelHash.toLowerCase()
+    // Once its WebGPU path was wrong on a check, none of its WebGPU results count, nor cost it.
+    if (backend === 'webgpu' && rec.wasmOnly?.includes(model)) return { wasmOnly: WEBGPU_VOID }
     if (t.known) {
       t.judged.add(key)
       if (t === this.fingerprint && !this.classes.has(key) && this.classify(key, r)) {
@@ -1155,20 +1235,14 @@ export class JobRun {
       }
       if (r.resultHash === t.known.hash) return void this.event(key, 'canary-passed')
       if (closeness(r.outputs, t.known.outputs) === 'near') return void this.event(key, 'divergent')
-      const rec = this.recordOf(key)
-      const model = this.job.spec.modelHash.toLowerCase()
-      const wasmOnly = `${WEBGPU_REFUSED}: use WASM for this model`
-      const refused = this.webgpuRefusedAt.get(key)
-      if (backend === 'webgpu' && !rec.wasmOnly?.includes(model)) {
-        // A WebGPU path that computes a model wrongly is a broken driver, not a cheat: once.
+      if (backend === 'webgpu') {
+        // A WebGPU path that computes a model wrongly is a broken driver, not a cheat: from
+        // now on its WebGPU results of this model count for nothing, and it is not excluded.
+        // It is not told either (that would name this task a check).
         rec.wasmOnly = [...(rec.wasmOnly ?? []), model]
-        this.webgpuRefusedAt.set(key, this.now())
         this.init.onTrustChange?.()
-        return { wasmOnly }
+        return { wasmOnly: WEBGPU_VOID }
       }
-      // A lease it took before it was told is computed on WebGPU too: refused the same way.
-      if (backend === 'webgpu' && refused !== undefined && (issuedAt ?? Infinity) <= refused)
-        return { wasmOnly }
       this.event(key, 'canary-failed')
       return { exclude: `failed a known-answer task (task ${t.record.taskIndex})` }
     }

@@ -43,14 +43,7 @@ import {
   workResponseSchema,
 } from '../mesh'
 import { addressOfPeer } from '../mesh/identity'
-import {
-  type Lease,
-  RESULT_ACK_CODES,
-  type ResultHeader,
-  type WireClaim,
-  type WorkRequest,
-  type WorkResponse,
-} from '../mesh/messages'
+import type { Lease, ResultHeader, WireClaim, WorkRequest, WorkResponse } from '../mesh/messages'
 import {
   type AgreementPolicy,
   formatPolicy,
@@ -156,6 +149,18 @@ export interface Worker {
  * the quorum stay in it.
  */
 export const MAX_UNPAID = 32
+/**
+ * A model runs on WASM from now on once this many of the worker's WebGPU results in one job were
+ * decided and not paid, and at most a third of its decided results were: a coordinator does not
+ * say that a WebGPU answer was wrong (a refusal would tell which task was a check), it stops
+ * counting that path's results.
+ */
+export const WEBGPU_UNPAID_DEMOTE = 3
+
+/** Whether a job's claim says this worker's WebGPU path is not counted (`WEBGPU_UNPAID_DEMOTE`). */
+export function webgpuUnpaid(claim: { decided: number; results: number }): boolean {
+  return claim.decided - claim.results >= WEBGPU_UNPAID_DEMOTE && claim.results * 3 <= claim.decided
+}
 
 interface KnownJob {
   /** The latest announcement of the job's checked coordinator (its addresses may change). */
@@ -508,6 +513,8 @@ export function createWorker(init: WorkerInit): Worker {
    * Keeps a claim from a coordinator's answer: only one signed by the job's coordinator on chain,
    * for this worker, covering more results than the one held. Never throws.
    */
+  /** Jobs this worker delivered WebGPU results to, while that path is not yet demoted. */
+  const onWebgpu = new Set<Hex>()
   const onClaim = async (wire: WireClaim | undefined, asked: Hex) => {
     if (!wire || wire.jobId !== asked) return
     const jobId = wire.jobId as Hex
@@ -532,6 +539,16 @@ export function createWorker(init: WorkerInit): Worker {
         updatedAt: Date.now(),
       }
       rec.decided = Math.min(rec.delivered, wire.decided)
+      const paid = Math.max(rec.results, wire.results)
+      if (onWebgpu.has(jobId) && webgpuUnpaid({ decided: rec.decided, results: paid })) {
+        onWebgpu.delete(jobId)
+        const model = job?.ann.modelHash
+        if (model)
+          compute.demote?.(
+            model as Hex,
+            `${rec.decided - paid} of its ${rec.decided} decided WebGPU results in job ${short(jobId)} were not paid`,
+          )
+      }
       let grew = false
       if (wire.results > rec.results) {
         const signer = await recoverClaimSigner(
@@ -909,17 +926,13 @@ export function createWorker(init: WorkerInit): Worker {
         return 'retry'
       if (ack.type === 'error' || ack.status === 'rejected') {
         await drop()
-        // WebGPU computed a known task wrongly: this model runs on WASM from now on.
-        if (ack.type === 'result-ack' && ack.code === RESULT_ACK_CODES.webgpuRefused) {
-          const model = jobs.get(o.jobId)?.ann.modelHash
-          if (model) compute.demote?.(model as Hex, ack.reason ?? RESULT_ACK_CODES.webgpuRefused)
-        }
         problem(
           `Result for task ${o.taskIndex} was rejected: ${ack.type === 'error' ? ack.message : ack.reason}`,
         )
         return 'refused'
       }
       await drop()
+      if (o.backend === 'webgpu') onWebgpu.add(o.jobId)
       await onClaim(ack.claim, o.jobId)
       tasksDone++
       totalMs += o.computeMs ?? 0

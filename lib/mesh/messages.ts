@@ -227,19 +227,10 @@ export const taskErrorSchema = z.object({
 
 export const resultRequestSchema = z.discriminatedUnion('type', [resultSchema, taskErrorSchema])
 
-/**
- * Codes a result ack may carry beside its reason. `webgpu-refused`: the result was computed on
- * WebGPU and was wrong for a known task; the worker should run this model on WASM (not a
- * punishment). A code a worker does not know is shown, not acted on.
- */
-export const RESULT_ACK_CODES = { webgpuRefused: 'webgpu-refused' } as const
-
 export const resultAckSchema = z.object({
   type: z.literal('result-ack'),
   status: z.enum(['recorded', 'duplicate', 'rejected']),
   reason: z.string().max(256).optional(),
-  /** What a worker acts on (never the reason's text): see RESULT_ACK_CODES. */
-  code: z.string().max(64).optional(),
   verdict: z.enum(['pending', 'accepted', 'no-quorum']).optional(),
   claim: wireClaimSchema.optional(),
 })

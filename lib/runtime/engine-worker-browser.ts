@@ -54,7 +54,7 @@ export async function createWorkerEngine(opts: WorkerInitOptions): Promise<Worke
         loads.set(hash, {
           ...l,
           backend: 'wasm',
-          demotedReason: 'a coordinator refused its WebGPU answer',
+          demotedReason: 'its WebGPU results went unpaid (a coordinator stopped counting them)',
         })
       current = 'wasm'
     },

@@ -71,10 +71,10 @@ export function needsHomogeneous(policy: AgreementPolicy): boolean {
 }
 
 /**
- * The start of the reason a coordinator gives when it refuses a WebGPU result that failed a
- * known-answer task: the worker should run that model on WASM from now on (not a punishment).
+ * Why a WebGPU result is not counted: the worker's WebGPU path computed a known-answer task of
+ * this model wrongly (a broken driver, not a cheat; the worker is not told, see JobRun.judge).
  */
-export const WEBGPU_REFUSED = 'wrong answer on WebGPU'
+export const WEBGPU_VOID = 'its WebGPU path was wrong on a known answer of this model'
 
 /** What a requester chose about trust for one job, kept in the store's meta (see `jobTrustKey`). */
 export interface JobTrust {

@@ -12,8 +12,8 @@
  * - divergent: an honest worker on another backend ("webgpu"), whose floats differ from the
  *   others' in the last bits;
  * - sleeper: honest until `sleeperSwitch.awake`, then like a colluder;
- * - broken-webgpu: an honest volunteer whose WebGPU path computes garbage, until a coordinator
- *   refuses its answer to a known task and it switches that model to WASM (`Compute.demote`).
+ * - broken-webgpu: an honest volunteer whose WebGPU path computes garbage, until its claims show
+ *   its WebGPU results unpaid and it switches that model to WASM (`Compute.demote`).
  *
  * Each scenario measures what the requester got: tasks accepted whose outputs are far from the
  * true ones (computed here with onnxruntime-node), honest workers punished, how fast colluders
@@ -674,7 +674,7 @@ const copier: AdversaryScenario = {
 const honestDivergence: AdversaryScenario = {
   name: 'honest-divergence',
   description:
-    'All workers honest, half on another backend whose floats differ in the last bits, under a fine policy (round:5) and a coarse one (round:3); one more volunteer has a WebGPU path that computes garbage. Replicas come from one class where the policy needs it; a known-answer task answered within floating-point noise is not a failure; a wrong WebGPU answer to one switches that volunteer to WASM instead of excluding it. No honest worker is punished; every task completes.',
+    'All workers honest, half on another backend whose floats differ in the last bits, under a fine policy (round:5) and a coarse one (round:3); one more volunteer has a WebGPU path that computes garbage. Replicas come from one class where the policy needs it; a known-answer task answered within floating-point noise is not a failure; a wrong WebGPU answer to one stops the WebGPU results of that volunteer counting (it is not told, nor excluded) and it switches to WASM itself when its claim shows them unpaid. No honest worker is punished; every task completes.',
   async run(size) {
     const started = Date.now()
     const n = sizeOf(size, 8, 4)
