@@ -747,6 +747,23 @@ describe('JobRun equivalence classes', () => {
     expect(lease(run.assign(c.peerId)).taskIndex).toBe(1)
   })
 
+  // Under `exact`, another backend's answer to a check is near, never equal: that shows it ran
+  // the model. Were its results held until the job's end, its worker would stop at MAX_UNPAID.
+  it("settles a task its class agreed on when its workers' checks were within noise", async () => {
+    const { run, answer, fingerprint } = await classed(4)
+    const [c, d] = [await generateIdentity(), await generateIdentity()]
+    await fingerprint(c, 0.50000006)
+    await fingerprint(d, 0.50000006)
+    const lc = lease(run.assign(c.peerId))
+    const ld = lease(run.assign(d.peerId))
+    expect(ld.taskIndex).toBe(lc.taskIndex)
+    await answer(c, lc)
+    await answer(d, ld)
+    await run.settleReady()
+    expect(run.results()[lc.taskIndex]?.status).toBe('settled')
+    expect(await run.claimFor(c.address, { fresh: true })).toMatchObject({ results: 1 })
+  })
+
   it('does not strand a task on a class with a lone worker', async () => {
     const { run, fingerprint } = await classed(2)
     const [lone, x] = [await generateIdentity(), await generateIdentity()]

@@ -67,6 +67,7 @@ import {
   type TrustSettings,
   trustSettings,
   verifyProbability,
+  vetted,
   WEBGPU_VOID,
   type WorkerRecord,
 } from '../trust'
@@ -1234,7 +1235,8 @@ export class JobRun {
         this.markSeen(key)
       }
       if (r.resultHash === t.known.hash) return void this.event(key, 'canary-passed')
-      if (closeness(r.outputs, t.known.outputs) === 'near') return void this.event(key, 'divergent')
+      if (closeness(r.outputs, t.known.outputs) === 'near')
+        return void this.event(key, 'canary-near')
       if (backend === 'webgpu') {
         // A WebGPU path that computes a model wrongly is a broken driver, not a cheat: from
         // now on its WebGPU results of this model count for nothing, and it is not excluded.
@@ -1326,7 +1328,9 @@ export class JobRun {
    * While the job still has open tasks: a task one trusted worker decided alone waits
    * SINGLE_HOLD_MS before it settles (a known-answer task may yet catch that worker turning bad,
    * and void it), and where canaries can vet this job's workers, a task only unvetted workers
-   * vouch for waits until one of them passed a known-answer task.
+   * vouch for waits until each of them answered a known-answer task right (or, on another
+   * backend, within floating-point noise: it ran the model; under `exact` that is all a WebGPU
+   * worker can show, and holding its pay to the job's end stopped it at MAX_UNPAID).
    */
   private heldBack(t: TaskState, v: Extract<TaskVerdict, { status: 'accepted' }>): boolean {
     if (!this.trust.defences) return false
@@ -1336,9 +1340,7 @@ export class JobRun {
       if (this.now() - at < SINGLE_HOLD_MS) return true
     }
     if (!this.tasks.some((x) => x.known)) return false
-    return v.agreeing.some(
-      (r) => (this.reputation.get(r.worker.toLowerCase())?.canaryPassed ?? 0) === 0,
-    )
+    return v.agreeing.some((r) => !vetted(this.reputation.get(r.worker.toLowerCase())))
   }
 
   private checkComplete() {

@@ -20,6 +20,11 @@ export interface WorkerRecord {
   timeouts: number
   canaryPassed: number
   canaryFailed: number
+  /**
+   * Known-answer tasks answered within floating-point noise of the requester's answer but not
+   * equal under the policy (another backend, under `exact`): proof that it ran the model.
+   */
+  canaryNear?: number | undefined
   /** Agreeing results and passed canaries since its last wrong result, failed canary or timeout. */
   consecutiveValid: number
   /** Why this coordinator gives it no more work, if it does not. */
@@ -53,12 +58,18 @@ export function verifiedCount(r: WorkerRecord): number {
   return r.agreed + r.canaryPassed
 }
 
+/** Whether a worker answered a known-answer task right, or within floating-point noise of it. */
+export function vetted(r: WorkerRecord | undefined): boolean {
+  return (r?.canaryPassed ?? 0) + (r?.canaryNear ?? 0) > 0
+}
+
 export type TrustEvent =
   | 'agreed'
   | 'wrong'
   | 'divergent'
   | 'timeout'
   | 'canary-passed'
+  | 'canary-near'
   | 'canary-failed'
 
 export function applyEvent(r: WorkerRecord, e: TrustEvent): void {
@@ -81,6 +92,10 @@ export function applyEvent(r: WorkerRecord, e: TrustEvent): void {
     case 'timeout':
       r.timeouts++
       r.consecutiveValid = 0
+      break
+    case 'canary-near':
+      r.canaryNear = (r.canaryNear ?? 0) + 1
+      r.divergent++
       break
     case 'canary-failed':
       r.canaryFailed++
