@@ -116,6 +116,8 @@ contract JobEscrow is EIP712, ReentrancyGuardTransient {
     error NotEnoughGasForCallback(uint256 left);
     /// @notice A payout authorisation was not signed by its worker.
     error BadPayoutSignature(address worker, address signer);
+    /// @notice `created` takes at most 256 ids.
+    error TooManyIds(uint256 count);
 
     // ----------------------------------------------------------------------------------------
     // Events
@@ -940,6 +942,22 @@ contract JobEscrow is EIP712, ReentrancyGuardTransient {
         j.modelHash = s.modelHash;
         j.inputsRoot = s.inputsRoot;
         j.policy = s.policy;
+    }
+
+    /// @notice Which of `jobIds` exist here: bit `i` of the result is set for `jobIds[i]` (at most
+    /// 256 ids). One call checks a batch of announced ids without reading logs, which RPC
+    /// providers limit to a range of blocks.
+    function created(bytes32[] calldata jobIds) external view returns (uint256 bits) {
+        uint256 n = jobIds.length;
+        if (n > 256) revert TooManyIds(n);
+        for (uint256 i = 0; i < n;) {
+            // forge-lint: disable-next-line(incorrect-shift)
+            if (_jobs[jobIds[i]].requester != address(0)) bits |= 1 << i;
+            // Cannot overflow: i < n <= 256.
+            unchecked {
+                ++i;
+            }
+        }
     }
 
     /// @notice Whether task `taskIndex` of `jobId` has its result recorded.

@@ -40,6 +40,23 @@ contract JobEscrowCreateTest is JobEscrowBase {
         assertEq(abi.encode(j), new bytes(17 * 32));
     }
 
+    function test_created_setsABitPerExistingId() public {
+        bytes32 a = createJob(1, 1, 1);
+        bytes32 b = createJob(1, 1, 1);
+        bytes32[] memory ids = new bytes32[](4);
+        ids[0] = keccak256("nope");
+        ids[1] = a;
+        ids[2] = keccak256("nope either");
+        ids[3] = b;
+        assertEq(escrow.created(ids), (1 << 1) | (1 << 3));
+        assertEq(escrow.created(new bytes32[](0)), 0);
+    }
+
+    function test_created_revertsOnMoreThan256Ids() public {
+        vm.expectRevert(abi.encodeWithSelector(JobEscrow.TooManyIds.selector, 257));
+        escrow.created(new bytes32[](257));
+    }
+
     function test_createJob_derivesDistinctIds() public {
         bytes32 a = createJob(1, 1, 1);
         bytes32 b = createJob(1, 1, 1);

@@ -27,6 +27,7 @@ import { chainFor, publicClientFor } from './config'
 import { DEV_PRIVATE_KEYS } from './dev'
 import {
   CLAIM_WINDOW_SECONDS,
+  createdJobIds,
   createJob,
   creditedBalance,
   deployEscrow,
@@ -391,6 +392,31 @@ describe('JobEscrow bindings on anvil', () => {
     await expect(
       withdraw(wallet, client, contract, privateKeyToAccount(generatePrivateKey()).address),
     ).rejects.toThrowError(/withdraw reverted: NothingToWithdraw\(0x/)
+  })
+
+  it('tells which of many ids exist, in one call per 256 ids and without reading logs', async () => {
+    const { client, wallet } = clients()
+    const contract = await deployEscrow(wallet, client)
+    const { jobId } = await createJob(
+      wallet,
+      client,
+      contract,
+      await specFor(client, coordinator.address),
+    )
+    const made = Array.from({ length: 300 }, (_, i) => keccak256(toHex(`made up ${i}`)))
+    // The real id past the first batch, in upper case: found, reported lowercase.
+    made.splice(280, 0, jobId.toUpperCase().replace('0X', '0x') as Hex)
+    let calls = 0
+    const counted = {
+      ...client,
+      readContract: ((args: Parameters<typeof client.readContract>[0]) => {
+        calls++
+        return client.readContract(args)
+      }) as typeof client.readContract,
+    } as typeof client
+    expect(await createdJobIds(counted, contract, made)).toEqual(new Set([jobId.toLowerCase()]))
+    expect(calls).toBe(2)
+    expect(await createdJobIds(client, contract, [])).toEqual(new Set())
   })
 
   it('returns undefined for an unknown job', async () => {

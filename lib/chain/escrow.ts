@@ -512,30 +512,34 @@ export async function sendBalance(wallet: Wallet, client: PublicClient, to: Addr
   return { amount }
 }
 
+/** Ids `createdJobIds` asks about in one call, at most (the contract's `created` limit). */
+export const CREATED_BATCH = 256
+
 /**
- * Which of `jobIds` were created on this escrow, in one `eth_getLogs` (JobCreated, the ids as an
- * OR of the indexed topic): what a volunteer asks before it spends a `getJob` call on an
- * announcement, so that a flood of made-up ids costs it one RPC call per batch, not per id.
+ * Which of `jobIds` were created on this escrow, in one `eth_call` per CREATED_BATCH ids (the
+ * contract's `created` view): what a volunteer asks before it spends a `getJob` call on an
+ * announcement, so that a flood of made-up ids costs it one RPC call per batch, not per id. A
+ * view, not `eth_getLogs`: providers limit a log query to a range of blocks.
  */
 export async function createdJobIds(
   client: PublicClient,
   contract: Address,
   jobIds: readonly Hex[],
 ): Promise<Set<Hex>> {
-  if (jobIds.length === 0) return new Set()
+  const out = new Set<Hex>()
   try {
-    const logs = await client.getContractEvents({
-      address: contract,
-      abi: jobEscrowAbi,
-      eventName: 'JobCreated',
-      args: { jobId: [...jobIds] },
-      fromBlock: 0n,
-    })
-    return new Set(
-      logs
-        .filter((l) => l.address.toLowerCase() === contract.toLowerCase())
-        .map((l) => (l.args.jobId as Hex).toLowerCase() as Hex),
-    )
+    for (let i = 0; i < jobIds.length; i += CREATED_BATCH) {
+      const ids = jobIds.slice(i, i + CREATED_BATCH)
+      const bits = await client.readContract({
+        address: contract,
+        abi: jobEscrowAbi,
+        functionName: 'created',
+        args: [ids],
+      })
+      for (const [k, id] of ids.entries())
+        if ((bits >> BigInt(k)) & 1n) out.add(id.toLowerCase() as Hex)
+    }
+    return out
   } catch (err) {
     throw chainError('Reading created jobs', err)
   }

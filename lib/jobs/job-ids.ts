@@ -3,7 +3,7 @@
  * gossip, and peer ids are free, so a volunteer that spent a `getJob` call on every announcement
  * with a new id could be made to call its RPC provider without bound (issue 15 item 2: 2,000
  * announcements, +1,602 calls). Here an unknown id waits until the next batch, and each batch is
- * one `eth_getLogs` per BATCH ids (`createdJobIds`, lib/chain): at most
+ * one `eth_call` per BATCH ids (`createdJobIds`, lib/chain: the escrow's `created` view): at most
  * ceil(maxPending / batchSize) calls per interval (4 per 2 s by default), whatever is announced. Only ids that exist go
  * on to the full check against the job's terms (lib/jobs/worker.ts).
  *

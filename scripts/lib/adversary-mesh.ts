@@ -536,7 +536,7 @@ const FLOOD_MESSAGES = 2000
 
 const announcementFlood: AdversaryScenario = {
   name: 'announcement-flood',
-  description: `During a job, a stranger announces ${FLOOD_MESSAGES} jobs with made-up ids (each well formed, for this chain and escrow, signed by the stranger as their coordinator). A volunteer checks which ids exist in batches (one eth_getLogs per 256 ids, at most 4 per 2 s) and remembers only real jobs: its job map stays at the real ones, its RPC calls stay bounded, and the honest job runs at ≥ 0.8 of an unflooded run's rate.`,
+  description: `During a job, a stranger announces ${FLOOD_MESSAGES} jobs with made-up ids (each well formed, for this chain and escrow, signed by the stranger as their coordinator). A volunteer checks which ids exist in batches (one eth_call of the escrow's created view per 256 ids, at most 4 per 2 s) and remembers only real jobs: its job map stays at the real ones, its RPC calls stay bounded, and the honest job runs at ≥ 0.8 of an unflooded run's rate.`,
   async run(size) {
     const started = Date.now()
     const tasks = size === 'full' ? 60 : 24
