@@ -357,12 +357,14 @@ export class JobRun {
     const bench = benchRule(stats?.consecutiveTimeouts ?? 0, stats?.lastTimeoutAt, now)
     if (bench.waitMs > 0)
       return { type: 'no-work', reason: 'not-eligible', retryAfterMs: Math.ceil(bench.waitMs) }
-    // Only a worker that may take a lease keeps its class able to reach a quorum: an excluded
-    // or benched one that keeps asking must not hold tasks bound to its class.
+    const heldBy = new Map<string, number>()
+    for (const t of this.tasks)
+      for (const l of t.leases.values()) heldBy.set(l.worker, (heldBy.get(l.worker) ?? 0) + 1)
+    if ((heldBy.get(key) ?? 0) >= bench.maxLeases)
+      return { type: 'no-work', reason: 'busy', retryAfterMs: 1000 }
+    // Only a worker that can take a lease now keeps its class able to reach a quorum: an
+    // excluded, benched or busy one that keeps asking must not hold tasks bound to its class.
     this.markSeen(key)
-    let held = 0
-    for (const t of this.tasks) for (const l of t.leases.values()) if (l.worker === key) held++
-    if (held >= bench.maxLeases) return { type: 'no-work', reason: 'busy', retryAfterMs: 1000 }
     const canary = this.drawCanary(key, rec)
     if (canary) return this.lease(canary, key, now, true)
     const { replicas } = this.job.spec
@@ -380,7 +382,7 @@ export class JobRun {
       if (homogeneous && t.record.class && t.record.class !== cls) {
         // Bound to another class (a worker with none yet is in none); if that class cannot
         // reach a quorum on it any more, it lets go.
-        if (this.bindingHolds(t, t.record.class)) continue
+        if (this.bindingHolds(t, t.record.class, heldBy)) continue
         t.record.class = undefined
       }
       // A task given to one trusted worker waits for that worker's result (or lease expiry).
@@ -437,10 +439,11 @@ export class JobRun {
   /**
    * Whether task `t`, bound to `cls`, can still reach a quorum inside it: its largest group of
    * agreeing results from the class, plus the class's replicas still out on lease, plus its
-   * active workers that have not had the task. A class whose workers have all answered it (and
-   * disagree) or left must let go, or the task waits for nobody.
+   * active workers that have not had the task and could take a lease now (`heldBy`: leases
+   * per worker). A class whose workers have all answered it (and disagree), left, or sit at
+   * their lease limit must let go, or the task waits for nobody.
    */
-  private bindingHolds(t: TaskState, cls: string): boolean {
+  private bindingHolds(t: TaskState, cls: string, heldBy: ReadonlyMap<string, number>): boolean {
     const agreeing = new Map<string, number>()
     let best = 0
     for (const r of this.counted(t)) {
@@ -451,7 +454,9 @@ export class JobRun {
     }
     let out = 0
     for (const l of t.leases.values()) if (this.classes.get(l.worker) === cls) out++
-    const free = this.activeMembers(cls).filter((w) => !t.workers.has(w)).length
+    const free = this.activeMembers(cls).filter(
+      (w) => !t.workers.has(w) && (heldBy.get(w) ?? 0) < MAX_LEASES_PER_WORKER,
+    ).length
     return best + out + free >= this.job.spec.quorum
   }
 
@@ -660,8 +665,7 @@ export class JobRun {
       t.record.results.find((r) => r.worker.toLowerCase() === key) ??
       (excluded ? this.shadowDone.get(msg.taskIndex)?.get(key) : undefined)
     if (earlier && earlier.resultHash === msg.resultHash) {
-      const verdict = excluded ? 'pending' : this.shownVerdict(t)
-      return { type: 'result-ack', status: 'duplicate', verdict }
+      return { type: 'result-ack', status: 'duplicate' }
     }
     return undefined
   }
@@ -741,14 +745,14 @@ export class JobRun {
     if (judgement?.exclude) {
       // Acknowledged as any result is: see `shadowLease`.
       await this.exclude(key, judgement.exclude)
-      return { type: 'result-ack', status: 'recorded', verdict: 'pending' }
+      return { type: 'result-ack', status: 'recorded' }
     }
     if (judgement?.wasmOnly) {
       // Not counted, and acknowledged as any result is: a refusal would name a check (see
       // `judge`). The worker switches to WASM on its own once such results go unpaid.
       t.record.results.at(-1)!.void = judgement.wasmOnly
       await this.save(t)
-      return { type: 'result-ack', status: 'recorded', verdict: 'pending' }
+      return { type: 'result-ack', status: 'recorded' }
     }
     if (t.record.status === 'settled') this.payLate(t, key)
     const verdict = this.verdictOf(t)
@@ -794,22 +798,9 @@ export class JobRun {
     }
     this.init.onChange?.()
     this.checkComplete()
-    // A late result that its settled task does not pay (its replicas are paid already) is
-    // recorded, but not called accepted: a worker is never told so of work that is not paid.
-    const unpaidLate =
-      t.record.status === 'settled' &&
-      !t.record.certificate?.signers.some((a) => a.toLowerCase() === key)
-    return unpaidLate
-      ? { type: 'result-ack', status: 'recorded' }
-      : { type: 'result-ack', status: 'recorded', verdict: this.shownVerdict(t, verdict) }
-  }
-
-  /**
-   * The verdict a worker is told. A known-answer task is decided by its first correct answer;
-   * saying so would tell the worker it was a check, so it is told what a first replica is.
-   */
-  private shownVerdict(t: TaskState, v = this.verdictOf(t)): TaskVerdict['status'] {
-    return t.known ? 'pending' : v.status
+    // No verdict: whether the task is decided, and by whom, would tell a check from another
+    // task (a check is decided by its first right answer). A worker learns from its claim.
+    return { type: 'result-ack', status: 'recorded' }
   }
 
   /**
@@ -866,7 +857,7 @@ export class JobRun {
     this.bump(this.received, key)
     if (t.record.status === 'settled' || t.record.status === 'failed')
       this.credit('decided', t, key)
-    return { type: 'result-ack', status: 'recorded', verdict: 'pending' }
+    return { type: 'result-ack', status: 'recorded' }
   }
 
   /** A worker could not compute a task: free its lease, remember why. */

@@ -118,7 +118,6 @@ export interface TaskDoneDetail {
   jobId: Hex
   taskIndex: number
   computeMs: number
-  verdict: string | undefined
 }
 
 export interface Worker {
@@ -942,7 +941,6 @@ export function createWorker(init: WorkerInit): Worker {
             jobId: o.jobId,
             taskIndex: o.taskIndex,
             computeMs: o.computeMs ?? 0,
-            verdict: ack.verdict,
           },
         }),
       )

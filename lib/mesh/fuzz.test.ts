@@ -99,7 +99,7 @@ const VALID: Array<{ name: string; schema: z.ZodType; max: number; example: obje
     name: 'result response',
     schema: resultResponseSchema,
     max: LIMITS.controlFrameBytes,
-    example: { type: 'result-ack', status: 'recorded', verdict: 'accepted' },
+    example: { type: 'result-ack', status: 'recorded' },
   },
   {
     name: 'model request',

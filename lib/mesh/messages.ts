@@ -231,7 +231,6 @@ export const resultAckSchema = z.object({
   type: z.literal('result-ack'),
   status: z.enum(['recorded', 'duplicate', 'rejected']),
   reason: z.string().max(256).optional(),
-  verdict: z.enum(['pending', 'accepted', 'no-quorum']).optional(),
   claim: wireClaimSchema.optional(),
 })
 

@@ -292,7 +292,7 @@ describe('a coordinator under an inbound flood', () => {
         },
         toWireTensors(outputs),
       )
-      acks.push(ack.type === 'result-ack' ? `${ack.status}:${ack.verdict}` : ack.code)
+      acks.push(ack.type === 'result-ack' ? ack.status : ack.code)
     }
     await new Promise((r) => setTimeout(r, 1000))
     clearInterval(sampler)
@@ -310,7 +310,7 @@ describe('a coordinator under an inbound flood', () => {
     )
 
     // The honest worker was served throughout.
-    expect(acks).toEqual(Array(5).fill('recorded:accepted'))
+    expect(acks).toEqual(Array(5).fill('recorded'))
     expect(handle.progress().counts.settled).toBe(5)
     // The liar got its outputs' go-ahead only within its budget; the rest were told busy.
     expect(declared.filter((d) => d.type === 'continue')).toHaveLength(2)
