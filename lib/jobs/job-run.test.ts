@@ -602,6 +602,28 @@ describe('JobRun trust', () => {
     expect(run.results()[cpu.taskIndex]!.status).toMatch(/accepted|settled/)
   })
 
+  // Red-team F6: two colluders labelled their results WebGPU, agreed on a wrong answer, then
+  // failed a check each: demoted, not excluded, and the wrong answer settled and was paid.
+  it('voids what a WebGPU path agreed on before it was wrong on a check', async () => {
+    const { coin, extra } = harness({ 0: 0, 3: 3 })
+    const { run, answer, clock } = await setup(5, 2, 2, undefined, 3600, extra)
+    const [a, b] = [await generateIdentity(), await generateIdentity()]
+    const [la, lb] = [lease(run.assign(a.peerId)), lease(run.assign(b.peerId))]
+    expect(lb.taskIndex).toBe(la.taskIndex)
+    await answer(a, la, 100, 99, 'webgpu')
+    await answer(b, lb, 100, 99, 'webgpu')
+    expect(run.results()[la.taskIndex]!.status).toBe('accepted')
+    coin.value = 0
+    for (const w of [a, b]) await answer(w, lease(run.assign(w.peerId)), 100, 42, 'webgpu')
+    expect(run.results()[la.taskIndex]).toMatchObject({ status: 'open', agreeing: [] })
+    coin.value = 0.99
+    clock.now += 3_601_000
+    await run.settleReady()
+    run.assign(a.peerId)
+    expect(run.results()[la.taskIndex]!.status).toBe('failed')
+    expect(await run.claimFor(a.address, { fresh: true })).toMatchObject({ results: 0 })
+  })
+
   it('lets an established worker run a task alone and settles it with its signature only', async () => {
     const w = await generateIdentity()
     const reputation = new Map<string, WorkerRecord>([

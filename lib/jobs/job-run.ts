@@ -749,8 +749,12 @@ export class JobRun {
     }
     if (judgement?.wasmOnly) {
       // Not counted, and acknowledged as any result is: a refusal would name a check (see
-      // `judge`). The worker switches to WASM on its own once such results go unpaid.
+      // `judge`). The worker switches to WASM on its own once such results go unpaid. Its
+      // WebGPU results not yet settled stop counting too: a WebGPU label must not be a way to
+      // fail a check and keep what one agreed on with friends (red-team F6).
       t.record.results.at(-1)!.void = judgement.wasmOnly
+      if (judgement.demoted)
+        await this.voidResults(key, judgement.wasmOnly, (r) => r.backend === 'webgpu')
       await this.save(t)
       return { type: 'result-ack', status: 'recorded' }
     }
@@ -1212,7 +1216,7 @@ export class JobRun {
     t: TaskState,
     key: string,
     backend: string,
-  ): { exclude?: string; wasmOnly?: string } | undefined {
+  ): { exclude?: string; wasmOnly?: string; demoted?: boolean } | undefined {
     if (!this.trust.defences) return undefined
     const r = t.record.results.at(-1)!
     const rec = this.recordOf(key)
@@ -1234,7 +1238,7 @@ export class JobRun {
         // It is not told either (that would name this task a check).
         rec.wasmOnly = [...(rec.wasmOnly ?? []), model]
         this.init.onTrustChange?.()
-        return { wasmOnly: WEBGPU_VOID }
+        return { wasmOnly: WEBGPU_VOID, demoted: true }
       }
       this.event(key, 'canary-failed')
       return { exclude: `failed a known-answer task (task ${t.record.taskIndex})` }
@@ -1291,18 +1295,31 @@ export class JobRun {
       this.init.onTrustChange?.()
       this.init.log.warn('worker excluded', { jobId: this.job.jobId, worker: key, reason })
     }
+    for (const t of this.tasks)
+      for (const [id, l] of t.leases) if (l.worker === key) t.leases.delete(id)
+    await this.voidResults(key, reason)
+  }
+
+  /**
+   * Marks `key`'s results that `which` picks (all, by default) void, in tasks not yet settled;
+   * tasks they had decided are reopened. With every result, the tasks it holds alone are let go.
+   */
+  private async voidResults(
+    key: string,
+    reason: string,
+    which?: (r: TaskRecord['results'][number]) => boolean,
+  ) {
     const changed: TaskRecord[] = []
     for (const t of this.tasks) {
-      for (const [id, l] of t.leases) if (l.worker === key) t.leases.delete(id)
       if (t.record.status === 'settled' || t.record.status === 'failed') continue
       let touched = false
       for (const r of t.record.results) {
-        if (r.worker.toLowerCase() === key && !r.void) {
+        if (r.worker.toLowerCase() === key && !r.void && (!which || which(r))) {
           r.void = reason
           touched = true
         }
       }
-      if (t.record.single === key) {
+      if (t.record.single === key && (touched || !which)) {
         t.record.single = undefined
         touched = true
       }
