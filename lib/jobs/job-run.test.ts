@@ -546,6 +546,60 @@ describe('JobRun trust', () => {
     expect(await answer(a, shadow, 100, 13)).toMatchObject({ status: 'duplicate' })
   })
 
+  // Red-team F5: shadow leases that never benched, offered a task again after an error report,
+  // or taken from a task with no room, told a key it was excluded.
+  it('leases to an excluded worker as to anyone: room for a replica, a task once, expiry benches it', async () => {
+    const { coin, extra } = harness({ 0: 0 })
+    const { run, answer, clock, jobId } = await setup(12, 1, 1, undefined, 3600, extra)
+    const [x, friend] = [await generateIdentity(), await generateIdentity()]
+    coin.value = 0
+    await answer(x, lease(run.assign(x.peerId)), 100, 42)
+    expect(run.progress().workers.find((w) => w.address === x.address)?.excluded).toBeDefined()
+    coin.value = 0.99
+    const held = lease(run.assign(friend.peerId))
+    // r = 1 and task `held` has its replica: x gets another task, and not one it reported.
+    const first = lease(run.assign(x.peerId))
+    expect(first.taskIndex).not.toBe(held.taskIndex)
+    run.reportError(x.peerId, {
+      type: 'task-error',
+      jobId,
+      taskIndex: first.taskIndex,
+      leaseId: first.leaseId,
+      code: 'inference-failed',
+      message: 'x',
+    })
+    const taken = new Set([first.taskIndex])
+    for (let i = 0; i < MAX_LEASES_PER_WORKER; i++) {
+      const l = lease(run.assign(x.peerId))
+      expect(taken.has(l.taskIndex) || l.taskIndex === held.taskIndex).toBe(false)
+      taken.add(l.taskIndex)
+    }
+    expect(run.assign(x.peerId)).toMatchObject({ type: 'no-work', reason: 'busy' })
+    // All three expire: benched, as anyone whose leases expire three times in a row.
+    clock.now += 30_000
+    expect(run.assign(x.peerId)).toMatchObject({ type: 'no-work', reason: 'not-eligible' })
+  })
+
+  it("keeps an excluded worker's results and leases across a coordinator restart", async () => {
+    const { coin, extra } = harness({ 0: 0 })
+    const first = await setup(4, 2, 2, undefined, 3600, extra)
+    const x = await generateIdentity()
+    coin.value = 0
+    await first.answer(x, lease(first.run.assign(x.peerId)), 100, 42)
+    coin.value = 0.99
+    const a = lease(first.run.assign(x.peerId))
+    const b = lease(first.run.assign(x.peerId))
+    await first.answer(x, a, 100, 13)
+    await first.run.flush()
+    const reputation = new Map([[x.address.toLowerCase(), { ...emptyRecord(), excluded: 'test' }]])
+    const after = await setup(4, 2, 2, first.store, 3600, { ...extra, reputation })
+    expect(await after.run.claimFor(x.address)).toMatchObject({ received: 2 })
+    // The result sent before the restart is a duplicate; the lease taken before it is still its.
+    expect(await after.answer(x, a, 100, 13)).toMatchObject({ status: 'duplicate' })
+    expect(await after.answer(x, b, 100, 14)).toEqual({ type: 'result-ack', status: 'recorded' })
+    expect(after.run.results()[b.taskIndex]!.agreeing).toEqual([])
+  })
+
   it('gives a new worker a known-answer task by its NEW_CANARY_WITHIN-th lease even when the coin never says so', async () => {
     const { extra } = harness({ 0: 0 })
     const { run, answer } = await setup(10, 1, 1, undefined, 3600, extra)
@@ -578,7 +632,7 @@ describe('JobRun trust', () => {
   it('stops counting, without telling or excluding it, a WebGPU path that was wrong on a check', async () => {
     const reputation = new Map<string, WorkerRecord>()
     const { coin, extra } = harness({ 0: 0, 1: 1 }, { reputation })
-    const { run, answer } = await setup(4, 1, 1, undefined, 3600, extra)
+    const { run, answer, clock } = await setup(4, 1, 1, undefined, 3600, extra)
     const w = await generateIdentity()
     coin.value = 0
     const first = lease(run.assign(w.peerId))
@@ -600,6 +654,15 @@ describe('JobRun trust', () => {
     expect(cpu.taskIndex).not.toBe(gpu.taskIndex)
     await answer(w, cpu)
     expect(run.results()[cpu.taskIndex]!.status).toMatch(/accepted|settled/)
+    // Its claim shows the WebGPU result decided and unpaid, after the delay any result waits:
+    // what the worker switches to WASM on (lib/jobs/worker.ts).
+    expect(await run.claimFor(w.address, { fresh: true })).toMatchObject({
+      received: 4,
+      decided: 0,
+    })
+    clock.now += 2000
+    // All three of its WebGPU results (two checks, one ordinary task) count decided.
+    expect(await run.claimFor(w.address, { fresh: true })).toMatchObject({ results: 0, decided: 3 })
   })
 
   // Red-team F6: two colluders labelled their results WebGPU, agreed on a wrong answer, then
@@ -670,6 +733,8 @@ describe('JobRun trust', () => {
     const l = lease(run.assign(w.peerId))
     await answer(w, l, 100, 1)
     expect(await answer(w, l, 100, 2)).toMatchObject({ status: 'rejected' })
+    // A third signature is refused too, and not reported again: each report costs a slash.
+    expect(await answer(w, l, 100, 3)).toMatchObject({ status: 'rejected' })
     expect(seen).toHaveLength(1)
     expect(seen[0]!.worker).toBe(w.address.toLowerCase())
     expect(seen[0]!.a.resultHash).not.toBe(seen[0]!.b.resultHash)
@@ -907,28 +972,59 @@ describe('JobRun claims', () => {
   // (a job has few), so settled checks are still leased, and a correct answer is paid.
   // A known-answer task is decided by the first correct answer. Were that ack to say accepted,
   // or its claim to grow at once, the worker would know the task was a check.
-  it("tells a check's worker what a first replica hears, and pays it with its next ordinary task", async () => {
-    const known = new Map([[0, outputsOf(0)]])
-    const { run, answer } = await setup(3, 1, 1, undefined, 3600, {
-      trust: trustSettings('standard'),
-      known,
-      random: () => 0,
+  it("moves a check's claim as late as an ordinary result waits for its task's decision", async () => {
+    const [a, b, w] = [await generateIdentity(), await generateIdentity(), await generateIdentity()]
+    const vetted = { ...emptyRecord(), canaryPassed: 1 }
+    const reputation = new Map([
+      [a.address.toLowerCase(), { ...vetted }],
+      [b.address.toLowerCase(), { ...vetted }],
+    ])
+    const coin = { value: 0.99 }
+    const { run, answer, clock } = await setup(4, 2, 2, undefined, 3600, {
+      trust: trustSettings('high'),
+      known: new Map([[0, outputsOf(0)]]),
+      random: () => coin.value,
+      reputation,
     })
-    const w = await generateIdentity()
+    // An ordinary task: a's result waits 5 s for b's.
+    const [la, lb] = [lease(run.assign(a.peerId)), lease(run.assign(b.peerId))]
+    expect(lb.taskIndex).toBe(la.taskIndex)
+    await answer(a, la)
+    clock.now += 5000
+    await answer(b, lb)
+    expect(run.results()[la.taskIndex]!.status).toBe('settled')
+    // The check is decided by w's answer at once; w's claim moves 5 s later (the draw: a's wait).
+    coin.value = 0
     const check = lease(run.assign(w.peerId))
     expect(check.taskIndex).toBe(0)
-    expect(await answer(w, check, 100, 0)).toMatchObject({ status: 'recorded' })
+    expect(await answer(w, check, 100, 0)).toEqual({ type: 'result-ack', status: 'recorded' })
     expect(run.results()[0]?.status).toBe('settled')
-    expect(await run.claimFor(w.address)).toMatchObject({ results: 0, received: 1, decided: 0 })
-    const next = lease(run.assign(w.peerId))
-    expect(next.taskIndex).not.toBe(0)
-    await answer(w, next)
-    await run.settleReady()
+    clock.now += 4999
     expect(await run.claimFor(w.address, { fresh: true })).toMatchObject({
-      results: 2,
-      received: 2,
-      decided: 2,
+      results: 0,
+      received: 1,
+      decided: 0,
     })
+    clock.now += 1
+    expect(await run.claimFor(w.address, { fresh: true })).toMatchObject({
+      results: 1,
+      received: 1,
+      decided: 1,
+    })
+  })
+
+  // A worker reads decided − results as its results decided and not paid (lib/jobs/worker.ts
+  // switches WebGPU off on it): a claim reused on the busy path must not look like dissent.
+  it('never shows paid results as decided and unpaid while it reuses a signed claim', async () => {
+    const { run, answer } = await setup(6, 1, 1)
+    const w = await generateIdentity()
+    for (let i = 0; i < 3; i++) {
+      await answer(w, lease(run.assign(w.peerId)))
+      const c = (await run.claimFor(w.address))!
+      expect(c.decided - c.results).toBe(0)
+    }
+    expect((await run.claimFor(w.address))!.results).toBeLessThan(3)
+    expect(await run.claimFor(w.address, { fresh: true })).toMatchObject({ results: 3, decided: 3 })
   })
 
   it("pays a check's answer at the job's end when no ordinary task of its worker follows", async () => {

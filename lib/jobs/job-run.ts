@@ -224,12 +224,18 @@ export class JobRun {
   /** Per worker: results it delivered that count, and how many of those are decided. */
   private readonly received = new Map<string, number>()
   private readonly decided = new Map<string, number>()
-  /** Excluded workers' leases (task → expiry), which count toward nothing (`shadowLease`). */
+  /** (task, worker) pairs reported for equivocation. */
+  private readonly equivocated = new Set<string>()
+  /** Excluded workers' leases out now (task → expiry): they count toward nothing (`shadowLease`). */
   private readonly shadow = new Map<string, Map<number, number>>()
-  /** Per task: what excluded workers answered it with (kept as equivocation evidence only). */
-  private readonly shadowDone = new Map<number, Map<string, { resultHash: Hex; signature: Hex }>>()
-  /** Per worker: pay and decisions from known-answer tasks, not in its claim yet (`credit`). */
-  private readonly heldFor = { paid: new Map<string, number>(), decided: new Map<string, number>() }
+  /** Counts not in their workers' claims yet, each until `due` (`credit`, `releaseDue`). */
+  private readonly held: Array<{ key: string; which: 'paid' | 'decided'; due: number }> = []
+  /** When each held (task, worker) is released: its pay and decision move together. */
+  private readonly heldDue = new Map<string, number>()
+  /** (task, worker) pairs already counted decided ahead of their task (`holdDecided`). */
+  private readonly decidedAhead = new Set<string>()
+  /** Recent times from an ordinary result's arrival to its task's decision (ms). */
+  private readonly decisionDelays: number[] = []
   /** The last claim signed per worker, reused while its count has not moved. */
   private readonly signedClaims = new Map<
     string,
@@ -293,7 +299,9 @@ export class JobRun {
       }))
     for (const t of this.tasks) {
       for (const r of t.record.results) this.bump(this.received, r.worker)
-      if (t.record.status === 'settled' || t.record.status === 'failed') this.decide(t)
+      // Counted directly (`decide` would time these as fresh decisions).
+      if (t.record.status === 'settled' || t.record.status === 'failed')
+        for (const r of t.record.results) this.bump(this.decided, r.worker)
       if (t.record.status === 'settled')
         for (const a of t.record.certificate?.signers ?? []) this.bump(this.paid, a)
     }
@@ -347,8 +355,8 @@ export class JobRun {
       return { type: 'no-work', reason: 'job-complete', retryAfterMs: 0 }
     }
     this.expireLeases(now)
+    this.expireShadow(key, now)
     const rec = this.recordOf(key)
-    if (this.trust.defences && rec.excluded) return this.shadowLease(key, now)
     // A job open only to staked workers: its claims pay nobody below the stake.
     const minStake = this.job.spec.minStake ?? 0n
     if (minStake > 0n && (this.init.stakeOf?.(key) ?? 0n) < minStake)
@@ -357,6 +365,7 @@ export class JobRun {
     const bench = benchRule(stats?.consecutiveTimeouts ?? 0, stats?.lastTimeoutAt, now)
     if (bench.waitMs > 0)
       return { type: 'no-work', reason: 'not-eligible', retryAfterMs: Math.ceil(bench.waitMs) }
+    if (this.trust.defences && rec.excluded) return this.shadowLease(key, now, bench.maxLeases)
     const heldBy = new Map<string, number>()
     for (const t of this.tasks)
       for (const l of t.leases.values()) heldBy.set(l.worker, (heldBy.get(l.worker) ?? 0) + 1)
@@ -614,37 +623,46 @@ export class JobRun {
     }
   }
 
-  /**
-   * An excluded worker's lease: an open task, as any worker might get, that counts toward
-   * nothing (no replica, not among the task's leases); its answer is read, acknowledged like any
-   * other and never counted. Told at once that it is excluded, a fresh key answering garbage
-   * would learn which of its tasks was a check, and a job has few; this way it learns only that
-   * its results stopped being paid, which a garbage answerer never sees anyway.
-   */
-  private shadowLease(key: string, now: number): WorkResponse {
-    const held = this.shadow.get(key) ?? new Map<number, number>()
-    this.shadow.set(key, held)
-    let live = 0
-    for (const until of held.values()) if (until > now) live++
-    if (live >= MAX_LEASES_PER_WORKER)
-      return { type: 'no-work', reason: 'busy', retryAfterMs: 1000 }
-    const t = this.tasks.find(
-      (x) =>
-        x.record.status === 'open' &&
-        !x.workers.has(key) &&
-        !held.has(x.record.taskIndex) &&
-        !this.shadowDone.get(x.record.taskIndex)?.has(key),
-    )
-    if (!t) return { type: 'no-work', reason: 'all-leased', retryAfterMs: 2000 }
-    const ms = this.leaseMs(key)
-    held.set(t.record.taskIndex, now + ms)
-    const id = `${this.leaseCounter++}-${Math.random().toString(36).slice(2, 10)}`
-    return this.leaseMessage(t, id, ms)
+  /** Counts `key`'s expired shadow leases as timeouts, as `expireLeases` does real ones. */
+  private expireShadow(key: string, now: number) {
+    const live = this.shadow.get(key)
+    for (const [i, until] of live ?? []) {
+      if (until > now) continue
+      live!.delete(i)
+      const st = this.statsOf(key)
+      st.timeouts++
+      st.consecutiveTimeouts++
+      st.lastTimeoutAt = Math.max(st.lastTimeoutAt ?? 0, until)
+    }
   }
 
-  /** Whether `key`, excluded, was given task `i` by `shadowLease` (or answered it so). */
-  private shadowed(key: string, i: number): boolean {
-    return this.shadow.get(key)?.has(i) === true || this.shadowDone.get(i)?.has(key) === true
+  /**
+   * An excluded worker's lease: an open task with room for a replica, as any worker might get,
+   * that counts toward nothing (it is not among the task's leases, so it takes no replica). Its
+   * answer is read, acknowledged like any other and stored void; its leases expire, and bench it,
+   * as anyone's do. Told at once that it is excluded, a fresh key answering garbage would learn
+   * which of its tasks was a check, and a job has few; this way it learns only that its results
+   * stopped being paid, which a garbage answerer never sees anyway.
+   */
+  private shadowLease(key: string, now: number, maxLeases: number): WorkResponse {
+    const live = this.shadow.get(key) ?? new Map<number, number>()
+    this.shadow.set(key, live)
+    if (live.size >= maxLeases) return { type: 'no-work', reason: 'busy', retryAfterMs: 1000 }
+    const { replicas } = this.job.spec
+    const open = (t: TaskState) => t.record.status === 'open' && !t.known && !t.workers.has(key)
+    const room = (t: TaskState) => {
+      const received = this.counted(t).length
+      const allowed = received >= replicas ? Math.min(2 * replicas, received + 1) : replicas
+      return t.leases.size + received < allowed
+    }
+    const t = this.tasks.find((x) => open(x) && room(x))
+    if (!t) return { type: 'no-work', reason: 'all-leased', retryAfterMs: 1000 }
+    const ms = this.leaseMs(key)
+    live.set(t.record.taskIndex, now + ms)
+    t.workers.add(key)
+    this.saveInBackground(t)
+    const id = `${this.leaseCounter++}-${Math.random().toString(36).slice(2, 10)}`
+    return this.leaseMessage(t, id, ms)
   }
 
   /**
@@ -658,12 +676,9 @@ export class JobRun {
     if (!t) return this.refuse(peer, msg.taskIndex, `task ${msg.taskIndex} does not exist`)
     const key = addressOfPeer(peer)?.toLowerCase()
     if (!key) return this.refuse(peer, msg.taskIndex, 'peer id is not a secp256k1 key')
-    const excluded = this.trust.defences && this.recordOf(key).excluded !== undefined
-    if (!t.workers.has(key) && !(excluded && this.shadowed(key, msg.taskIndex)))
+    if (!t.workers.has(key))
       return this.refuse(peer, msg.taskIndex, 'this task was never leased to you')
-    const earlier =
-      t.record.results.find((r) => r.worker.toLowerCase() === key) ??
-      (excluded ? this.shadowDone.get(msg.taskIndex)?.get(key) : undefined)
+    const earlier = t.record.results.find((r) => r.worker.toLowerCase() === key)
     if (earlier && earlier.resultHash === msg.resultHash) {
       return { type: 'result-ack', status: 'duplicate' }
     }
@@ -712,18 +727,24 @@ export class JobRun {
     if (signer?.toLowerCase() !== address.toLowerCase())
       return reject('signature is not by the sending peer')
     if (earlier) {
-      // Two signatures by one worker over different results for one task: slashable evidence.
-      this.init.onEquivocation?.({
-        worker: key,
-        jobId: this.job.jobId,
-        taskIndex: msg.taskIndex,
-        a: { resultHash: earlier.resultHash, signature: earlier.signature },
-        b: { resultHash: msg.resultHash as Hex, signature: msg.signature as Hex },
-      })
+      // Two signatures by one worker over different results for one task: slashable evidence,
+      // reported once (a third signature proves nothing more, and each report costs a slash).
+      const pair = `${msg.taskIndex}:${key}`
+      if (!this.equivocated.has(pair)) {
+        this.equivocated.add(pair)
+        this.init.onEquivocation?.({
+          worker: key,
+          jobId: this.job.jobId,
+          taskIndex: msg.taskIndex,
+          a: { resultHash: earlier.resultHash, signature: earlier.signature },
+          b: { resultHash: msg.resultHash as Hex, signature: msg.signature as Hex },
+        })
+      }
       await this.exclude(key, `signed two different results for task ${msg.taskIndex}`)
       return reject('a different result for this task was signed before: equivocation')
     }
-    if (this.trust.defences && this.recordOf(key).excluded) return this.submitShadow(t, key, msg)
+    if (this.trust.defences && this.recordOf(key).excluded)
+      return this.submitShadow(t, key, msg, outputs)
     // Verified: record it (append-only), free the lease, update the worker's timing.
     // Its own lease, whatever id the message names: another worker's lease is not freed.
     for (const [id, l] of t.leases) if (l.worker === key) t.leases.delete(id)
@@ -753,6 +774,9 @@ export class JobRun {
       // WebGPU results not yet settled stop counting too: a WebGPU label must not be a way to
       // fail a check and keep what one agreed on with friends (red-team F6).
       t.record.results.at(-1)!.void = judgement.wasmOnly
+      // Decided for its worker (unpaid) as an ordinary result would be: a worker notices its
+      // path stopped counting only from its claim. A late one was counted decided already.
+      if (t.record.status !== 'settled' && t.record.status !== 'failed') this.holdDecided(t, key)
       if (judgement.demoted)
         await this.voidResults(key, judgement.wasmOnly, (r) => r.backend === 'webgpu')
       await this.save(t)
@@ -808,59 +832,92 @@ export class JobRun {
   }
 
   /**
-   * Counts one result of `worker` in task `t` as paid or decided. A known-answer task's count
-   * is held until the worker's next ordinary task counts, or the job ends: a claim then moves as
-   * an ordinary replica's does, never at the answer to a check, and cannot name one.
+   * Counts one result of `worker` in task `t` as paid or decided. A known-answer task is decided
+   * by its first right answer; its counts are held for as long as an ordinary result waits for
+   * its task's decision (drawn from the job's recent ones), or until the job ends: a claim then
+   * moves as an ordinary replica's does, never at the answer to a check, and cannot name one.
    */
   private credit(which: 'paid' | 'decided', t: TaskState, worker: string) {
-    if (t.known && this.job.status === 'running') return this.bump(this.heldFor[which], worker)
-    this.bump(this[which], worker)
-    this.release(worker)
+    const key = worker.toLowerCase()
+    const pair = `${t.record.taskIndex}:${key}`
+    if (which === 'decided' && this.decidedAhead.delete(pair)) return
+    if (t.known && this.job.status === 'running') return this.hold(which, pair, key)
+    this.bump(this[which], key)
   }
 
-  /** Moves a worker's held counts (all workers', without one) into its claim. */
-  private release(worker?: string) {
-    for (const which of ['paid', 'decided'] as const) {
-      const held = this.heldFor[which]
-      for (const key of worker ? [worker.toLowerCase()] : [...held.keys()]) {
-        const n = held.get(key)
-        if (!n) continue
-        held.delete(key)
-        this.bump(this[which], key, n)
-      }
+  /**
+   * Counts `key`'s result in `t` decided now, after the delay a check's is held (`credit`): a
+   * result that will never count (a voided WebGPU one) must still move its worker's claim, or a
+   * worker could not tell that its path stopped counting.
+   */
+  private holdDecided(t: TaskState, key: string) {
+    const pair = `${t.record.taskIndex}:${key}`
+    if (this.job.status !== 'running') return
+    this.decidedAhead.add(pair)
+    this.hold('decided', pair, key)
+  }
+
+  private hold(which: 'paid' | 'decided', pair: string, key: string) {
+    let due = this.heldDue.get(pair)
+    if (due === undefined) {
+      const ds = this.decisionDelays
+      const delay = ds.length > 0 ? ds[Math.floor(this.random() * ds.length)]! : 2000
+      due = this.now() + delay
+      this.heldDue.set(pair, due)
+    }
+    this.held.push({ key, which, due })
+  }
+
+  /** Moves held counts whose time has come (all of them, once the job is over) into claims. */
+  private releaseDue() {
+    if (this.held.length === 0) return
+    const now = this.now()
+    const over = this.job.status !== 'running'
+    let kept = 0
+    for (const h of this.held) {
+      if (over || h.due <= now) this.bump(this[h.which], h.key)
+      else this.held[kept++] = h
+    }
+    this.held.length = kept
+    if (kept === 0) this.heldDue.clear()
+  }
+
+  /** Notes how long an ordinary task's results waited for its decision (`hold` draws from it). */
+  private noteDecision(t: TaskState) {
+    if (t.known) return
+    const now = this.now()
+    for (const r of this.counted(t)) {
+      this.decisionDelays.push(Math.max(0, now - r.receivedAt))
+      if (this.decisionDelays.length > 64) this.decisionDelays.shift()
     }
   }
 
   /**
-   * An excluded worker's result: acknowledged as any first replica's, counted in its `received`
-   * (and `decided` with its task) so that its claim moves as an ordinary garbage answerer's does,
-   * and kept only as equivocation evidence. It is never a replica, paid, or judged.
+   * An excluded worker's result: stored void, acknowledged as any result is, counted in its
+   * `received` (and `decided` with its task) so that its claim moves as an ordinary garbage
+   * answerer's does. It is never a replica, paid or judged; it stays equivocation evidence.
    */
-  private submitShadow(t: TaskState, key: string, msg: ResultMessage): ResultAck {
-    const i = t.record.taskIndex
-    const done = this.shadowDone.get(i) ?? new Map<string, { resultHash: Hex; signature: Hex }>()
-    this.shadowDone.set(i, done)
-    const prev = done.get(key)
-    if (prev) {
-      this.init.onEquivocation?.({
-        worker: key,
-        jobId: this.job.jobId,
-        taskIndex: i,
-        a: prev,
-        b: { resultHash: msg.resultHash as Hex, signature: msg.signature as Hex },
-      })
-      return {
-        type: 'result-ack',
-        status: 'rejected',
-        reason: 'a different result for this task was signed before: equivocation',
-      }
-    }
-    done.set(key, { resultHash: msg.resultHash as Hex, signature: msg.signature as Hex })
-    this.shadow.get(key)?.delete(i)
-    for (const [id, l] of t.leases) if (l.worker === key) t.leases.delete(id)
+  private async submitShadow(
+    t: TaskState,
+    key: string,
+    msg: ResultMessage,
+    outputs: TensorMap,
+  ): Promise<ResultAck> {
+    this.shadow.get(key)?.delete(t.record.taskIndex)
+    this.statsOf(key).consecutiveTimeouts = 0
+    t.record.results.push({
+      worker: getAddress(key),
+      resultHash: msg.resultHash as Hex,
+      signature: msg.signature as Hex,
+      receivedAt: this.now(),
+      backend: msg.backend,
+      outputs,
+      void: 'excluded before it was sent',
+    })
     this.bump(this.received, key)
     if (t.record.status === 'settled' || t.record.status === 'failed')
       this.credit('decided', t, key)
+    await this.save(t)
     return { type: 'result-ack', status: 'recorded' }
   }
 
@@ -869,12 +926,7 @@ export class JobRun {
     const t = this.tasks[msg.taskIndex]
     const key = addressOfPeer(peer)?.toLowerCase() ?? ''
     // An excluded worker's report counts for nothing (it cannot fail the job), told as any is.
-    if (
-      t &&
-      this.trust.defences &&
-      this.recordOf(key).excluded &&
-      this.shadowed(key, msg.taskIndex)
-    ) {
+    if (t?.workers.has(key) && this.trust.defences && this.recordOf(key).excluded) {
       this.shadow.get(key)?.delete(msg.taskIndex)
       return { type: 'result-ack', status: 'recorded' }
     }
@@ -922,6 +974,7 @@ export class JobRun {
     // Leases outlive their task's acceptance: count the ones that expired unanswered, even once
     // the job is over, so a worker that never answers is known for it.
     this.expireLeases(this.now())
+    this.releaseDue()
     if (this.job.status === 'running' && this.now() / 1000 > this.job.spec.deadline) {
       this.expire()
       return
@@ -981,6 +1034,7 @@ export class JobRun {
    * results this coordinator holds and has decided; undefined when it has sent none.
    */
   async claimFor(worker: string, opts: { fresh?: boolean } = {}): Promise<WireClaim | undefined> {
+    this.releaseDue()
     const key = worker.toLowerCase()
     const received = this.received.get(key) ?? 0
     if (received === 0) return undefined
@@ -1014,7 +1068,9 @@ export class JobRun {
       results: signed!.results,
       signature: await signed!.signature,
       received,
-      decided: Math.min(received, this.decided.get(key) ?? 0),
+      // Less the paid results the reused signature lags behind: decided − results is what was
+      // decided and not paid, which a worker acts on (`webgpuUnpaid`, lib/jobs/worker.ts).
+      decided: Math.min(received, (this.decided.get(key) ?? 0) - (results - signed!.results)),
     }
   }
 
@@ -1084,9 +1140,8 @@ export class JobRun {
 
   /** A task is decided (settled or failed): every worker with a result in it hears so. */
   private decide(t: TaskState) {
+    this.noteDecision(t)
     for (const r of t.record.results) this.credit('decided', t, r.worker)
-    for (const w of this.shadowDone.get(t.record.taskIndex)?.keys() ?? [])
-      this.credit('decided', t, w)
   }
 
   /** The record as it will be stored: leasedTo and leases as they are now. */
@@ -1355,7 +1410,7 @@ export class JobRun {
     if (this.job.status !== 'running') return
     if (this.tasks.every((t) => t.record.status === 'settled' || t.record.status === 'failed')) {
       this.job.status = 'complete'
-      this.release()
+      this.releaseDue()
       void this.background(this.init.store.putJob(this.job), 'job').finally(() => this.finish())
     }
   }
@@ -1401,7 +1456,7 @@ export class JobRun {
     }
     if (settled.length > 0) this.init.onSettled?.(settled)
     this.job.status = 'expired'
-    this.release()
+    this.releaseDue()
     void this.background(this.init.store.putTasks(this.tasks.map((t) => t.record)), 'task')
     void this.background(this.init.store.putJob(this.job), 'job').finally(() => this.finish())
   }

@@ -150,15 +150,21 @@ export interface Worker {
 export const MAX_UNPAID = 32
 /**
  * A model runs on WASM from now on once this many of the worker's WebGPU results in one job were
- * decided and not paid, and at most a third of its decided results were: a coordinator does not
- * say that a WebGPU answer was wrong (a refusal would tell which task was a check), it stops
- * counting that path's results.
+ * decided and not paid since its claim last grew: a coordinator does not say that a WebGPU
+ * answer was wrong (a refusal would tell which task was a check), it stops counting that path's
+ * results.
  */
 export const WEBGPU_UNPAID_DEMOTE = 3
 
-/** Whether a job's claim says this worker's WebGPU path is not counted (`WEBGPU_UNPAID_DEMOTE`). */
-export function webgpuUnpaid(claim: { decided: number; results: number }): boolean {
-  return claim.decided - claim.results >= WEBGPU_UNPAID_DEMOTE && claim.results * 3 <= claim.decided
+/**
+ * Whether a job's claim says this worker's WebGPU path is not counted: WEBGPU_UNPAID_DEMOTE more
+ * decided results unpaid than there were (`unpaidAtPay`) when its pay last grew.
+ */
+export function webgpuUnpaid(
+  claim: { decided: number; results: number },
+  unpaidAtPay: number,
+): boolean {
+  return claim.decided - claim.results - unpaidAtPay >= WEBGPU_UNPAID_DEMOTE
 }
 
 interface KnownJob {
@@ -508,12 +514,14 @@ export function createWorker(init: WorkerInit): Worker {
     return n
   }
 
+  /** Jobs this worker delivered WebGPU results to, while that path is not yet demoted. */
+  const onWebgpu = new Set<Hex>()
+  /** Per job: its decided results left unpaid when its claim last grew (`webgpuUnpaid`). */
+  const unpaidAtPay = new Map<Hex, number>()
   /**
    * Keeps a claim from a coordinator's answer: only one signed by the job's coordinator on chain,
    * for this worker, covering more results than the one held. Never throws.
    */
-  /** Jobs this worker delivered WebGPU results to, while that path is not yet demoted. */
-  const onWebgpu = new Set<Hex>()
   const onClaim = async (wire: WireClaim | undefined, asked: Hex) => {
     if (!wire || wire.jobId !== asked) return
     const jobId = wire.jobId as Hex
@@ -539,7 +547,12 @@ export function createWorker(init: WorkerInit): Worker {
       }
       rec.decided = Math.min(rec.delivered, wire.decided)
       const paid = Math.max(rec.results, wire.results)
-      if (onWebgpu.has(jobId) && webgpuUnpaid({ decided: rec.decided, results: paid })) {
+      if (paid > rec.results || !unpaidAtPay.has(jobId))
+        unpaidAtPay.set(jobId, Math.max(0, rec.decided - paid))
+      if (
+        onWebgpu.has(jobId) &&
+        webgpuUnpaid({ decided: rec.decided, results: paid }, unpaidAtPay.get(jobId) ?? 0)
+      ) {
         onWebgpu.delete(jobId)
         const model = job?.ann.modelHash
         if (model)
