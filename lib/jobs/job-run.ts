@@ -229,7 +229,12 @@ export class JobRun {
   /** Excluded workers' leases out now (task → expiry): they count toward nothing (`shadowLease`). */
   private readonly shadow = new Map<string, Map<number, number>>()
   /** Counts not in their workers' claims yet, each until `due` (`credit`, `releaseDue`). */
-  private readonly held: Array<{ key: string; which: 'paid' | 'decided'; due: number }> = []
+  private readonly held: Array<{
+    key: string
+    pair: string
+    which: 'paid' | 'decided'
+    due: number
+  }> = []
   /** When each held (task, worker) is released: its pay and decision move together. */
   private readonly heldDue = new Map<string, number>()
   /** (task, worker) pairs already counted decided ahead of their task (`holdDecided`). */
@@ -865,7 +870,7 @@ export class JobRun {
       due = this.now() + delay
       this.heldDue.set(pair, due)
     }
-    this.held.push({ key, which, due })
+    this.held.push({ key, pair, which, due })
   }
 
   /** Moves held counts whose time has come (all of them, once the job is over) into claims. */
@@ -875,11 +880,12 @@ export class JobRun {
     const over = this.job.status !== 'running'
     let kept = 0
     for (const h of this.held) {
-      if (over || h.due <= now) this.bump(this[h.which], h.key)
-      else this.held[kept++] = h
+      if (over || h.due <= now) {
+        this.bump(this[h.which], h.key)
+        this.heldDue.delete(h.pair)
+      } else this.held[kept++] = h
     }
     this.held.length = kept
-    if (kept === 0) this.heldDue.clear()
   }
 
   /** Notes how long an ordinary task's results waited for its decision (`hold` draws from it). */
@@ -904,7 +910,7 @@ export class JobRun {
     outputs: TensorMap,
   ): Promise<ResultAck> {
     this.shadow.get(key)?.delete(t.record.taskIndex)
-    this.statsOf(key).consecutiveTimeouts = 0
+    this.recordTiming(key, msg.backend, msg.computeMs)
     t.record.results.push({
       worker: getAddress(key),
       resultHash: msg.resultHash as Hex,
