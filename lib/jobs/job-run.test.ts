@@ -841,19 +841,41 @@ describe('JobRun equivalence classes', () => {
 
   // Under `exact`, another backend's answer to a check is near, never equal: that shows it ran
   // the model. Were its results held until the job's end, its worker would stop at MAX_UNPAID.
-  it("settles a task its class agreed on when its workers' checks were within noise", async () => {
-    const { run, answer, fingerprint } = await classed(4)
+  it("settles a task its class agreed on once its workers' other checks were within noise", async () => {
+    const coin = { value: 0 }
+    const s = await setup(5, 2, 2, undefined, 3600, {
+      trust: trustSettings('high'),
+      known: new Map([
+        [0, outputsOf(0.5)],
+        [4, outputsOf(4)],
+      ]),
+      random: () => coin.value,
+    })
+    const { run, answer } = s
     const [c, d] = [await generateIdentity(), await generateIdentity()]
-    await fingerprint(c, 0.50000006)
-    await fingerprint(d, 0.50000006)
+    for (const w of [c, d]) {
+      coin.value = 0
+      const f = lease(run.assign(w.peerId))
+      expect(f.taskIndex).toBe(0)
+      await answer(w, f, 100, 0.50000006)
+    }
+    coin.value = 0.99
     const lc = lease(run.assign(c.peerId))
     const ld = lease(run.assign(d.peerId))
     expect(ld.taskIndex).toBe(lc.taskIndex)
     await answer(c, lc)
     await answer(d, ld)
+    // The fingerprint task (every new worker's first check, so findable) vets no one.
+    await run.settleReady()
+    expect(run.results()[lc.taskIndex]?.status).toBe('accepted')
+    for (const w of [c, d]) {
+      coin.value = 0
+      const check = lease(run.assign(w.peerId))
+      expect(check.taskIndex).toBe(4)
+      await answer(w, check, 100, 4.0000002)
+    }
     await run.settleReady()
     expect(run.results()[lc.taskIndex]?.status).toBe('settled')
-    expect(await run.claimFor(c.address, { fresh: true })).toMatchObject({ results: 1 })
   })
 
   // Red-team F9: one colluder sat at its lease limit asking for work while its partner grabbed
@@ -978,6 +1000,7 @@ describe('JobRun claims', () => {
     const reputation = new Map([
       [a.address.toLowerCase(), { ...vetted }],
       [b.address.toLowerCase(), { ...vetted }],
+      [w.address.toLowerCase(), { ...vetted }],
     ])
     const coin = { value: 0.99 }
     const { run, answer, clock } = await setup(4, 2, 2, undefined, 3600, {
@@ -1049,16 +1072,19 @@ describe('JobRun claims', () => {
 
   it('leases a settled known-answer task again; a correct answer beyond its replicas is decided, not paid', async () => {
     const known = new Map([[0, outputsOf(0)]])
-    const { run, answer } = await setup(3, 1, 1, undefined, 3600, {
-      trust: trustSettings('standard'),
-      known,
-      random: () => 0,
-    })
     const [w, late, wrong] = [
       await generateIdentity(),
       await generateIdentity(),
       await generateIdentity(),
     ]
+    // w passed a check before (the fingerprint task vets no one): its answer settles task 0.
+    const reputation = new Map([[w.address.toLowerCase(), { ...emptyRecord(), canaryPassed: 1 }]])
+    const { run, answer } = await setup(3, 1, 1, undefined, 3600, {
+      trust: trustSettings('standard'),
+      known,
+      random: () => 0,
+      reputation,
+    })
     const first = lease(run.assign(w.peerId))
     expect(first.taskIndex).toBe(0)
     await answer(w, first, 100, 0)
