@@ -1007,6 +1007,7 @@ describe('JobRun claims', () => {
       trust: trustSettings('high'),
       known: new Map([[0, outputsOf(0)]]),
       random: () => coin.value,
+      holdRandom: () => 0,
       reputation,
     })
     // An ordinary task: a's result waits 5 s for b's.

@@ -83,6 +83,8 @@ interface TaskState {
   leases: Map<string, Lease>
   /** Addresses (lowercase) of workers ever leased this task: one replica per worker, never two. */
   workers: Set<string>
+  /** Excluded workers given this task by `shadowLease` (no replica; not in `workers`). */
+  shadowed: Set<string>
   /** The requester's own answer, when this task is a canary (`exact`: its bit-exact hash). */
   known?: { hash: Hex; exact: Hex; outputs: TensorMap } | undefined
   /** Workers whose result here was already weighed for reputation (in this process). */
@@ -134,6 +136,11 @@ export interface JobRunInit {
   /** Called with the evidence when a worker signed two different results for one task. */
   onEquivocation?: ((e: Equivocation & { worker: string }) => void) | undefined
   random?: (() => number) | undefined
+  /**
+   * Draws how long a check's counts are held (`JobRun.hold`); apart from `random`, so that the
+   * holds do not move the canary draws of a seeded run. @default Math.random
+   */
+  holdRandom?: (() => number) | undefined
 }
 
 /** Lease for a worker we have not timed yet when no worker is timed either: model download included. */
@@ -167,6 +174,8 @@ export function benchRule(
     return { waitMs: 0, maxLeases: MAX_LEASES_PER_WORKER }
   return { waitMs: Math.max(0, (lastTimeoutAt ?? 0) + BENCH_MS - now), maxLeases: 1 }
 }
+/** Why an excluded worker's result (sent for a lease that counts toward nothing) is void. */
+const SHADOW_VOID = 'excluded before it was sent'
 /** A replica running this many times the typical compute time (and ≥ 2 s) may be duplicated. */
 const STRAGGLER_FACTOR = 3
 /** A worker counts toward its class's size for this long after its last work request (ms). */
@@ -297,9 +306,10 @@ export class JobRun {
             : [],
         ),
         workers: new Set([
-          ...record.results.map((r) => r.worker.toLowerCase()),
+          ...record.results.filter((r) => r.void !== SHADOW_VOID).map((r) => r.worker.toLowerCase()),
           ...(record.leasedTo ?? []),
         ]),
+        shadowed: new Set(record.shadowLeasedTo ?? []),
         judged: new Set<string>(),
       }))
     for (const t of this.tasks) {
@@ -561,8 +571,7 @@ export class JobRun {
 
   /** Writes a task, with the workers ever leased it and its leases as they are now. */
   private save(t: TaskState): Promise<void> {
-    t.record.leasedTo = [...t.workers]
-    t.record.leases = [...t.leases.values()]
+    this.snapshot(t)
     return this.init.store.putTask(t.record)
   }
 
@@ -654,7 +663,8 @@ export class JobRun {
     this.shadow.set(key, live)
     if (live.size >= maxLeases) return { type: 'no-work', reason: 'busy', retryAfterMs: 1000 }
     const { replicas } = this.job.spec
-    const open = (t: TaskState) => t.record.status === 'open' && !t.known && !t.workers.has(key)
+    const open = (t: TaskState) =>
+      t.record.status === 'open' && !t.known && !t.workers.has(key) && !t.shadowed.has(key)
     const room = (t: TaskState) => {
       const received = this.counted(t).length
       const allowed = received >= replicas ? Math.min(2 * replicas, received + 1) : replicas
@@ -664,7 +674,7 @@ export class JobRun {
     if (!t) return { type: 'no-work', reason: 'all-leased', retryAfterMs: 1000 }
     const ms = this.leaseMs(key)
     live.set(t.record.taskIndex, now + ms)
-    t.workers.add(key)
+    t.shadowed.add(key)
     this.saveInBackground(t)
     const id = `${this.leaseCounter++}-${Math.random().toString(36).slice(2, 10)}`
     return this.leaseMessage(t, id, ms)
@@ -681,7 +691,7 @@ export class JobRun {
     if (!t) return this.refuse(peer, msg.taskIndex, `task ${msg.taskIndex} does not exist`)
     const key = addressOfPeer(peer)?.toLowerCase()
     if (!key) return this.refuse(peer, msg.taskIndex, 'peer id is not a secp256k1 key')
-    if (!t.workers.has(key))
+    if (!t.workers.has(key) && !t.shadowed.has(key))
       return this.refuse(peer, msg.taskIndex, 'this task was never leased to you')
     const earlier = t.record.results.find((r) => r.worker.toLowerCase() === key)
     if (earlier && earlier.resultHash === msg.resultHash) {
@@ -866,7 +876,8 @@ export class JobRun {
     let due = this.heldDue.get(pair)
     if (due === undefined) {
       const ds = this.decisionDelays
-      const delay = ds.length > 0 ? ds[Math.floor(this.random() * ds.length)]! : 2000
+      const draw = this.init.holdRandom ?? Math.random
+      const delay = ds.length > 0 ? ds[Math.floor(draw() * ds.length)]! : 2000
       due = this.now() + delay
       this.heldDue.set(pair, due)
     }
@@ -918,7 +929,7 @@ export class JobRun {
       receivedAt: this.now(),
       backend: msg.backend,
       outputs,
-      void: 'excluded before it was sent',
+      void: SHADOW_VOID,
     })
     this.bump(this.received, key)
     if (t.record.status === 'settled' || t.record.status === 'failed')
@@ -932,7 +943,8 @@ export class JobRun {
     const t = this.tasks[msg.taskIndex]
     const key = addressOfPeer(peer)?.toLowerCase() ?? ''
     // An excluded worker's report counts for nothing (it cannot fail the job), told as any is.
-    if (t?.workers.has(key) && this.trust.defences && this.recordOf(key).excluded) {
+    const given = t?.workers.has(key) || t?.shadowed.has(key)
+    if (given && this.trust.defences && this.recordOf(key).excluded) {
       this.shadow.get(key)?.delete(msg.taskIndex)
       return { type: 'result-ack', status: 'recorded' }
     }
@@ -1154,6 +1166,7 @@ export class JobRun {
   private snapshot(t: TaskState): TaskRecord {
     t.record.leasedTo = [...t.workers]
     t.record.leases = [...t.leases.values()]
+    t.record.shadowLeasedTo = t.shadowed.size > 0 ? [...t.shadowed] : undefined
     return t.record
   }
 

@@ -64,6 +64,8 @@ export interface TaskRecord {
   failure?: string | undefined
   /** Addresses (lowercase) of every worker ever leased this task; results only from these. */
   leasedTo?: string[] | undefined
+  /** Excluded workers given this task by a lease that counts toward nothing (JobRun). */
+  shadowLeasedTo?: string[] | undefined
   /**
    * The task's leases as last written (when one was issued): a restarted coordinator keeps those
    * not expired and not answered, instead of handing their replicas out again.
