@@ -306,7 +306,9 @@ export class JobRun {
             : [],
         ),
         workers: new Set([
-          ...record.results.filter((r) => r.void !== SHADOW_VOID).map((r) => r.worker.toLowerCase()),
+          ...record.results
+            .filter((r) => r.void !== SHADOW_VOID)
+            .map((r) => r.worker.toLowerCase()),
           ...(record.leasedTo ?? []),
         ]),
         shadowed: new Set(record.shadowLeasedTo ?? []),
@@ -1177,7 +1179,8 @@ export class JobRun {
     const now = this.now()
     for (const t of this.tasks) {
       counts[t.record.status]++
-      results += t.record.results.length
+      // Not what excluded workers send for leases that count toward nothing (`shadowLease`).
+      for (const r of t.record.results) if (r.void !== SHADOW_VOID) results++
       if (t.record.status === 'open' && [...t.leases.values()].some((l) => l.expiresAt > now))
         leased++
     }
@@ -1220,7 +1223,10 @@ export class JobRun {
             : (accepted?.agreeing.map((r) => r.worker) ?? []),
         dissenting:
           accepted?.dissenting.map((r) => r.worker) ?? this.counted(t).map((r) => r.worker),
-        voided: t.record.results.filter((r) => r.void).map((r) => r.worker),
+        // Results that counted until their worker was caught (not those sent after it was).
+        voided: t.record.results
+          .filter((r) => r.void && r.void !== SHADOW_VOID)
+          .map((r) => r.worker),
         verifiedBy: !accepted
           ? undefined
           : t.known
@@ -1303,11 +1309,12 @@ export class JobRun {
         r.class = this.classes.get(key)
         this.markSeen(key)
       }
+      if (r.resultHash === t.known.hash) return void this.event(key, 'canary-passed')
       // The fingerprint task is every new worker's first check, so fresh keys comparing their
-      // first leases can find it: a right answer to it names a class but vets no one (it
-      // counts as an agreeing result); only a check that nothing singles out does.
-      const passed = t === this.fingerprint ? 'agreed' : 'canary-passed'
-      if (r.resultHash === t.known.hash) return void this.event(key, passed)
+      // first leases can find it: a near answer to it names a private class (any q colluders
+      // can share one perturbation) and must not also vet them; only a near answer to a check
+      // that nothing singles out does. A right one vets as before: it puts them in `ref`,
+      // among honest workers.
       if (closeness(r.outputs, t.known.outputs) === 'near')
         return void this.event(key, t === this.fingerprint ? 'divergent' : 'canary-near')
       if (backend === 'webgpu') {

@@ -112,6 +112,11 @@ export interface WorkerStats {
   duty: number
   /** Recent problems, newest last (at most 10), for the volunteer's page. */
   problems: Array<{ at: number; message: string }>
+  /**
+   * What its last work request got, e.g. `lease`, `no-work:all-leased`, `failed` (no answer):
+   * why an idle volunteer is idle.
+   */
+  lastAnswer?: string | undefined
 }
 
 export interface TaskDoneDetail {
@@ -516,6 +521,7 @@ export function createWorker(init: WorkerInit): Worker {
 
   /** Jobs this worker delivered WebGPU results to, while that path is not yet demoted. */
   const onWebgpu = new Set<Hex>()
+  let lastAnswer: string | undefined
   /** Per job: its decided results left unpaid when its claim last grew (`webgpuUnpaid`). */
   const unpaidAtPay = new Map<Hex, number>()
   /**
@@ -1081,6 +1087,14 @@ export function createWorker(init: WorkerInit): Worker {
       next = undefined
       currentJob = job.ann.jobId as Hex
       const got = await answer
+      lastAnswer =
+        'err' in got
+          ? `failed: ${errorMessage(got.err).slice(0, 80)}`
+          : got.res.type === 'no-work'
+            ? `no-work:${got.res.reason}`
+            : got.res.type === 'error'
+              ? `error:${got.res.code}`
+              : 'lease'
       if ('err' in got) {
         if (abort.signal.aborted) break
         // A coordinator that answers with something invalid is worth showing; a network hiccup is not.
@@ -1176,6 +1190,7 @@ export function createWorker(init: WorkerInit): Worker {
       announcementsIgnored: { ...ignored },
       announcementRpcCalls: idCheck.stats().calls + jobChecks,
       currentJob,
+      lastAnswer,
       claims: claimTotals(),
       pendingResults,
       duty,
