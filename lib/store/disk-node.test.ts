@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -125,6 +125,28 @@ describe('disk store', () => {
     const again = claimStore(file)
     again()
     expect(existsSync(`${file}.lock`)).toBe(false)
+  })
+
+  // A SIGKILLed process whose parent does not reap it (a container's init, a parent killed with
+  // it) stays a zombie and still answers signal 0: CI's durable test was refused its store so.
+  it.runIf(process.platform === 'linux')('takes over the lock of a zombie process', async () => {
+    const file = join(dir(), 'store.sqlite')
+    // `sleep 0` exits at once; its parent, `exec sleep 5`, never waits for it.
+    const sh = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 5'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
+    const pid = Number(
+      await new Promise<string>((r) => sh.stdout!.once('data', (d) => r(String(d)))),
+    )
+    for (let i = 0; i < 50 && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '); i++)
+      await new Promise((r) => setTimeout(r, 20))
+    expect(readFileSync(`/proc/${pid}/stat`, 'utf8')).toContain(') Z ')
+    writeFileSync(`${file}.lock`, `${pid}\n`)
+    try {
+      claimStore(file)()
+    } finally {
+      sh.kill('SIGKILL')
+    }
   })
 
   it('refuses a store written by a newer version', async () => {

@@ -158,8 +158,16 @@ export function claimStore(file: string): () => void {
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0)
-    return true
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+  // A process killed with SIGKILL stays a zombie until its parent reaps it, and where no one
+  // does (a container whose init does not, a parent killed with it) it answers signal 0 for
+  // good: a zombie holds no lock (Linux reports it with state Z; elsewhere, trust the signal).
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+  } catch {
+    return true
   }
 }
