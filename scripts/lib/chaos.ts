@@ -326,7 +326,14 @@ export async function finishJob(
   const final = await withTimeout(job.handle.done, timeoutMs, 'job completion').catch(
     () => undefined,
   )
-  const audit = await chainAudit(net.client, net.chain.contract, job.jobId, job.handle.results())
+  // The coordinator records results on chain in the background, after its job is done: a CI
+  // run audited before the record landed and read 0 of 20 tasks settled. Wait for it (20 s).
+  const settledHere = job.handle.results().filter((r) => r.status === 'settled').length
+  let audit = await chainAudit(net.client, net.chain.contract, job.jobId, job.handle.results())
+  for (let i = 0; i < 80 && final && audit.settled < settledHere; i++) {
+    await new Promise((r) => setTimeout(r, 250))
+    audit = await chainAudit(net.client, net.chain.contract, job.jobId, job.handle.results())
+  }
   return { final, settled: audit.settled, doublePaid: audit.doublePaid }
 }
 
