@@ -687,6 +687,31 @@ describe('JobRun trust', () => {
     expect(await run.claimFor(a.address, { fresh: true })).toMatchObject({ results: 0 })
   })
 
+  // CI: an established worker took a failed-model job's tasks alone and reported the model
+  // unusable; the tasks went on waiting for its result, and the job never failed.
+  it('gives a task held by one trusted worker to others once that worker reports an error', async () => {
+    const w = await generateIdentity()
+    const reputation = new Map<string, WorkerRecord>([
+      [
+        w.address.toLowerCase(),
+        { ...emptyRecord(), agreed: 30, canaryPassed: 2, consecutiveValid: 32 },
+      ],
+    ])
+    const { extra } = harness({}, { reputation })
+    const { run, jobId } = await setup(1, 2, 2, undefined, 3600, extra)
+    const l = lease(run.assign(w.peerId))
+    run.reportError(w.peerId, {
+      type: 'task-error',
+      jobId,
+      taskIndex: l.taskIndex,
+      leaseId: l.leaseId,
+      code: 'model-unsupported',
+      message: 'x',
+    })
+    const other = await generateIdentity()
+    expect(lease(run.assign(other.peerId)).taskIndex).toBe(l.taskIndex)
+  })
+
   it('lets an established worker run a task alone and settles it with its signature only', async () => {
     const w = await generateIdentity()
     const reputation = new Map<string, WorkerRecord>([

@@ -714,7 +714,10 @@ export class JobRun {
     // than at lease expiry. It stays in `workers`, so it is never leased this task again.
     const t = this.tasks[taskIndex]
     const who = addressOfPeer(peer)?.toLowerCase()
-    if (t && who) for (const [id, l] of t.leases) if (l.worker === who) t.leases.delete(id)
+    if (t && who) {
+      for (const [id, l] of t.leases) if (l.worker === who) t.leases.delete(id)
+      if (t.record.single === who) t.record.single = undefined
+    }
     return { type: 'result-ack', status: 'rejected', reason }
   }
 
@@ -953,6 +956,9 @@ export class JobRun {
     if (!t?.workers.has(key))
       return { type: 'result-ack', status: 'rejected', reason: 'not your lease' }
     for (const [id, l] of t.leases) if (l.worker === key) t.leases.delete(id)
+    // A task given to this worker alone goes back to ordinary replication: it waited for this
+    // worker's result, which will not come (CI: a failed-model job's tasks waited for good).
+    if (t.record.single === key) t.record.single = undefined
     // A worker that could not fetch the model (a network problem, not the task's) may take the
     // task again: with few volunteers, the task could otherwise wait forever for a worker that
     // never held it. For any other error, another worker takes it.
