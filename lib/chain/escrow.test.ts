@@ -89,6 +89,14 @@ async function specFor(
   }
 }
 
+/** A fresh escrow with one job of `specFor`'s terms, coordinated by `coordinator`. */
+async function deployedJob(coordinator: Address) {
+  const { client, wallet } = clients()
+  const contract = await deployEscrow(wallet, client)
+  const { jobId } = await createJob(wallet, client, contract, await specFor(client, coordinator))
+  return { client, wallet, contract, jobId }
+}
+
 describe('JobEscrow bindings on anvil', () => {
   const coordinator = privateKeyToAccount(generatePrivateKey())
 
@@ -208,14 +216,7 @@ describe('JobEscrow bindings on anvil', () => {
   })
 
   it("refuses a stranger's claims and records, naming NotCoordinator", async () => {
-    const { client, wallet } = clients()
-    const contract = await deployEscrow(wallet, client)
-    const { jobId } = await createJob(
-      wallet,
-      client,
-      contract,
-      await specFor(client, coordinator.address),
-    )
+    const { client, wallet, contract, jobId } = await deployedJob(coordinator.address)
     const domain = { chainId: anvil.chainId, contract }
     const stranger = privateKeyToAccount(generatePrivateKey())
     const claim = { jobId, worker: stranger.address, results: 9 }
@@ -395,14 +396,7 @@ describe('JobEscrow bindings on anvil', () => {
   })
 
   it('tells which of many ids exist, in one call per 256 ids and without reading logs', async () => {
-    const { client, wallet } = clients()
-    const contract = await deployEscrow(wallet, client)
-    const { jobId } = await createJob(
-      wallet,
-      client,
-      contract,
-      await specFor(client, coordinator.address),
-    )
+    const { client, contract, jobId } = await deployedJob(coordinator.address)
     const made = Array.from({ length: 300 }, (_, i) => keccak256(toHex(`made up ${i}`)))
     // The real id past the first batch, in upper case: found, reported lowercase.
     made.splice(280, 0, jobId.toUpperCase().replace('0X', '0x') as Hex)
