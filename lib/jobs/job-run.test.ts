@@ -580,6 +580,33 @@ describe('JobRun trust', () => {
     expect(run.assign(x.peerId)).toMatchObject({ type: 'no-work', reason: 'not-eligible' })
   })
 
+  it('settles, after a restart that lost the reputation write, the work of workers whose stored check answers were right', async () => {
+    const { sent, coin, extra } = harness({ 0: 0 })
+    const first = await setup(4, 2, 2, undefined, 3600, extra)
+    const [a, b] = [await generateIdentity(), await generateIdentity()]
+    coin.value = 0
+    for (const w of [a, b]) {
+      const check = lease(first.run.assign(w.peerId))
+      expect(check.taskIndex).toBe(0)
+      await first.answer(w, check, 100, 0)
+    }
+    await first.run.flush()
+    // The coordinator was killed before its debounced reputation write: the records say both
+    // had the job's only check, so no lease can vet them again.
+    coin.value = 0.99
+    const after = await setup(4, 2, 2, first.store, 3600, { ...extra, reputation: new Map() })
+    const la = lease(after.run.assign(a.peerId))
+    const lb = lease(after.run.assign(b.peerId))
+    expect(lb.taskIndex).toBe(la.taskIndex)
+    await after.answer(a, la)
+    await after.answer(b, lb)
+    await after.run.settleReady()
+    expect(after.run.results()[la.taskIndex]!.status).toBe('settled')
+    expect(sent.map((c) => c.taskIndex)).toContain(la.taskIndex)
+    // Its check too: a restart releases held check pay (docs/trust.md).
+    expect(await after.run.claimFor(a.address)).toMatchObject({ results: 2 })
+  })
+
   it("keeps an excluded worker's results and leases across a coordinator restart", async () => {
     const { coin, extra } = harness({ 0: 0 })
     const first = await setup(4, 2, 2, undefined, 3600, extra)

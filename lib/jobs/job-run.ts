@@ -277,6 +277,13 @@ export class JobRun {
   private readonly classes = new Map<string, string>()
   /** The known-answer task whose exact outputs name a worker's class (the lowest-index one). */
   private fingerprint: TaskState | undefined
+  /**
+   * Workers (lowercase) whose answer to one of this job's checks vets them (see `vetsFor`), from
+   * the stored results: a restarted coordinator may have lost the reputation write that counted
+   * it, while the task records show the worker had every check, so nothing could vet it again and
+   * its pay would be held to the job's end (it stops at MAX_UNPAID: a resumed job stalled).
+   */
+  private readonly checkVetted = new Set<string>()
   /** When each worker of each class last asked for work: which classes can reach a quorum. */
   private readonly classSeen = new Map<string, Map<string, number>>()
   readonly done: Promise<JobProgress>
@@ -336,6 +343,9 @@ export class JobRun {
       // A resumed job knows its workers' classes again from the answers it stored.
       for (const r of this.fingerprint?.record.results ?? [])
         if (!r.void) this.classify(r.worker.toLowerCase(), r)
+      for (const t of this.tasks)
+        for (const r of t.record.results)
+          if (!r.void && this.vetsFor(t, r)) this.checkVetted.add(r.worker.toLowerCase())
     }
     this.commitment = commitInputHashes(this.tasks.map((t) => inputHash(t.record.inputs)))
     if (this.commitment.root !== this.job.spec.inputsRoot) {
@@ -1315,6 +1325,7 @@ export class JobRun {
         r.class = this.classes.get(key)
         this.markSeen(key)
       }
+      if (this.vetsFor(t, r)) this.checkVetted.add(key)
       if (r.resultHash === t.known.hash) return void this.event(key, 'canary-passed')
       // The fingerprint task is every new worker's first check, so fresh keys comparing their
       // first leases can find it: a near answer to it names a private class (any q colluders
@@ -1439,7 +1450,20 @@ export class JobRun {
       if (this.now() - at < SINGLE_HOLD_MS) return true
     }
     if (!this.tasks.some((x) => x.known)) return false
-    return v.agreeing.some((r) => !vetted(this.reputation.get(r.worker.toLowerCase())))
+    return v.agreeing.some((r) => {
+      const key = r.worker.toLowerCase()
+      return !vetted(this.reputation.get(key)) && !this.checkVetted.has(key)
+    })
+  }
+
+  /**
+   * Whether result `r` of check `t` vets its worker: the known answer, or within floating-point
+   * noise of it on any check but the fingerprint (see `judge`).
+   */
+  private vetsFor(t: TaskState, r: TaskRecord['results'][number]): boolean {
+    if (!t.known) return false
+    if (r.resultHash === t.known.hash) return true
+    return t !== this.fingerprint && closeness(r.outputs, t.known.outputs) === 'near'
   }
 
   private checkComplete() {
