@@ -235,6 +235,7 @@ contract JobEscrow is EIP712, ReentrancyGuardTransient {
         bytes32 modelHash;
         bytes32 inputsRoot;
         bytes32 policy;
+        uint64 createdBlock; // the block of createJob: its events are read from here on
     }
 
     /// @dev A job as stored: seven slots, the fourth left empty (never written) when feePerTask
@@ -250,7 +251,8 @@ contract JobEscrow is EIP712, ReentrancyGuardTransient {
         bool callback; // call requester.onTaskSettled for each recorded task
         // slot 1
         address coordinator;
-        uint64 deadline;
+        uint40 deadline; // unix seconds (createJob's uint64 fits up to the year 36,812)
+        uint56 createdBlock; // block.number at createJob: slot 1 is written anyway, so it is free
         // slot 2
         uint128 rewardPerResult;
         uint128 remaining;
@@ -362,7 +364,8 @@ contract JobEscrow is EIP712, ReentrancyGuardTransient {
         j.quorum = p.quorum;
         j.callback = callback;
         j.coordinator = p.coordinator;
-        j.deadline = p.deadline;
+        j.deadline = SafeCast.toUint40(p.deadline);
+        j.createdBlock = SafeCast.toUint56(block.number);
         j.rewardPerResult = p.rewardPerResult;
         j.remaining = SafeCast.toUint128(rewards);
         if (p.feePerTask != 0 || p.minStake != 0) {
@@ -942,6 +945,7 @@ contract JobEscrow is EIP712, ReentrancyGuardTransient {
         j.modelHash = s.modelHash;
         j.inputsRoot = s.inputsRoot;
         j.policy = s.policy;
+        j.createdBlock = s.createdBlock;
     }
 
     /// @notice Which of `jobIds` exist here: bit `i` of the result is set for `jobIds[i]` (at most

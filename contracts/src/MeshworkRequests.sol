@@ -44,6 +44,8 @@ contract MeshworkRequests is IJobCallback, ReentrancyGuardTransient {
     JobEscrow public immutable escrow;
     /// @notice The coordinator of requests that name none (address(0)).
     address public immutable defaultCoordinator;
+    /// @notice The block this contract was deployed in: a reader of its events starts there.
+    uint256 public immutable deployedBlock;
     /// @notice Largest input accepted (its bytes travel in the Requested event).
     uint256 public constant MAX_INPUT_BYTES = 8192;
     /// @notice Largest result delivered with its bytes.
@@ -132,6 +134,7 @@ contract MeshworkRequests is IJobCallback, ReentrancyGuardTransient {
         if (defaultCoordinator_ == address(0)) revert ZeroAddress();
         escrow = escrow_;
         defaultCoordinator = defaultCoordinator_;
+        deployedBlock = block.number;
     }
 
     /// @notice Asks for one inference, paying `msg.value`: each volunteer whose result the

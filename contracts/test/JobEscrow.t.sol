@@ -12,6 +12,7 @@ contract JobEscrowCreateTest is JobEscrowBase {
         JobEscrow.JobParams memory p = params(30, 3, 2);
         p.feePerTask = FEE;
         p.minStake = 1 ether;
+        vm.roll(12_345);
         bytes32 id = open(p);
         JobEscrow.Job memory j = escrow.getJob(id);
         assertEq(j.requester, requester);
@@ -31,13 +32,21 @@ contract JobEscrowCreateTest is JobEscrowBase {
         assertEq(j.modelHash, keccak256("model"));
         assertEq(j.inputsRoot, keccak256("inputs"));
         assertEq(j.policy, bytes32("exact"));
+        assertEq(j.createdBlock, 12_345);
         assertEq(address(escrow).balance, 90 * REWARD + 30 * FEE);
+    }
+
+    function test_createJob_revertsOnADeadlineBeyond40Bits() public {
+        JobEscrow.JobParams memory p = params(1, 1, 1);
+        p.deadline = uint64(1) << 40;
+        vm.expectRevert(abi.encodeWithSelector(SafeCast.SafeCastOverflowedUintDowncast.selector, 40, p.deadline));
+        escrow.createJob{value: REWARD}(p);
     }
 
     function test_getJob_ofAnUnknownIdIsAllZeros() public view {
         JobEscrow.Job memory j = escrow.getJob(keccak256("nope"));
-        // Seventeen static fields, every one of them zero.
-        assertEq(abi.encode(j), new bytes(17 * 32));
+        // Eighteen static fields, every one of them zero.
+        assertEq(abi.encode(j), new bytes(18 * 32));
     }
 
     function test_created_setsABitPerExistingId() public {

@@ -58,6 +58,12 @@ contract MeshworkRequestsTest is JobEscrowBase {
         vm.deal(address(this), 100 ether);
     }
 
+    function test_deployedBlock_isTheBlockOfDeployment() public {
+        vm.roll(4242);
+        MeshworkRequests later = new MeshworkRequests(escrow, coordinator);
+        assertEq(later.deployedBlock(), 4242);
+    }
+
     function ask() internal returns (uint256 id, bytes32 jobId) {
         id = consumer.ask{value: PAYMENT}(INPUT);
         jobId = meshwork.getRequest(id).jobId;

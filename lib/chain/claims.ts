@@ -8,6 +8,7 @@
 import { type Address, type Hex, type Log, type PublicClient, parseEventLogs } from 'viem'
 import type { ClaimMessage } from '../proofs'
 import { chainError, sendTx, type Wallet } from './escrow'
+import { type JobLogsOptions, jobLogs } from './events'
 import { jobEscrowAbi } from './generated'
 
 /** A claim with the coordinator's signature over it. */
@@ -110,28 +111,29 @@ export function redemptionsFromLogs(logs: readonly Log[], contract: Address): Re
   }))
 }
 
-/** Every redemption of `jobId` so far, oldest first, read from the escrow's events. */
+/**
+ * Every redemption of `jobId` so far, oldest first, read from the escrow's events since the job was
+ * created, in ranges of blocks (`jobLogs`).
+ */
 export async function redemptionsOf(
   client: PublicClient,
   contract: Address,
   jobId: Hex,
+  options?: JobLogsOptions,
 ): Promise<Array<{ worker: Address; results: number; amount: bigint }>> {
-  try {
-    const logs = await client.getContractEvents({
-      address: contract,
-      abi: jobEscrowAbi,
-      eventName: 'ClaimRedeemed',
-      args: { jobId },
-      fromBlock: 0n,
-    })
-    return redemptionsFromLogs(logs, contract).map(({ worker, results, amount }) => ({
-      worker,
-      results,
-      amount,
-    }))
-  } catch (err) {
-    throw chainError('Reading redemptions', err)
-  }
+  const logs = await jobLogs(
+    client,
+    contract,
+    jobId,
+    'ClaimRedeemed',
+    'Reading redemptions',
+    options,
+  )
+  return redemptionsFromLogs(logs, contract).map(({ worker, results, amount }) => ({
+    worker,
+    results,
+    amount,
+  }))
 }
 
 /** A claim the chain would refuse now, and the contract's reason. */

@@ -1,7 +1,9 @@
 import {
   type Address,
+  createPublicClient,
   createTestClient,
   createWalletClient,
+  custom,
   type Hex,
   http,
   keccak256,
@@ -38,6 +40,7 @@ import {
   withdraw,
   workerOnChain,
 } from './escrow'
+import { LOG_BLOCK_RANGE } from './events'
 import { exampleConsumerAbi, jobEscrowAbi } from './generated'
 import { isRecorded, recordedTasksOf, recordResults } from './records'
 import { deployExampleConsumer, deployRequests, refundRequest } from './requests'
@@ -236,6 +239,92 @@ describe('JobEscrow bindings on anvil', () => {
     )
     expect((await readJob(client, contract, jobId))?.remaining).toBe(parseEther('0.009'))
     expect(await creditedBalance(client, contract, stranger.address)).toBe(0n)
+  })
+
+  it("reads a job's events from its createJob block on, in ranges a provider accepts", async () => {
+    const test = createTestClient({ mode: 'anvil', transport: http(anvil.rpcUrl) })
+    const { wallet, client: plain } = clients()
+    const contract = await deployEscrow(wallet, plain)
+    // A long chain: the job starts 1,200 blocks in, and its events lie 700 blocks apart.
+    await test.mine({ blocks: 1_200 })
+    const { jobId, txHash } = await createJob(
+      wallet,
+      plain,
+      contract,
+      await specFor(plain, coordinator.address, { taskCount: 2, replicas: 1, quorum: 1 }),
+    )
+    const created = (await readJob(plain, contract, jobId))!.createdBlock
+    expect(created).toBe((await plain.getTransactionReceipt({ hash: txHash })).blockNumber)
+    const domain = { chainId: anvil.chainId, contract }
+    const records = [0, 1].map((taskIndex) => ({
+      taskIndex,
+      resultHash: keccak256(toHex(`r${taskIndex}`)),
+    }))
+    for (const r of records) {
+      await test.mine({ blocks: 700 })
+      await recordResults(
+        wallet,
+        plain,
+        contract,
+        jobId,
+        [r],
+        await signRecord(coordinator, domain, jobId, packRecords([r])),
+      )
+      const claim = { jobId, worker: wallet.account.address, results: r.taskIndex + 1 }
+      await redeemClaims(wallet, plain, contract, [
+        { ...claim, signature: await signClaim(coordinator, domain, claim) },
+      ])
+    }
+    // A provider that refuses an eth_getLogs over more than 200 blocks, as hosted RPCs do (at
+    // a few thousand: the ranges here are a tenth of LOG_BLOCK_RANGE's, to mine fewer blocks).
+    const inner = http(anvil.rpcUrl)({
+      chain: chainFor({ rpcUrl: anvil.rpcUrl, chainId: anvil.chainId }),
+    })
+    const ranges: Array<[bigint, bigint]> = []
+    const client = createPublicClient({
+      chain: chainFor({ rpcUrl: anvil.rpcUrl, chainId: anvil.chainId }),
+      transport: custom(
+        {
+          async request({ method, params }) {
+            if (method === 'eth_getLogs') {
+              const [{ fromBlock, toBlock }] = params as [{ fromBlock: Hex; toBlock: Hex }]
+              const range: [bigint, bigint] = [BigInt(fromBlock), BigInt(toBlock)]
+              ranges.push(range)
+              if (range[1] - range[0] + 1n > 200n)
+                throw new Error('query exceeds max block range 200')
+            }
+            return inner.request({ method, params } as never)
+          },
+        },
+        { retryCount: 0 },
+      ),
+    })
+    const options = { blockRange: LOG_BLOCK_RANGE / 10n }
+    expect([...(await recordedTasksOf(client, contract, jobId, options)).keys()]).toEqual([0, 1])
+    expect((await redemptionsOf(client, contract, jobId, options)).map((r) => r.results)).toEqual([
+      1, 2,
+    ])
+    // Never before the job, never a range the provider refused twice in a row.
+    expect(ranges.every(([from]) => from >= created)).toBe(true)
+    const answered = ranges.filter(([a, b]) => b - a + 1n <= 200n)
+    expect(answered.length).toBeGreaterThanOrEqual(2 * 11) // ~1,400 blocks in 125s, twice
+    expect(ranges.length - answered.length).toBe(4) // 500 then 250 refused, per read
+    // A provider that refuses every range: a ChainError that says what was being read.
+    const refusing = createPublicClient({
+      chain: chainFor({ rpcUrl: anvil.rpcUrl, chainId: anvil.chainId }),
+      transport: custom(
+        {
+          async request({ method, params }) {
+            if (method === 'eth_getLogs') throw new Error('logs are off')
+            return inner.request({ method, params } as never)
+          },
+        },
+        { retryCount: 0 },
+      ),
+    })
+    await expect(recordedTasksOf(refusing, contract, jobId, options)).rejects.toThrowError(
+      /Reading recorded results/,
+    )
   })
 
   it('records results, reads them back from the events, and pays the sender its fees', async () => {

@@ -47,6 +47,8 @@ export interface OnchainJob extends JobSpec {
   feesLeft: bigint
   /** Unix seconds: claims and records until then (deadline + CLAIM_WINDOW), refund after. */
   closesAt: number
+  /** The block of its createJob: its events are read from there on (lib/chain/events). */
+  createdBlock: bigint
 }
 
 /** Rewrites a viem revert into a ChainError that names the custom error and its arguments. */
@@ -190,6 +192,7 @@ export async function readJob(
     remaining: j.remaining,
     feesLeft: j.feesLeft,
     closesAt: Number(j.deadline) + CLAIM_WINDOW_SECONDS,
+    createdBlock: j.createdBlock,
   }
 }
 

@@ -15,6 +15,7 @@ import {
 } from 'viem'
 import { packRecords, type RecordEntry, unpackRecords } from '../proofs'
 import { chainError, sendTx, type Wallet } from './escrow'
+import { type JobLogsOptions, jobLogs } from './events'
 import { jobEscrowAbi } from './generated'
 
 export interface RecordResultsResult {
@@ -74,28 +75,24 @@ export function recordsFromLogs(
 }
 
 /**
- * Every recorded task of `jobId` and its result hash, read from the escrow's events since
- * `fromBlock` (default: the chain's first block). The contract records a task once; should the
- * logs ever hold two records of one task, the first wins.
+ * Every recorded task of `jobId` and its result hash, read from the escrow's events since the
+ * job was created (`options.fromBlock` to start elsewhere), in ranges of blocks (`jobLogs`). The
+ * contract records a task once; should the logs ever hold two records of one task, the first wins.
  */
 export async function recordedTasksOf(
   client: PublicClient,
   contract: Address,
   jobId: Hex,
-  fromBlock?: bigint,
+  options?: JobLogsOptions,
 ): Promise<Map<number, Hex>> {
-  let logs: Log[]
-  try {
-    logs = await client.getContractEvents({
-      address: contract,
-      abi: jobEscrowAbi,
-      eventName: 'ResultsRecorded',
-      args: { jobId },
-      fromBlock: fromBlock ?? 0n,
-    })
-  } catch (err) {
-    throw chainError('Reading recorded results', err)
-  }
+  const logs = await jobLogs(
+    client,
+    contract,
+    jobId,
+    'ResultsRecorded',
+    'Reading recorded results',
+    options,
+  )
   const out = new Map<number, Hex>()
   for (const { records } of recordsFromLogs(logs, contract)) {
     for (const r of records) if (!out.has(r.taskIndex)) out.set(r.taskIndex, r.resultHash)

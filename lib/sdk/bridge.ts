@@ -12,6 +12,7 @@
 import { type Address, bytesToHex, type Hex, hexToBytes, type PublicClient } from 'viem'
 import {
   deliverResult,
+  logsInRanges,
   MAX_RESULT_BYTES,
   meshworkRequestsAbi,
   type OnchainRequest,
@@ -60,7 +61,10 @@ export interface BridgeInit {
    * at the current price (BRIDGE_GAS × `eth_gasPrice`). @default 'gas'
    */
   minPayment?: bigint | 'gas'
-  /** First block to look at (default 0: older requests still open are picked up too). */
+  /**
+   * First block to look at (default: the contract's `deployedBlock`, so older requests still open
+   * are picked up too).
+   */
   fromBlock?: bigint
   pollingIntervalMs?: number
   log?: Logger
@@ -180,23 +184,71 @@ export function startRequestBridge(init: BridgeInit): RequestBridge {
     )
   }
 
-  const unwatch = init.client.watchContractEvent({
-    address: init.requests,
-    abi: meshworkRequestsAbi,
-    eventName: 'Requested',
-    fromBlock: init.fromBlock ?? 0n,
-    poll: true,
-    pollingInterval: init.pollingIntervalMs ?? 500,
-    onLogs: (logs) => {
-      for (const r of requestsFromLogs(logs))
-        take(r).catch((err) => skip(r, `failed: ${errorMessage(err)}`))
-    },
-    onError: (err) => log.warn('watching requests failed; retrying', { error: errorMessage(err) }),
-  })
+  const onLogs = (logs: Parameters<typeof requestsFromLogs>[0]) => {
+    for (const r of requestsFromLogs(logs))
+      take(r).catch((err) => skip(r, `failed: ${errorMessage(err)}`))
+  }
+  let stopped = false
+  let unwatch: (() => void) | undefined
+  // Requests made before this bridge started are read in ranges of blocks from the contract's
+  // deployment on (one query from block 0 is refused by RPC providers on a long-lived chain),
+  // then new ones are watched from the block after the last one read.
+  const catchUp = async (): Promise<bigint> => {
+    const from =
+      init.fromBlock ??
+      (await init.client.readContract({
+        address: init.requests,
+        abi: meshworkRequestsAbi,
+        functionName: 'deployedBlock',
+      }))
+    const { logs, latest } = await logsInRanges(
+      init.client,
+      'Reading past requests',
+      from,
+      undefined,
+      (fromBlock, toBlock) =>
+        init.client.getContractEvents({
+          address: init.requests,
+          abi: meshworkRequestsAbi,
+          eventName: 'Requested',
+          fromBlock,
+          toBlock,
+        }),
+    )
+    onLogs(logs)
+    return latest
+  }
+  const watch = async () => {
+    let latest: bigint | undefined
+    while (!stopped && latest === undefined) {
+      try {
+        latest = await catchUp()
+      } catch (err) {
+        log.warn('reading past requests failed; retrying', { error: errorMessage(err) })
+        await new Promise((r) => setTimeout(r, init.pollingIntervalMs ?? 500))
+      }
+    }
+    if (stopped || latest === undefined) return
+    unwatch = init.client.watchContractEvent({
+      address: init.requests,
+      abi: meshworkRequestsAbi,
+      eventName: 'Requested',
+      fromBlock: latest + 1n,
+      poll: true,
+      pollingInterval: init.pollingIntervalMs ?? 500,
+      onLogs,
+      onError: (err) =>
+        log.warn('watching requests failed; retrying', { error: errorMessage(err) }),
+    })
+  }
+  void watch()
 
   return {
     stats: () => ({ ...stats, skipped: [...stats.skipped] }),
     events,
-    stop: () => unwatch(),
+    stop: () => {
+      stopped = true
+      unwatch?.()
+    },
   }
 }

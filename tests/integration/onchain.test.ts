@@ -52,6 +52,21 @@ let consumer: Address
 const model = readManifest().models.find((m) => m.name === 'mlp-16x4')!
 const policy = parsePolicy(model.defaultPolicy ?? 'round:3')
 
+/** A bridge for the requester's coordinator key, reading requests from the contract's deployment on. */
+function startBridge(): RequestBridge {
+  return startRequestBridge({
+    wallet: requester.wallet,
+    client: requester.client,
+    escrow: stack.chain.contract,
+    requests: stack.requests,
+    store: requester.store,
+    coordinator: requester.coordinator,
+    coordinatorAddress: requester.identity.address,
+    modelFor: async (h: Hex) => (await modelsBySha256([])).get(h.toLowerCase()),
+    pollingIntervalMs: 200,
+  })
+}
+
 beforeAll(async () => {
   stack = await startTestStack()
   const net = { ...stack.chain, relays: [stack.relay.multiaddr] }
@@ -60,18 +75,7 @@ beforeAll(async () => {
     ...net,
     coordinatorKey: DEV_COORDINATOR_KEY,
   })
-  const models = await modelsBySha256([])
-  bridge = startRequestBridge({
-    wallet: requester.wallet,
-    client: requester.client,
-    escrow: stack.chain.contract,
-    requests: stack.requests,
-    store: requester.store,
-    coordinator: requester.coordinator,
-    coordinatorAddress: requester.identity.address,
-    modelFor: async (h: Hex) => models.get(h.toLowerCase()),
-    pollingIntervalMs: 200,
-  })
+  bridge = startBridge()
   // The consumer is deployed by someone else entirely: dev account 3.
   consumer = await deployExampleConsumer(
     walletFor(DEV_PRIVATE_KEYS[3]!, stack.chain),
@@ -144,6 +148,20 @@ describe('on-chain requests', () => {
     }
     await engine.dispose()
     expect(bridge.stats()).toMatchObject({ delivered: 2, skipped: [] })
+  })
+
+  it('a request made while no bridge ran is answered by the next bridge to start', async () => {
+    bridge.stop()
+    const [t] = parseInputsJson(seededInputs(13, 1, model.exampleDims))
+    const before = await read<bigint>('callbacks')
+    await ask(encodeTensorMap(t!))
+    bridge = startBridge()
+    await expect
+      .poll(() => read<bigint>('callbacks'), { timeout: 60_000, interval: 500 })
+      .toBe(before + 1n)
+    // Read from MeshworkRequests' deployment block on: the earlier requests, long answered,
+    // are seen and left alone.
+    expect(bridge.stats()).toMatchObject({ seen: Number(before) + 1, delivered: 1, skipped: [] })
   })
 
   it('a request paying less than the gas the bridge would spend on it is refused with the reason', async () => {
