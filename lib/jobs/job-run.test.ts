@@ -489,6 +489,9 @@ describe('JobRun trust', () => {
     expect(run.results()[lb.taskIndex]!.status).toBe('accepted')
     await run.settleReady()
     expect(sent).toEqual([])
+    // A work request passes the accepted task by.
+    const d = await generateIdentity()
+    expect(lease(run.assign(d.peerId)).taskIndex).toBeGreaterThan(la.taskIndex)
     // A's next lease is the known task (the coin says canary); its wrong answer excludes it.
     coin.value = 0
     const canary = lease(run.assign(a.peerId))
@@ -511,6 +514,10 @@ describe('JobRun trust', () => {
     const summary = run.progress().workers.find((w) => w.address === a.address)
     expect(summary).toMatchObject({ canaryFailed: 1 })
     expect(summary?.excluded).toMatch(/known-answer/)
+    // The reopened task, though work requests had passed it by, is the next one leased.
+    coin.value = 0.99
+    const c = await generateIdentity()
+    expect(lease(run.assign(c.peerId)).taskIndex).toBe(la.taskIndex)
   })
 
   it('gives an excluded worker leases that take no replica, and a claim that moves as a garbage answerer’s does', async () => {

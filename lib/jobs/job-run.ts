@@ -78,6 +78,33 @@ type Lease = StoredLease
 /** Bit-exact hashing: what names a worker's class (see `fingerprintOf`). */
 const EXACT: AgreementPolicy = { kind: 'exact' }
 
+/**
+ * A task's running leases (by id), which keeps `leased` (the run's set of tasks with any) true to
+ * it: a work request looks at the leased tasks, not at every task of the job.
+ */
+class LeaseMap extends Map<string, Lease> {
+  constructor(
+    private readonly owner: TaskState,
+    private readonly leased: Set<TaskState>,
+  ) {
+    super()
+  }
+  override set(id: string, lease: Lease): this {
+    super.set(id, lease)
+    this.leased?.add(this.owner)
+    return this
+  }
+  override delete(id: string): boolean {
+    const had = super.delete(id)
+    if (this.size === 0) this.leased.delete(this.owner)
+    return had
+  }
+  override clear(): void {
+    super.clear()
+    this.leased.delete(this.owner)
+  }
+}
+
 interface TaskState {
   record: TaskRecord
   leases: Map<string, Lease>
@@ -284,6 +311,18 @@ export class JobRun {
    * its pay would be held to the job's end (it stops at MAX_UNPAID: a resumed job stalled).
    */
   private readonly checkVetted = new Set<string>()
+  /** Tasks with a running lease (kept by each task's LeaseMap). */
+  private readonly leased = new Set<TaskState>()
+  /** The job's known-answer tasks, in task order. */
+  private checks: TaskState[] = []
+  /**
+   * Cursors into `tasks`, each at or below the first task that is still open (`openFrom`), open
+   * and not a check (`scanFrom`: a work request scans from there), or not yet settled or failed
+   * (`undoneFrom`). Moved forward lazily; moved back where a task reopens (`reopened`).
+   */
+  private openFrom = 0
+  private scanFrom = 0
+  private undoneFrom = 0
   /** When each worker of each class last asked for work: which classes can reach a quorum. */
   private readonly classSeen = new Map<string, Map<string, number>>()
   readonly done: Promise<JobProgress>
@@ -298,29 +337,30 @@ export class JobRun {
     const now = this.now()
     this.tasks = [...init.tasks]
       .sort((a, b) => a.taskIndex - b.taskIndex)
-      .map((record) => ({
-        record,
+      .map((record) => {
+        const t: TaskState = {
+          record,
+          leases: new Map(),
+          workers: new Set([
+            ...record.results
+              .filter((r) => r.void !== SHADOW_VOID)
+              .map((r) => r.worker.toLowerCase()),
+            ...(record.leasedTo ?? []),
+          ]),
+          shadowed: new Set(record.shadowLeasedTo ?? []),
+          judged: new Set<string>(),
+        }
+        t.leases = new LeaseMap(t, this.leased)
         // A resumed job keeps the leases still running: their replicas are not handed out twice.
-        leases: new Map(
-          record.status === 'open'
-            ? (record.leases ?? [])
-                .filter(
-                  (l) =>
-                    l.expiresAt > now &&
-                    !record.results.some((r) => r.worker.toLowerCase() === l.worker),
-                )
-                .map((l) => [l.id, { ...l }])
-            : [],
-        ),
-        workers: new Set([
-          ...record.results
-            .filter((r) => r.void !== SHADOW_VOID)
-            .map((r) => r.worker.toLowerCase()),
-          ...(record.leasedTo ?? []),
-        ]),
-        shadowed: new Set(record.shadowLeasedTo ?? []),
-        judged: new Set<string>(),
-      }))
+        if (record.status === 'open')
+          for (const l of record.leases ?? [])
+            if (
+              l.expiresAt > now &&
+              !record.results.some((r) => r.worker.toLowerCase() === l.worker)
+            )
+              t.leases.set(l.id, { ...l })
+        return t
+      })
     for (const t of this.tasks) {
       for (const r of t.record.results) this.bump(this.received, r.worker)
       // Counted directly (`decide` would time these as fresh decisions).
@@ -339,7 +379,8 @@ export class JobRun {
             outputs,
           }
       }
-      this.fingerprint = this.tasks.find((t) => t.known)
+      this.checks = this.tasks.filter((t) => t.known)
+      this.fingerprint = this.checks[0]
       // A resumed job knows its workers' classes again from the answers it stored.
       for (const r of this.fingerprint?.record.results ?? [])
         if (!r.void) this.classify(r.worker.toLowerCase(), r)
@@ -394,7 +435,7 @@ export class JobRun {
       return { type: 'no-work', reason: 'not-eligible', retryAfterMs: Math.ceil(bench.waitMs) }
     if (this.trust.defences && rec.excluded) return this.shadowLease(key, now, bench.maxLeases)
     const heldBy = new Map<string, number>()
-    for (const t of this.tasks)
+    for (const t of this.leased)
       for (const l of t.leases.values()) heldBy.set(l.worker, (heldBy.get(l.worker) ?? 0) + 1)
     if ((heldBy.get(key) ?? 0) >= bench.maxLeases)
       return { type: 'no-work', reason: 'busy', retryAfterMs: 1000 }
@@ -411,7 +452,8 @@ export class JobRun {
     let straggler: TaskState | undefined
     let stragglerSince = Number.POSITIVE_INFINITY
     const slowAfter = Math.max(2000, STRAGGLER_FACTOR * (this.typicalComputeMs() ?? 10_000))
-    for (const t of this.tasks) {
+    for (let i = this.firstScanned(); i < this.tasks.length; i++) {
+      const t = this.tasks[i]!
       if (t.record.status !== 'open' || t.known) continue
       for (const l of t.leases.values()) soonest = Math.min(soonest, l.expiresAt)
       if (t.workers.has(key)) continue
@@ -443,8 +485,8 @@ export class JobRun {
     // Nothing left to hand out: duplicate a straggler rather than leave this worker idle.
     if (straggler) return this.lease(straggler, key, now, false)
     // Canary tasks still waiting for an answer are part of the job too.
-    const waiting = this.tasks.find(
-      (t) => t.known && t.record.status === 'open' && t.leases.size === 0 && !t.workers.has(key),
+    const waiting = this.checks.find(
+      (t) => t.record.status === 'open' && t.leases.size === 0 && !t.workers.has(key),
     )
     if (waiting) return this.lease(waiting, key, now, true)
     // Ask again soon: a lease may expire, or a replica may start to run long (a straggler).
@@ -502,7 +544,7 @@ export class JobRun {
     // Settled checks too: every new worker must meet one (a job has few). Nothing goes on chain
     // before the job ends, and a check's answer is told 'pending' and paid with its worker's next
     // ordinary task (`credit`), so its worker cannot tell from its ack or claim that it was one.
-    const candidates = this.tasks.filter((t) => t.known && !t.workers.has(key))
+    const candidates = this.checks.filter((t) => !t.workers.has(key))
     if (candidates.length === 0) return undefined
     const rate = rec.canaryPassed > 0 ? this.trust.canaryRate : this.trust.newCanaryRate
     const since = this.leasesSinceCanary.get(key) ?? 0
@@ -682,7 +724,11 @@ export class JobRun {
       const allowed = received >= replicas ? Math.min(2 * replicas, received + 1) : replicas
       return t.leases.size + received < allowed
     }
-    const t = this.tasks.find((x) => open(x) && room(x))
+    let t: TaskState | undefined
+    for (let i = this.firstScanned(); i < this.tasks.length && !t; i++) {
+      const x = this.tasks[i]!
+      if (open(x) && room(x)) t = x
+    }
     if (!t) return { type: 'no-work', reason: 'all-leased', retryAfterMs: 1000 }
     const ms = this.leaseMs(key)
     live.set(t.record.taskIndex, now + ms)
@@ -1049,6 +1095,7 @@ export class JobRun {
         for (const { t } of due) {
           t.record.status = 'accepted'
           t.record.certificate = undefined
+          this.reopened(t)
         }
         throw err
       }
@@ -1126,7 +1173,7 @@ export class JobRun {
    */
   outstandingLeases(): number {
     let n = 0
-    for (const t of this.tasks) n += t.leases.size
+    for (const t of this.leased) n += t.leases.size
     return n
   }
 
@@ -1397,7 +1444,7 @@ export class JobRun {
       this.init.onTrustChange?.()
       this.init.log.warn('worker excluded', { jobId: this.job.jobId, worker: key, reason })
     }
-    for (const t of this.tasks)
+    for (const t of [...this.leased])
       for (const [id, l] of t.leases) if (l.worker === key) t.leases.delete(id)
     await this.voidResults(key, reason)
   }
@@ -1426,8 +1473,10 @@ export class JobRun {
         touched = true
       }
       if (!touched) continue
-      if (t.record.status === 'accepted' && this.verdictOf(t).status !== 'accepted')
+      if (t.record.status === 'accepted' && this.verdictOf(t).status !== 'accepted') {
         t.record.status = 'open'
+        this.reopened(t)
+      }
       changed.push(t.record)
     }
     if (changed.length > 0) await this.init.store.putTasks(changed)
@@ -1444,16 +1493,54 @@ export class JobRun {
    */
   private heldBack(t: TaskState, v: Extract<TaskVerdict, { status: 'accepted' }>): boolean {
     if (!this.trust.defences) return false
-    if (this.tasks.every((x) => x.record.status !== 'open')) return false
+    if (this.firstOpen() >= this.tasks.length) return false
     if (t.record.single && v.agreeing.length === 1) {
       const at = this.counted(t)[0]?.receivedAt ?? 0
       if (this.now() - at < SINGLE_HOLD_MS) return true
     }
-    if (!this.tasks.some((x) => x.known)) return false
+    if (this.checks.length === 0) return false
     return v.agreeing.some((r) => {
       const key = r.worker.toLowerCase()
       return !vetted(this.reputation.get(key)) && !this.checkVetted.has(key)
     })
+  }
+
+  /** The index of the first task that is open (tasks.length when none is). */
+  private firstOpen(): number {
+    while (this.openFrom < this.tasks.length && this.tasks[this.openFrom]!.record.status !== 'open')
+      this.openFrom++
+    return this.openFrom
+  }
+
+  /** The index of the first open task that is not a check: a work request scans from it. */
+  private firstScanned(): number {
+    const n = this.tasks.length
+    this.scanFrom = Math.max(this.scanFrom, this.firstOpen())
+    while (
+      this.scanFrom < n &&
+      (this.tasks[this.scanFrom]!.record.status !== 'open' || this.tasks[this.scanFrom]!.known)
+    )
+      this.scanFrom++
+    return this.scanFrom
+  }
+
+  /** Whether every task is settled or failed. */
+  private allDecided(): boolean {
+    const n = this.tasks.length
+    while (this.undoneFrom < n) {
+      const st = this.tasks[this.undoneFrom]!.record.status
+      if (st === 'open' || st === 'accepted') return false
+      this.undoneFrom++
+    }
+    return true
+  }
+
+  /** Task `t` is open or accepted again: the cursors must not have passed it. */
+  private reopened(t: TaskState) {
+    const i = t.record.taskIndex
+    this.openFrom = Math.min(this.openFrom, i)
+    this.scanFrom = Math.min(this.scanFrom, i)
+    this.undoneFrom = Math.min(this.undoneFrom, i)
   }
 
   /**
@@ -1468,7 +1555,7 @@ export class JobRun {
 
   private checkComplete() {
     if (this.job.status !== 'running') return
-    if (this.tasks.every((t) => t.record.status === 'settled' || t.record.status === 'failed')) {
+    if (this.allDecided()) {
       this.job.status = 'complete'
       this.releaseDue()
       void this.background(this.init.store.putJob(this.job), 'job').finally(() => this.finish())
@@ -1522,7 +1609,7 @@ export class JobRun {
   }
 
   private expireLeases(now: number) {
-    for (const t of this.tasks) {
+    for (const t of [...this.leased]) {
       for (const [id, l] of t.leases) {
         if (l.expiresAt <= now) {
           t.leases.delete(id)

@@ -41,9 +41,32 @@ export function identityToHex(identity: Identity): Hex {
   return bytesToHex(identity.privateKey.raw)
 }
 
+/**
+ * Addresses of the peers seen last, by peer id text: deriving one decompresses the key's curve
+ * point (a modular square root), over half of a coordinator's work per work request before this
+ * cache. Bounded, since peer ids cost nothing: the oldest entry goes first.
+ */
+const ADDRESS_CACHE_SIZE = 4096
+const addressCache = new Map<string, Address | undefined>()
+
 /** The EVM address of a secp256k1 peer, or undefined for other key types. */
 export function addressOfPeer(peer: PeerId | string): Address | undefined {
-  const id = typeof peer === 'string' ? peerIdFromString(peer) : peer
+  const text = peer.toString()
+  if (addressCache.has(text)) {
+    const cached = addressCache.get(text)
+    // Most recently used last, so that the oldest is evicted first.
+    addressCache.delete(text)
+    addressCache.set(text, cached)
+    return cached
+  }
+  const address = deriveAddress(typeof peer === 'string' ? peerIdFromString(peer) : peer)
+  if (addressCache.size >= ADDRESS_CACHE_SIZE)
+    addressCache.delete(addressCache.keys().next().value as string)
+  addressCache.set(text, address)
+  return address
+}
+
+function deriveAddress(id: PeerId): Address | undefined {
   if (id.type !== 'secp256k1' || !id.publicKey) return undefined
   const uncompressed = secp256k1.Point.fromBytes(id.publicKey.raw).toBytes(false)
   return publicKeyToAddress(bytesToHex(uncompressed))
