@@ -19,6 +19,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { setLogLevel } from '../lib/env/log'
 import { CHROMIUM, launchChromium } from '../tests/helpers/browser'
+import { type CoordinatorRow, coordinatorBench } from './lib/bench/coordinator'
 import { type GasRow, settlementGas } from './lib/bench/gas'
 import { browserInference, type InferenceRow, nativeInference } from './lib/bench/inference'
 import { type MeshConfig, type MeshRow, meshOverhead, type QuorumLatency } from './lib/bench/mesh'
@@ -40,7 +41,7 @@ const { values } = parseArgs({
 })
 if (values.help) {
   process.stdout.write(
-    'Usage: npm run bench [-- --quick] [--json]\n  --quick        short configuration (CI), written to bench/tmp/\n  --json         print the results object as the last line of stdout\n  --report-only  rewrite REPORT.md and the charts from the last results.json\n  --only S,…     run only these sections (mesh, simulation, network, tab, gas) and merge them into the last results.json\n',
+    'Usage: npm run bench [-- --quick] [--json]\n  --quick        short configuration (CI), written to bench/tmp/\n  --json         print the results object as the last line of stdout\n  --report-only  rewrite REPORT.md and the charts from the last results.json\n  --only S,…     run only these sections (mesh, simulation, network, tab, gas, coordinator) and merge them into the last results.json\n',
   )
   process.exit(0)
 }
@@ -65,6 +66,31 @@ const say = (s: string) => process.stderr.write(`${s}\n`)
 const OUT = quick ? join(ROOT, 'bench/tmp') : join(ROOT, 'bench')
 mkdirSync(OUT, { recursive: true })
 const SIM_TARGET = /^simulation /
+const COORDINATOR_TARGET = /^coordinator /
+/**
+ * Issue 16's goal for one Node coordinator: lease p95 ≤ 200 ms and ≥ 2,000 accepted results/s
+ * with 1,000 volunteers. Judged on the largest job of section 10; results/s per core, since the
+ * section runs in one process.
+ */
+const coordinatorTargets = (rows: CoordinatorRow[]): Target[] => {
+  const r = rows.at(-1)
+  if (!r) return []
+  const size = `${r.workers.toLocaleString('en-US')} workers, ${r.tasks.toLocaleString('en-US')} tasks`
+  return [
+    {
+      name: `coordinator work request p95, ${size}, in process (ms)`,
+      target: '≤ 200',
+      measured: r.assignUs.p95 / 1000,
+      met: r.assignUs.p95 / 1000 <= 200,
+    },
+    {
+      name: `coordinator accepted results/s per core, ${size}, in process`,
+      target: '≥ 2,000',
+      measured: r.resultsPerCoreS,
+      met: r.resultsPerCoreS >= 2000,
+    },
+  ]
+}
 /** Network and mesh-size sizes: the issue's 30 Node volunteers and 6 tabs in one mesh. */
 const NETWORK_SIZE = quick
   ? { nodeVolunteers: 3, tabs: 1, messages: 10, tasks: 30 }
@@ -180,9 +206,13 @@ const meshTargets = (mesh: { rows: MeshRow[]; quorum: QuorumLatency }): Target[]
 if (values.only) {
   // Sections that stand alone, rerun and merged into the last run's results.
   const only = values.only.split(',').map((x) => x.trim())
-  const unknown = only.filter((x) => !['mesh', 'simulation', 'network', 'tab', 'gas'].includes(x))
+  const unknown = only.filter(
+    (x) => !['mesh', 'simulation', 'network', 'tab', 'gas', 'coordinator'].includes(x),
+  )
   if (unknown.length > 0) {
-    say(`Unknown section ${unknown.join(', ')}: --only takes mesh, simulation, network, tab, gas.`)
+    say(
+      `Unknown section ${unknown.join(', ')}: --only takes mesh, simulation, network, tab, gas, coordinator.`,
+    )
     process.exit(1)
   }
   const file = join(OUT, 'results.json')
@@ -208,6 +238,15 @@ if (values.only) {
       ...simulationTargets(merged.simulation),
     ]
     merged.rerun.simulation = now
+  }
+  if (only.includes('coordinator')) {
+    say('▶ coordinator cost per message (JobRun in process)')
+    merged.coordinator = await coordinatorBench(quick, say)
+    merged.targets = [
+      ...merged.targets.filter((t) => !COORDINATOR_TARGET.test(t.name)),
+      ...coordinatorTargets(merged.coordinator),
+    ]
+    merged.rerun.coordinator = now
   }
   if (only.includes('gas')) {
     say('▶ job gas on anvil')
@@ -316,6 +355,9 @@ for (const g of gas)
 say('▶ scale by simulation')
 const simulation = simulationBench(quick, say)
 
+say('▶ coordinator cost per message (JobRun in process)')
+const coordinator = await coordinatorBench(quick, say)
+
 const convRatio = ratios.find((r) => r.model === CONV_MODEL && r.threads === 2)!.browserOverNative
 const targets: Target[] = [
   {
@@ -328,6 +370,7 @@ const targets: Target[] = [
   ...meshTargets(mesh),
   ...tabTargets(tab),
   ...simulationTargets(simulation),
+  ...coordinatorTargets(coordinator),
 ]
 
 const results: BenchResults = {
@@ -349,6 +392,7 @@ const results: BenchResults = {
   gas,
   simulation,
   network,
+  coordinator,
   targets,
 }
 writeFileSync(join(OUT, 'results.json'), `${JSON.stringify(results, null, 2)}\n`)

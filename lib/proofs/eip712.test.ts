@@ -62,6 +62,61 @@ describe('Result signatures', () => {
   it('hash to a digest that changes with the domain', () => {
     expect(resultDigest(domain, message)).not.toBe(resultDigest({ ...domain, chainId: 5 }, message))
   })
+
+  it('hash as the contract hashes them, and as viem hashTypedData does, for any message and domain', () => {
+    for (let i = 0; i < 20; i++) {
+      const m = {
+        jobId: keccak256(toHex(`job ${i}`)),
+        taskIndex: i === 0 ? 0xffffffff : i * 7919,
+        resultHash: keccak256(toHex(`result ${i}`)),
+      }
+      const d = {
+        chainId: 1 + i * 1000,
+        contract: privateKeyToAccount(generatePrivateKey()).address,
+      }
+      const digest = resultDigest(d, m)
+      expect(digest).toBe(
+        hashTypedData({
+          domain: {
+            name: 'Meshwork',
+            version: '1',
+            chainId: d.chainId,
+            verifyingContract: d.contract,
+          },
+          types: {
+            Result: [
+              { name: 'jobId', type: 'bytes32' },
+              { name: 'taskIndex', type: 'uint32' },
+              { name: 'resultHash', type: 'bytes32' },
+            ],
+          },
+          primaryType: 'Result',
+          message: m,
+        }),
+      )
+    }
+    expect(resultDigest(domain, message)).toBe(
+      contractDigest('Result(bytes32 jobId,uint32 taskIndex,bytes32 resultHash)', [
+        ['bytes32', message.jobId],
+        ['uint32', message.taskIndex],
+        ['bytes32', message.resultHash],
+      ]),
+    )
+  })
+
+  it('refuse a malformed message: no digest, no signer', async () => {
+    const sig = await signResult(account, domain, message)
+    for (const bad of [
+      { ...message, jobId: '0x1234' },
+      { ...message, resultHash: `0x${'zz'.repeat(32)}` },
+      { ...message, taskIndex: 2 ** 32 },
+      { ...message, taskIndex: -1 },
+      { ...message, taskIndex: 1.5 },
+    ] as const) {
+      expect(() => resultDigest(domain, bad as never)).toThrow(InvalidInputError)
+      expect(await recoverResultSigner(domain, bad as never, sig)).toBeUndefined()
+    }
+  })
 })
 
 // The contract's own construction, spelled out: keccak256(0x1901 ‖ domainSeparator ‖ structHash)

@@ -12,9 +12,9 @@
  *   and one more at a time up to 2r after a split, straggler duplication once nothing is left,
  *   the bench after MAX_CONSECUTIVE_TIMEOUTS expired leases in a row (`benchRule`).
  *
- * JobRun itself walks every task on each work request (fine for thousands of tasks, not for a
- * million), so the scheduling loop here keeps the same rules over indexes: a pointer to the next
- * fresh task, the set of tasks that need another replica, and the leases in issue order.
+ * JobRun scans a work request's tasks from the first open one (the tasks in flight, then the
+ * first fresh one); the scheduling loop here keeps the same rules over indexes: a pointer to the
+ * next fresh task, the set of tasks that need another replica, and the leases in issue order.
  *
  * Two placement policies are compared: `first-come` (what JobRun does: whoever asks gets the
  * next task) and `attractor` (the seeds' attractor field: near the end of the job, when fewer

@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import * as vega from 'vega'
 import { compile, type TopLevelSpec } from 'vega-lite'
+import { type CoordinatorRow, coordinatorSection } from './coordinator'
 import type { GasRow } from './gas'
 import type { InferenceRow } from './inference'
 import type { MeshRow, QuorumLatency } from './mesh'
@@ -39,9 +40,18 @@ export interface BenchResults {
   network?: NetworkBench | undefined
   /** Section 8; absent in results written before the simulation existed. */
   simulation?: SimulationBench | undefined
+  /** Section 10; absent in results written before it was measured. */
+  coordinator?: CoordinatorRow[] | undefined
   /** Sections rerun alone (`--only`) after the run, and when. */
   rerun?:
-    | { mesh?: string; simulation?: string; network?: string; tab?: string; gas?: string }
+    | {
+        mesh?: string
+        simulation?: string
+        network?: string
+        tab?: string
+        gas?: string
+        coordinator?: string
+      }
     | undefined
   targets: Target[]
 }
@@ -250,7 +260,7 @@ after ${r.memory.samples[0]?.tasks ?? 0} tasks, ${fmt((r.memory.samples.at(-1)?.
 
 ![tab heap](tab-heap.svg)
 
-${r.rerun?.simulation ? `Section 8 ran on its own on ${r.rerun.simulation} (\`npm run bench -- --only simulation\`).\n\n` : ''}${simulationSection(r.simulation)}${meshSizeSection(r.network, r.rerun?.network)}${optimisations}
+${r.rerun?.simulation ? `Section 8 ran on its own on ${r.rerun.simulation} (\`npm run bench -- --only simulation\`).\n\n` : ''}${simulationSection(r.simulation)}${meshSizeSection(r.network, r.rerun?.network)}${coordinatorSection(r.coordinator, r.rerun?.coordinator)}${optimisations}
 `
   writeFileSync(join(dir, 'REPORT.md'), md)
 }

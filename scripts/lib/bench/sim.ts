@@ -115,8 +115,8 @@ ${first.volunteers.toLocaleString('en-US')} volunteers: 40 % fast (0.5 s a task)
 20–300 ms; churn (online 5 min, offline 2.5 min on average, exponential: about a third offline at
 any time, and a volunteer that leaves loses the task it computes); 1 % of volunteers return wrong
 results. r = 2, quorum 2. It runs the real quorum (\`tally\`), reputation and replication
-(\`lib/trust\`) and lease-length code, and JobRun's lease rules over indexes (JobRun walks every task
-per work request). **Ideal** is tasks × quorum over the volunteers' total capacity at their mean
+(\`lib/trust\`) and lease-length code, and JobRun's lease rules over indexes (section 10 measures
+JobRun's own cost per work request). **Ideal** is tasks × quorum over the volunteers' total capacity at their mean
 availability; **p99** is when 99 % of the tasks were accepted (the rest is the tail: tasks whose
 replicas went to volunteers who left).
 
