@@ -104,6 +104,26 @@ describe('Result signatures', () => {
     )
   })
 
+  it("recover no signer from a signature the escrow's slash would refuse: a high s, or v 0 or 1", async () => {
+    const sig = await signResult(account, domain, message)
+    const digest = resultDigest(domain, message)
+    const n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
+    const s = BigInt(sliceHex(sig, 32, 64))
+    const v = Number.parseInt(sig.slice(130), 16)
+    // The same signature, mirrored: (r, n − s) with the other v is valid ECDSA for the same key.
+    const highS = concatHex([
+      sliceHex(sig, 0, 32),
+      toHex(n - s, { size: 32 }),
+      toHex(v === 27 ? 28 : 27, { size: 1 }),
+    ])
+    const zeroV = concatHex([sliceHex(sig, 0, 64), toHex(v - 27, { size: 1 })])
+    for (const bad of [highS, zeroV]) {
+      expect(await recoverAddress({ hash: digest, signature: bad })).toBe(account.address)
+      expect(await recoverResultSigner(domain, message, bad)).toBeUndefined()
+    }
+    expect(await recoverResultSigner(domain, message, sig)).toBe(account.address)
+  })
+
   it('refuse a malformed message: no digest, no signer', async () => {
     const sig = await signResult(account, domain, message)
     for (const bad of [

@@ -6,12 +6,15 @@
  * and `Record(jobId, tasksHash, recorder)` (results on chain, their fees to `recorder`). Only the
  * coordinator's signatures move a job's escrow.
  */
+import { secp256k1 } from '@noble/curves/secp256k1.js'
 import {
   type Address,
+  bytesToHex,
   concatHex,
   encodeAbiParameters,
   type Hex,
   hashTypedData,
+  hexToBytes,
   hexToNumber,
   isHex,
   keccak256,
@@ -22,6 +25,7 @@ import {
   sliceHex,
   zeroAddress,
 } from 'viem'
+import { publicKeyToAddress } from 'viem/accounts'
 import { InvalidInputError } from '../errors'
 
 export const RESULT_DOMAIN_NAME = 'Meshwork'
@@ -146,10 +150,32 @@ export async function recoverResultSigner(
   signature: Hex,
 ): Promise<Address | undefined> {
   try {
-    return await recoverAddress({ hash: resultDigest(domain, message), signature })
+    return recoverStrict(resultDigest(domain, message), signature)
   } catch {
     return undefined
   }
+}
+
+/**
+ * The signer of `digest`, recovered only from a signature the escrow's `slash` would also take
+ * (OpenZeppelin ECDSA): 65 bytes r ‖ s ‖ v with v 27 or 28 and a low s. A worker's result
+ * signature is its equivocation evidence: one that `slash` refuses (a high s, v 0 or 1, both of
+ * which viem's recovery accepts) would let it sign two results for one task unslashably. Throws
+ * on anything else. noble's recovery directly, without viem's import of it on every call.
+ */
+function recoverStrict(digest: Hex, signature: Hex): Address {
+  if (!isHex(signature, { strict: true }) || size(signature) !== 65)
+    throw new InvalidInputError('a signature is 65 bytes of hex')
+  const bytes = hexToBytes(signature)
+  const v = bytes[64]!
+  if (v !== 27 && v !== 28) throw new InvalidInputError(`signature v must be 27 or 28, not ${v}`)
+  const recovered = new Uint8Array(65)
+  recovered[0] = v - 27
+  recovered.set(bytes.subarray(0, 64), 1)
+  const sig = secp256k1.Signature.fromBytes(recovered, 'recovered')
+  if (sig.hasHighS()) throw new InvalidInputError('signature s is in the upper half of the order')
+  const point = sig.recoverPublicKey(hexToBytes(digest))
+  return publicKeyToAddress(bytesToHex(point.toBytes(false)))
 }
 
 /**
