@@ -19,7 +19,6 @@ import {
   isHex,
   keccak256,
   numberToHex,
-  recoverAddress,
   recoverTypedDataAddress,
   size,
   sliceHex,
