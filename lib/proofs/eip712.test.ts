@@ -108,20 +108,26 @@ describe('Result signatures', () => {
     const sig = await signResult(account, domain, message)
     const digest = resultDigest(domain, message)
     const n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
-    const s = BigInt(sliceHex(sig, 32, 64))
     const v = Number.parseInt(sig.slice(130), 16)
     // The same signature, mirrored: (r, n − s) with the other v is valid ECDSA for the same key.
-    const highS = concatHex([
-      sliceHex(sig, 0, 32),
-      toHex(n - s, { size: 32 }),
-      toHex(v === 27 ? 28 : 27, { size: 1 }),
-    ])
+    const mirrored = (x: Hex) =>
+      concatHex([
+        sliceHex(x, 0, 32),
+        toHex(n - BigInt(sliceHex(x, 32, 64)), { size: 32 }),
+        toHex(Number.parseInt(x.slice(130), 16) === 27 ? 28 : 27, { size: 1 }),
+      ])
+    const highS = mirrored(sig)
     const zeroV = concatHex([sliceHex(sig, 0, 64), toHex(v - 27, { size: 1 })])
     for (const bad of [highS, zeroV]) {
       expect(await recoverAddress({ hash: digest, signature: bad })).toBe(account.address)
       expect(await recoverResultSigner(domain, message, bad)).toBeUndefined()
     }
     expect(await recoverResultSigner(domain, message, sig)).toBe(account.address)
+    // A coordinator's claim the escrow's redeem would refuse is refused too: worth nothing.
+    const claim = { jobId: message.jobId, worker: account.address, results: 3 }
+    const good = await signClaim(account, domain, claim)
+    expect(await recoverClaimSigner(domain, claim, mirrored(good))).toBeUndefined()
+    expect(await recoverClaimSigner(domain, claim, good)).toBe(account.address)
   })
 
   it('refuse a malformed message: no digest, no signer', async () => {

@@ -19,7 +19,6 @@ import {
   isHex,
   keccak256,
   numberToHex,
-  recoverTypedDataAddress,
   size,
   sliceHex,
   zeroAddress,
@@ -156,11 +155,12 @@ export async function recoverResultSigner(
 }
 
 /**
- * The signer of `digest`, recovered only from a signature the escrow's `slash` would also take
- * (OpenZeppelin ECDSA): 65 bytes r ‖ s ‖ v with v 27 or 28 and a low s. A worker's result
- * signature is its equivocation evidence: one that `slash` refuses (a high s, v 0 or 1, both of
- * which viem's recovery accepts) would let it sign two results for one task unslashably. Throws
- * on anything else. noble's recovery directly, without viem's import of it on every call.
+ * The signer of `digest`, recovered only from a signature the escrow would also take (OpenZeppelin
+ * ECDSA): 65 bytes r ‖ s ‖ v with v 27 or 28 and a low s; throws on anything else. viem's recovery
+ * accepts a high s and v 0 or 1, which the chain refuses: a worker's result signature is its
+ * equivocation evidence (one `slash` refuses let it sign two results for one task unslashably),
+ * and a claim, record or payout authorisation the chain refuses is worth nothing to whoever holds
+ * it. noble's recovery directly, without viem's import of it on every call.
  */
 function recoverStrict(digest: Hex, signature: Hex): Address {
   if (!isHex(signature, { strict: true }) || size(signature) !== 65)
@@ -228,13 +228,13 @@ export async function recoverPayoutSigner(
   signature: Hex,
 ): Promise<Address | undefined> {
   try {
-    return await recoverTypedDataAddress({
+    const digest = hashTypedData({
       domain: resultDomain(domain),
       types: PAYOUT_TYPES,
       primaryType: 'Payout',
       message,
-      signature,
     })
+    return recoverStrict(digest, signature)
   } catch {
     return undefined
   }
@@ -301,13 +301,7 @@ export async function recoverClaimSigner(
   signature: Hex,
 ): Promise<Address | undefined> {
   try {
-    return await recoverTypedDataAddress({
-      domain: resultDomain(domain),
-      types: CLAIM_TYPES,
-      primaryType: 'Claim',
-      message: claim,
-      signature,
-    })
+    return recoverStrict(claimDigest(domain, claim), signature)
   } catch {
     return undefined
   }
@@ -445,13 +439,7 @@ export async function recoverRecordSigner(
   recorder: Address = zeroAddress,
 ): Promise<Address | undefined> {
   try {
-    return await recoverTypedDataAddress({
-      domain: resultDomain(domain),
-      types: RECORD_TYPES,
-      primaryType: 'Record',
-      message: recordMessage(jobId, tasks, recorder),
-      signature,
-    })
+    return recoverStrict(recordDigest(domain, jobId, tasks, recorder), signature)
   } catch {
     return undefined
   }
