@@ -3,6 +3,7 @@
  * print the results JSON on stdout. Progress goes to stderr.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import * as ort from 'onnxruntime-node'
@@ -35,6 +36,9 @@ import {
   resolveNetwork,
 } from './network'
 
+/** Signature-recovery threads by default: every core but the event loop's, at most 8. */
+const DEFAULT_RECOVERY_THREADS = Math.min(8, Math.max(0, availableParallelism() - 1))
+
 export const SUBMIT_HELP = `Usage: meshwork submit --model NAME|FILE.onnx [--inputs FILE.json | --tasks N] [options]
 
 Pays createJob from your key, coordinates the job over the mesh until every task is settled
@@ -59,11 +63,22 @@ or failed, and prints the results JSON on stdout (progress on stderr).
   --key 0x…            paying key (or MESHWORK_KEY; on the local chain, anvil dev account 1)
   --data-dir DIR       where the job's coordinator key and state are kept (default
                        ${DEFAULT_DATA_DIR}); \`meshwork resume JOBID\` goes on after a crash
+  --recovery-threads N threads that check results' signatures, most of a result's cost to
+                       the coordinator; 0: on the main thread (default ${DEFAULT_RECOVERY_THREADS}: cores − 1, at most 8)
   --relay MA           relay multiaddr (repeatable; or MESHWORK_RELAYS)
   --rpc URL --chain-id N --contract 0x…   chain (or MESHWORK_RPC_URL, _CHAIN_ID, _CONTRACT)
 Without network flags, the network that \`npm start\` runs is used (.meshwork/network.json).`
 
 const ROOT = join(import.meta.dirname, '..')
+
+function recoveryThreads(text: string | undefined): number {
+  const n = Number(text)
+  if (!(Number.isInteger(n) && n >= 0 && n <= 64))
+    throw new InvalidInputError(
+      `--recovery-threads must be a whole number from 0 to 64, not "${text}".`,
+    )
+  return n
+}
 
 export async function submitCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -82,6 +97,7 @@ export async function submitCommand(argv: string[]): Promise<number> {
       duration: { type: 'string', default: '3600' },
       out: { type: 'string' },
       key: { type: 'string' },
+      'recovery-threads': { type: 'string', default: String(DEFAULT_RECOVERY_THREADS) },
       ...DATA_DIR_OPTION,
       ...NETWORK_OPTIONS,
       help: { type: 'boolean', short: 'h' },
@@ -111,7 +127,11 @@ export async function submitCommand(argv: string[]): Promise<number> {
     )
   const net = resolveNetwork(values)
   const key = resolveKey(values.key, net.chainId, say)
-  const requester = await startNodeRequester(key, { ...net, dataDir: values['data-dir'] })
+  const requester = await startNodeRequester(key, {
+    ...net,
+    dataDir: values['data-dir'],
+    recoveryThreads: recoveryThreads(values['recovery-threads']),
+  })
   const reference = canaries === 0 ? undefined : await nodeReference(model)
   try {
     const taskCount = Math.ceil(tasks.length / perTask)
@@ -189,6 +209,7 @@ no task is paid twice. Then prints the results JSON as submit does.
 
   --out FILE           also write the results JSON here
   --data-dir DIR       where submit kept the job (default ${DEFAULT_DATA_DIR})
+  --recovery-threads N as for submit (default ${DEFAULT_RECOVERY_THREADS})
   --key 0x…            the key that pays the end-of-job transactions (or MESHWORK_KEY)
   --relay MA --rpc URL --chain-id N --contract 0x…   network (default: what npm start runs)`
 
@@ -199,6 +220,7 @@ export async function resumeCommand(argv: string[]): Promise<number> {
     options: {
       out: { type: 'string' },
       key: { type: 'string' },
+      'recovery-threads': { type: 'string', default: String(DEFAULT_RECOVERY_THREADS) },
       ...DATA_DIR_OPTION,
       ...NETWORK_OPTIONS,
       help: { type: 'boolean', short: 'h' },
@@ -218,6 +240,7 @@ export async function resumeCommand(argv: string[]): Promise<number> {
     ...net,
     dataDir: values['data-dir'],
     coordinator: onChain.coordinator,
+    recoveryThreads: recoveryThreads(values['recovery-threads']),
   })
   try {
     const handle = await requester.resume(jobId)

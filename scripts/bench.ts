@@ -69,8 +69,8 @@ const SIM_TARGET = /^simulation /
 const COORDINATOR_TARGET = /^coordinator /
 /**
  * Issue 16's goal for one Node coordinator: lease p95 ≤ 200 ms and ≥ 2,000 accepted results/s
- * with 1,000 volunteers. Judged on the largest job of section 10; results/s per core, since the
- * section runs in one process.
+ * with 1,000 volunteers. Judged on section 10's last row: its largest job, signatures recovered on
+ * worker threads.
  */
 const coordinatorTargets = (rows: CoordinatorRow[]): Target[] => {
   const r = rows.at(-1)
@@ -84,10 +84,10 @@ const coordinatorTargets = (rows: CoordinatorRow[]): Target[] => {
       met: r.assignUs.p95 / 1000 <= 200,
     },
     {
-      name: `coordinator accepted results/s per core, ${size}, in process`,
+      name: `coordinator accepted results/s, ${size}, ${r.recoveryThreads} recovery threads on ${cpus().length} cores, in process`,
       target: '≥ 2,000',
-      measured: r.resultsPerCoreS,
-      met: r.resultsPerCoreS >= 2000,
+      measured: r.resultsPerS,
+      met: r.resultsPerS >= 2000,
     },
   ]
 }

@@ -60,6 +60,8 @@ export interface CoordinatorInit {
   log?: Logger
   /** Reads a worker's slashable stake on chain (for adaptive replication). */
   stakeOf?: ((worker: Address) => Promise<bigint>) | undefined
+  /** Recovers result signers off the event loop (JobRunInit.recoverSigner). Default: in thread. */
+  recoverSigner?: ((digest: Hex, signature: Hex) => Promise<Address | undefined>) | undefined
   /** Sends equivocation evidence on chain (slash); failures are logged. */
   slasher?: ((e: Equivocation) => Promise<unknown>) | undefined
   /** Records paid workers' payout authorisations on chain (payouts.ts). Without it they are ignored. */
@@ -261,6 +263,7 @@ export function createCoordinator(init: CoordinatorInit): Coordinator {
       tasks,
       store: init.store,
       signClaim: (claim) => signClaim(init.identity.account, domain, claim),
+      recoverSigner: init.recoverSigner,
       log,
       workerStats,
       trust: trust?.settings,

@@ -29,7 +29,7 @@
  * A worker that signs two different results for one task is excluded and reported for slashing.
  */
 import type { PeerId } from '@libp2p/interface'
-import { getAddress, type Hex } from 'viem'
+import { type Address, getAddress, type Hex } from 'viem'
 import type { Equivocation } from '../chain'
 import type { Logger } from '../env/log'
 import { errorMessage } from '../errors'
@@ -48,7 +48,8 @@ import {
   commitInputHashes,
   type InputsCommitment,
   inputHash,
-  recoverResultSigner,
+  recoverStrict,
+  resultDigest,
   resultHash,
   sortBySigner,
   type TaskVerdict,
@@ -141,6 +142,12 @@ export interface JobRunInit {
   store: Store
   /** Signs a worker's cumulative claim with the coordinator's key (the job's coordinator on chain). */
   signClaim: ClaimSigner
+  /**
+   * Recovers a result's signer from its EIP-712 digest by the chain's rule (undefined: refused),
+   * e.g. on worker threads (lib/proofs/recover-pool-node.ts). Default: `recoverStrict` on this
+   * thread.
+   */
+  recoverSigner?: ((digest: Hex, signature: Hex) => Promise<Address | undefined>) | undefined
   log: Logger
   /** Per-worker stats shared by all jobs of a coordinator. */
   workerStats: Map<string, WorkerTiming>
@@ -795,11 +802,7 @@ export class JobRun {
     const computed = resultHash(outputs, this.job.spec.policy)
     if (computed !== msg.resultHash)
       return reject(`resultHash does not match the outputs under ${this.job.spec.policy.kind}`)
-    const signer = await recoverResultSigner(
-      { chainId: this.job.chainId, contract: this.job.contract },
-      { jobId: this.job.jobId, taskIndex: msg.taskIndex, resultHash: msg.resultHash },
-      msg.signature as Hex,
-    )
+    const signer = await this.signerOf(msg.taskIndex, msg.resultHash, msg.signature as Hex)
     if (signer?.toLowerCase() !== address.toLowerCase())
       return reject('signature is not by the sending peer')
     if (earlier) {
@@ -1503,6 +1506,25 @@ export class JobRun {
       const key = r.worker.toLowerCase()
       return !vetted(this.reputation.get(key)) && !this.checkVetted.has(key)
     })
+  }
+
+  /** Who signed this job's Result(taskIndex, resultHash), by the chain's rule; undefined: no one. */
+  private async signerOf(taskIndex: number, hash: Hex, signature: Hex) {
+    let digest: Hex
+    try {
+      digest = resultDigest(
+        { chainId: this.job.chainId, contract: this.job.contract },
+        { jobId: this.job.jobId, taskIndex, resultHash: hash },
+      )
+    } catch {
+      return undefined
+    }
+    if (this.init.recoverSigner) return this.init.recoverSigner(digest, signature)
+    try {
+      return recoverStrict(digest, signature)
+    } catch {
+      return undefined
+    }
   }
 
   /** The index of the first task that is open (tasks.length when none is). */

@@ -5,6 +5,7 @@
  */
 export * from './canonical'
 export * from './cbor'
+export * from './ecdsa'
 export * from './eip712'
 export * from './inputs'
 export * from './job'

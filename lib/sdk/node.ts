@@ -27,7 +27,7 @@ import {
 } from '../chain'
 import { createLogger, type Logger } from '../env/log'
 import { probeCapability } from '../env/probe'
-import { ConfigError, errorMessage } from '../errors'
+import { ConfigError, errorMessage, InvalidInputError } from '../errors'
 import {
   type Compute,
   type Coordinator,
@@ -48,6 +48,7 @@ import {
   waitForReservation,
 } from '../mesh'
 import { packRecords, signRecord, type TensorMap } from '../proofs'
+import { startRecoveryPool } from '../proofs/recover-pool-node'
 import { createEngineCompute, createOrtEngine } from '../runtime'
 import { sha256Hex } from '../runtime/model-source'
 import type { Store } from '../store'
@@ -200,9 +201,17 @@ export async function startNodeRequester(
     dataDir?: string | undefined
     /** With `dataDir`: reopen the store of this coordinator (its key is kept there). */
     coordinator?: Address | undefined
+    /**
+     * Worker threads that recover results' signers (lib/proofs/recover-pool-node.ts), most of
+     * the CPU a result costs the coordinator; 0 keeps it on the event loop. Default 0.
+     */
+    recoveryThreads?: number | undefined
   },
 ): Promise<NodeRequester> {
   const cfg = validateChainConfig(opts)
+  const threads = opts.recoveryThreads ?? 0
+  if (!(Number.isInteger(threads) && threads >= 0))
+    throw new InvalidInputError(`recoveryThreads must be a whole number ≥ 0, not ${threads}.`)
   const log = createLogger('requester')
   const { identity, store } = await requesterState(opts)
   let node: MeshNode
@@ -219,10 +228,12 @@ export async function startNodeRequester(
   const wallet = oneSendAtATime(walletFor(key, cfg))
   const client = publicClientFor(cfg)
   const domain = { chainId: cfg.chainId, contract: cfg.contract }
+  const recovery = threads > 0 ? startRecoveryPool(threads) : undefined
   const coordinator = createCoordinator({
     node,
     identity,
     store,
+    recoverSigner: recovery?.recover,
     chain:
       opts.finishOnChain === false
         ? undefined
@@ -306,6 +317,7 @@ export async function startNodeRequester(
       presence.stop()
       await coordinator.stop()
       await node.stop()
+      await recovery?.close()
       store.close()
     },
   }
