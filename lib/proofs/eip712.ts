@@ -8,12 +8,10 @@
  */
 import {
   type Address,
-  bytesToHex,
   concatHex,
   encodeAbiParameters,
   type Hex,
   hashTypedData,
-  hexToBytes,
   hexToNumber,
   isHex,
   keccak256,
@@ -22,7 +20,6 @@ import {
   sliceHex,
   zeroAddress,
 } from 'viem'
-import { publicKeyToAddress } from 'viem/accounts'
 import { InvalidInputError } from '../errors'
 import { recoverStrict } from './ecdsa'
 
