@@ -15,7 +15,13 @@ import {
 import { seededInputs } from '../runtime/examples'
 import type { Store } from '../store'
 import { openMemoryStore } from '../store/memory-node'
-import { emptyRecord, NEW_CANARY_WITHIN, trustSettings, type WorkerRecord } from '../trust'
+import {
+  emptyRecord,
+  NEW_CANARY_WITHIN,
+  trustSettings,
+  UNDEFENDED,
+  type WorkerRecord,
+} from '../trust'
 import {
   BENCH_MS,
   JobRun,
@@ -340,6 +346,43 @@ describe('JobRun', () => {
     expect(leaseLengthMs(undefined, 1000, 1000)).toBe(leaseLengthMs(undefined, 1000, 4))
   })
 
+  it('does not complete the job while a task whose settled write failed waits to settle again', async () => {
+    const base = await openMemoryStore()
+    let failWrite: ((e: Error) => void) | undefined
+    let armed = false
+    // Task 0's settled write hangs, then fails, while another task's result completes.
+    const store: Store = {
+      ...base,
+      putTask: async (r) => {
+        if (armed && r.taskIndex === 0 && r.status === 'settled') {
+          armed = false
+          await new Promise<void>((_, reject) => {
+            failWrite = reject
+          })
+        }
+        return base.putTask(r)
+      },
+    }
+    const { run, answer } = await setup(3, 1, 1, store, 3600, { trust: UNDEFENDED })
+    const [a, b, c] = [await generateIdentity(), await generateIdentity(), await generateIdentity()]
+    const [la, lb, lc] = [a, b, c].map((w) => lease(run.assign(w.peerId)))
+    expect([la!.taskIndex, lb!.taskIndex, lc!.taskIndex]).toEqual([0, 1, 2])
+    await run.flush()
+    armed = true
+    const first = answer(a, la!).catch((err: Error) => err)
+    await expect.poll(() => failWrite).toBeDefined()
+    await answer(b, lb!)
+    failWrite!(new Error('quota exceeded'))
+    expect(await first).toBeInstanceOf(Error)
+    await answer(c, lc!)
+    expect(run.status).toBe('running')
+    expect(run.progress().counts).toMatchObject({ accepted: 1, settled: 2 })
+    // The next round settles it, and only then is the job complete, its worker paid.
+    await run.settleReady()
+    expect(run.status).toBe('complete')
+    expect(await run.claimFor(a.address, { fresh: true })).toMatchObject({ results: 1 })
+  })
+
   it('logs, rather than leaves unhandled, a task write that fails (a store closed while stopping)', async () => {
     const store = await openMemoryStore()
     const warnings: string[] = []
@@ -612,6 +655,33 @@ describe('JobRun trust', () => {
     expect(sent.map((c) => c.taskIndex)).toContain(la.taskIndex)
     // Its check too: a restart releases held check pay (docs/trust.md).
     expect(await after.run.claimFor(a.address)).toMatchObject({ results: 2 })
+  })
+
+  it('does not vet, after a restart, a worker whose stored answers include a failed check', async () => {
+    const { coin, extra } = harness({ 0: 0, 1: 1 })
+    const first = await setup(5, 2, 2, undefined, 3600, extra)
+    const [x, y] = [await generateIdentity(), await generateIdentity()]
+    coin.value = 0
+    const fx = lease(first.run.assign(x.peerId))
+    expect(fx.taskIndex).toBe(0)
+    await first.answer(x, fx, 100, 0)
+    const wrong = lease(first.run.assign(x.peerId))
+    expect(wrong.taskIndex).toBe(1)
+    await first.answer(x, wrong, 100, 99)
+    const fy = lease(first.run.assign(y.peerId))
+    expect(fy.taskIndex).toBe(0)
+    await first.answer(y, fy, 100, 0)
+    await first.run.flush()
+    // The restart lost the reputation write that excluded x.
+    coin.value = 0.99
+    const after = await setup(5, 2, 2, first.store, 3600, { ...extra, reputation: new Map() })
+    const lx = lease(after.run.assign(x.peerId))
+    const ly = lease(after.run.assign(y.peerId))
+    expect(ly.taskIndex).toBe(lx.taskIndex)
+    await after.answer(x, lx)
+    await after.answer(y, ly)
+    await after.run.settleReady()
+    expect(after.run.results()[lx.taskIndex]!.status).toBe('accepted')
   })
 
   it("keeps an excluded worker's results and leases across a coordinator restart", async () => {

@@ -391,9 +391,19 @@ export class JobRun {
       // A resumed job knows its workers' classes again from the answers it stored.
       for (const r of this.fingerprint?.record.results ?? [])
         if (!r.void) this.classify(r.worker.toLowerCase(), r)
-      for (const t of this.tasks)
-        for (const r of t.record.results)
-          if (!r.void && this.vetsFor(t, r)) this.checkVetted.add(r.worker.toLowerCase())
+      // Not a worker that also answered a check wrong: that excluded it, and the reputation
+      // write saying so may be what the restart lost.
+      const failed = new Set<string>()
+      for (const t of this.checks)
+        for (const r of t.record.results) {
+          const w = r.worker.toLowerCase()
+          // A wrong WebGPU answer demoted its path (WEBGPU_VOID); it failed nothing.
+          if (r.void === SHADOW_VOID || r.void === WEBGPU_VOID) continue
+          if (this.vetsFor(t, r)) {
+            if (!r.void) this.checkVetted.add(w)
+          } else if (closeness(r.outputs, t.known!.outputs) !== 'near') failed.add(w)
+        }
+      for (const w of failed) this.checkVetted.delete(w)
     }
     this.commitment = commitInputHashes(this.tasks.map((t) => inputHash(t.record.inputs)))
     if (this.commitment.root !== this.job.spec.inputsRoot) {
@@ -894,6 +904,8 @@ export class JobRun {
         t.record.status = 'accepted'
         t.record.certificate = undefined
         settledNow = undefined
+        // A result of another task may have found it settled meanwhile (`allDecided`).
+        this.reopened(t)
       }
       throw err
     }
@@ -1393,6 +1405,7 @@ export class JobRun {
         return { wasmOnly: WEBGPU_VOID, demoted: true }
       }
       this.event(key, 'canary-failed')
+      this.checkVetted.delete(key)
       return { exclude: `failed a known-answer task (task ${t.record.taskIndex})` }
     }
     if (t.record.status === 'settled') this.judgeSettled(t)
@@ -1519,10 +1532,12 @@ export class JobRun {
     } catch {
       return undefined
     }
-    if (this.init.recoverSigner) return this.init.recoverSigner(digest, signature)
     try {
+      if (this.init.recoverSigner) return await this.init.recoverSigner(digest, signature)
       return recoverStrict(digest, signature)
     } catch {
+      // A recovery that failed (a closed pool) refuses the result as unsigned; the worker sends
+      // it again.
       return undefined
     }
   }
