@@ -9,11 +9,16 @@ import { jobEscrowAbi } from './generated'
 
 /**
  * Blocks per `eth_getLogs` query. A provider that refuses a range gets half of it, down to
- * MIN_LOG_BLOCK_RANGE. @default 5000
+ * MIN_LOG_BLOCK_RANGE, and twice as many again after LOG_GROW_AFTER answers in a row. @default 5000
  */
 export const LOG_BLOCK_RANGE = 5000n
 /** The smallest range tried before a refused query is an error. */
 export const MIN_LOG_BLOCK_RANGE = 100n
+/** Tries of a refused query at MIN_LOG_BLOCK_RANGE, LOG_RETRY_MS × n apart, before it is an error. */
+const LOG_RETRIES_AT_MIN = 3
+const LOG_RETRY_MS = 200
+/** Answered queries in a row after which a halved range is doubled again. */
+const LOG_GROW_AFTER = 16
 
 type JobEvent = 'ResultsRecorded' | 'ClaimRedeemed'
 
@@ -95,15 +100,30 @@ export async function logsInRanges(
     throw chainError(what, err)
   }
   const logs: Log[] = []
+  const max = range
+  /** Queries answered in a row, and refused in a row at the smallest range. */
+  let answered = 0
+  let refusedAtMin = 0
   for (let start = from; start <= latest; ) {
     const end = start + range - 1n < latest ? start + range - 1n : latest
     try {
       logs.push(...((await query(start, end)) as Log[]))
       start = end + 1n
+      refusedAtMin = 0
+      // A refusal may have been a passing error (a rate limit, a timeout): after a run of
+      // answers, try a larger range again.
+      if (++answered >= LOG_GROW_AFTER && range < max) {
+        range = range * 2n < max ? range * 2n : max
+        answered = 0
+      }
     } catch (err) {
-      // A provider's range limit (each words it its own way): try the same start with less.
-      if (range / 2n < MIN_LOG_BLOCK_RANGE) throw chainError(what, err)
-      range /= 2n
+      answered = 0
+      // A provider's range limit (each words it its own way): try the same start with less,
+      // down to MIN_LOG_BLOCK_RANGE; there, a few more tries, further apart, before it fails.
+      if (range > MIN_LOG_BLOCK_RANGE)
+        range = range / 2n > MIN_LOG_BLOCK_RANGE ? range / 2n : MIN_LOG_BLOCK_RANGE
+      else if (++refusedAtMin > LOG_RETRIES_AT_MIN) throw chainError(what, err)
+      else await new Promise((r) => setTimeout(r, LOG_RETRY_MS * refusedAtMin))
     }
   }
   return { logs, latest }

@@ -134,6 +134,7 @@ describe('Result signatures', () => {
     const sig = await signResult(account, domain, message)
     for (const bad of [
       { ...message, jobId: '0x1234' },
+      { ...message, jobId: `0x${'1'.repeat(63)}` },
       { ...message, resultHash: `0x${'zz'.repeat(32)}` },
       { ...message, taskIndex: 2 ** 32 },
       { ...message, taskIndex: -1 },

@@ -13,6 +13,7 @@ import {
   type Hex,
   hashTypedData,
   hexToNumber,
+  isAddress,
   isHex,
   keccak256,
   numberToHex,
@@ -74,9 +75,9 @@ export function resultDomain({ chainId, contract }: ResultDomainParameters) {
  */
 export function resultDigest(domain: ResultDomainParameters, message: ResultMessage): Hex {
   const { jobId, taskIndex, resultHash } = message
-  if (!isHex(jobId, { strict: true }) || size(jobId) !== 32)
+  if (!isHex(jobId, { strict: true }) || jobId.length !== 66)
     throw new InvalidInputError(`jobId must be 32 bytes of hex, not ${jobId}`)
-  if (!isHex(resultHash, { strict: true }) || size(resultHash) !== 32)
+  if (!isHex(resultHash, { strict: true }) || resultHash.length !== 66)
     throw new InvalidInputError(`resultHash must be 32 bytes of hex, not ${resultHash}`)
   if (!Number.isInteger(taskIndex) || taskIndex < 0 || taskIndex > 0xffffffff)
     throw new InvalidInputError(`taskIndex must be a uint32, not ${taskIndex}`)
@@ -98,6 +99,10 @@ const RESULT_TYPEHASH = keccak256(
 const separators = new Map<string, Hex>()
 
 function domainSeparatorOf(domain: ResultDomainParameters): Hex {
+  // Any casing of a valid address, as the contract reads it (viem's encoder checks a mixed-case
+  // checksum too; a wrong one names no other contract).
+  if (!isAddress(domain.contract, { strict: false }))
+    throw new InvalidInputError(`contract must be an address, not ${domain.contract}`)
   const key = `${domain.chainId}/${domain.contract.toLowerCase()}`
   let sep = separators.get(key)
   if (!sep) {

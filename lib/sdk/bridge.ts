@@ -196,11 +196,19 @@ export function startRequestBridge(init: BridgeInit): RequestBridge {
   const catchUp = async (): Promise<bigint> => {
     const from =
       init.fromBlock ??
-      (await init.client.readContract({
-        address: init.requests,
-        abi: meshworkRequestsAbi,
-        functionName: 'deployedBlock',
-      }))
+      (await init.client
+        .readContract({
+          address: init.requests,
+          abi: meshworkRequestsAbi,
+          functionName: 'deployedBlock',
+        })
+        .catch((err) => {
+          // A deployment from before `deployedBlock`: read from the chain's first block.
+          log.warn('reading deployedBlock failed; reading requests from block 0', {
+            error: errorMessage(err),
+          })
+          return 0n
+        }))
     const { logs, latest } = await logsInRanges(
       init.client,
       'Reading past requests',
