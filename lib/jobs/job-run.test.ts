@@ -383,6 +383,39 @@ describe('JobRun', () => {
     expect(await run.claimFor(a.address, { fresh: true })).toMatchObject({ results: 1 })
   })
 
+  it('pays a replica that agreed while the settled write was on its way once, even when that write failed', async () => {
+    const base = await openMemoryStore()
+    let failWrite: ((e: Error) => void) | undefined
+    let armed = false
+    const store: Store = {
+      ...base,
+      putTask: async (r) => {
+        if (armed && r.status === 'settled') {
+          armed = false
+          await new Promise<void>((_, reject) => {
+            failWrite = reject
+          })
+        }
+        return base.putTask(r)
+      },
+    }
+    const { run, answer } = await setup(1, 3, 2, store, 3600, { trust: UNDEFENDED })
+    const [a, b, c] = [await generateIdentity(), await generateIdentity(), await generateIdentity()]
+    const [la, lb, lc] = [a, b, c].map((w) => lease(run.assign(w.peerId)))
+    await answer(a, la!)
+    armed = true
+    // B's result reaches the quorum: its settled write hangs; C agrees meanwhile.
+    const second = answer(b, lb!).catch((err: Error) => err)
+    await expect.poll(() => failWrite).toBeDefined()
+    await answer(c, lc!)
+    failWrite!(new Error('quota exceeded'))
+    expect(await second).toBeInstanceOf(Error)
+    await run.settleReady()
+    expect(run.results()[0]!.status).toBe('settled')
+    for (const w of [a, b, c])
+      expect(await run.claimFor(w.address, { fresh: true })).toMatchObject({ results: 1 })
+  })
+
   it('logs, rather than leaves unhandled, a task write that fails (a store closed while stopping)', async () => {
     const store = await openMemoryStore()
     const warnings: string[] = []

@@ -896,8 +896,13 @@ export class JobRun {
     // Who this settlement pays, fixed now: a late replica may join the certificate while the
     // write is on its way (payLate), and it pays itself.
     const payees = settledNow ? [...settledNow.signers] : []
+    if (settledNow) this.settling.add(t.record.taskIndex)
     try {
       await this.save(t)
+      if (settledNow) {
+        for (const a of payees) this.credit('paid', t, a)
+        await this.payWaiting(t)
+      }
     } catch (err) {
       // Not stored as settled: it is settled again by a later round, never counted twice.
       if (settledNow) {
@@ -908,9 +913,10 @@ export class JobRun {
         this.reopened(t)
       }
       throw err
+    } finally {
+      if (payees.length > 0) this.settling.delete(t.record.taskIndex)
     }
     if (settledNow) {
-      for (const a of payees) this.credit('paid', t, a)
       this.decide(t)
       this.judgeSettled(t)
       this.init.onSettled?.([settledNow])
@@ -1119,6 +1125,7 @@ export class JobRun {
         this.decide(t)
         this.judgeSettled(t)
       }
+      for (const { t } of due) await this.payWaiting(t)
     } finally {
       for (const { t } of due) this.settling.delete(t.record.taskIndex)
     }
@@ -1206,6 +1213,9 @@ export class JobRun {
    * included. Its signature joins the task's certificate, so a restarted coordinator pays it too.
    */
   private payLate(t: TaskState, key: string) {
+    // While the settled write is on its way it may yet fail, and the task settle again with this
+    // replica among its signers: paid then, it would be paid twice. `payWaiting` pays it after.
+    if (this.settling.has(t.record.taskIndex)) return
     const r = t.record.results.at(-1)
     const cert = t.record.certificate
     if (!r || !cert || r.void || r.resultHash !== cert.resultHash) return
@@ -1217,6 +1227,38 @@ export class JobRun {
     cert.signatures.push(r.signature)
     this.credit('paid', t, key)
     this.init.onSettled?.([cert])
+  }
+
+  /**
+   * Pays, once task `t`'s settled write is stored, the replicas that agreed while it was on its
+   * way (up to `replicas` signers, as `payLate`): written first, counted after.
+   */
+  private async payWaiting(t: TaskState) {
+    const cert = t.record.certificate
+    if (!cert) return
+    for (;;) {
+      const signers = new Set(cert.signers.map((a) => a.toLowerCase()))
+      const room = this.job.spec.replicas - cert.signers.length
+      const late = t.record.results
+        .filter((r) => !r.void && r.resultHash === cert.resultHash)
+        .filter((r) => !signers.has(r.worker.toLowerCase()))
+        .slice(0, Math.max(0, room))
+      if (late.length === 0) return
+      for (const r of late) {
+        cert.signers.push(r.worker)
+        cert.signatures.push(r.signature)
+      }
+      try {
+        await this.save(t)
+      } catch (err) {
+        cert.signers.splice(-late.length)
+        cert.signatures.splice(-late.length)
+        this.storeFailed('late replica’s pay', err)
+        return
+      }
+      for (const r of late) this.credit('paid', t, r.worker)
+      this.init.onSettled?.([cert])
+    }
   }
 
   /** Counts one on-chain transaction the coordinator sent for this job (record, redeem). */
