@@ -207,14 +207,15 @@ export function coordinatorSection(rows: CoordinatorRow[] | undefined, rerunAt?:
 
 ${rerunAt ? `Section 10 ran on its own on ${rerunAt} (\`npm run bench -- --only coordinator\`).\n\n` : ''}One coordinator's own work, in process (\`scripts/lib/bench/coordinator.ts\`): JobRun with the Node
 coordinator's disk store (SQLite), real signatures, no network; ${fmt(rows[0]!.workers)} simulated workers take leases in turn
-and answer at once (their signing is not counted), r = 2, for the first ${fmt(rows[0]!.results)} results of jobs of growing size.
+and answer at once (their signing is not counted), r = 2, for the first ${fmt(Math.max(...rows.map((r) => r.results)))} results of jobs of growing size (all of a smaller job's).
 In rounds, every worker asks for work (each request timed: \`assign\` is synchronous), then all of
 them deliver their results at once (\`submit\`: signature recovery, verdict, store write, claim):
 **results/s** is their number over the wall time of those deliveries, **CPU µs per result** the CPU of
 all threads in that time, and **per core** what one core could accept at that cost. The last row
 recovers signatures on worker threads (\`lib/proofs/recover-pool-node.ts\`; \`meshwork submit\`'s
 \`--recovery-threads\`, cores − 1 by default). Issue 16's goal is 2,000 accepted results/s for a
-Node coordinator with 1,000 volunteers.
+Node coordinator with 1,000 volunteers. **heap** is the process's after each row (the rows run one
+after another in one process, so it includes what earlier rows left).
 
 | workers | tasks | recovery threads | results | assign p50 µs | assign p95 µs | results/s | CPU µs per result | results/s per core | heap MiB |
 |---|---|---|---|---|---|---|---|---|---|
