@@ -413,7 +413,46 @@ describe('JobRun', () => {
     await run.settleReady()
     expect(run.results()[0]!.status).toBe('settled')
     for (const w of [a, b, c])
-      expect(await run.claimFor(w.address, { fresh: true })).toMatchObject({ results: 1 })
+      expect(await run.claimFor(w.address, { fresh: true })).toMatchObject({
+        results: 1,
+        decided: 1,
+      })
+  })
+
+  it('counts a replica that agreed while the settled write was on its way decided once', async () => {
+    const base = await openMemoryStore()
+    let release: (() => void) | undefined
+    let hang = false
+    const store: Store = {
+      ...base,
+      putTask: async (r) => {
+        if (hang && r.status === 'settled') {
+          hang = false
+          await new Promise<void>((resolve) => {
+            release = resolve
+          })
+        }
+        return base.putTask(r)
+      },
+    }
+    const { run, answer } = await setup(2, 3, 2, store, 3600, { trust: UNDEFENDED })
+    const [a, b, c] = [await generateIdentity(), await generateIdentity(), await generateIdentity()]
+    const [la, lb, lc] = [a, b, c].map((w) => lease(run.assign(w.peerId)))
+    const other = lease(run.assign(c.peerId))
+    await answer(a, la!)
+    hang = true
+    const second = answer(b, lb!)
+    await expect.poll(() => release).toBeDefined()
+    await answer(c, lc!)
+    release!()
+    await second
+    await answer(c, other)
+    // Its second task has one result of three: not decided.
+    expect(await run.claimFor(c.address, { fresh: true })).toMatchObject({
+      results: 1,
+      received: 2,
+      decided: 1,
+    })
   })
 
   it('logs, rather than leaves unhandled, a task write that fails (a store closed while stopping)', async () => {

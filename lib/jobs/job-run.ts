@@ -847,8 +847,12 @@ export class JobRun {
       class: this.classes.get(key),
     })
     this.bump(this.received, key)
-    // A late replica of a task already decided: decided for this worker at once (not paid).
-    if (t.record.status === 'settled' || t.record.status === 'failed')
+    // A late replica of a task already decided: decided for this worker at once (not paid);
+    // while the settled write is on its way, by `decide` once it is stored.
+    if (
+      (t.record.status === 'settled' || t.record.status === 'failed') &&
+      !this.settling.has(t.record.taskIndex)
+    )
       this.credit('decided', t, key)
     this.recordTiming(key, msg.backend, msg.computeMs)
     const judgement = this.judge(t, key, msg.backend)
