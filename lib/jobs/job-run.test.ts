@@ -419,6 +419,42 @@ describe('JobRun', () => {
       })
   })
 
+  it('pays such a replica in a later round when the write of its pay failed', async () => {
+    const base = await openMemoryStore()
+    let release: (() => void) | undefined
+    let hang = false
+    let failPay = false
+    const store: Store = {
+      ...base,
+      putTask: async (r) => {
+        if (hang && r.status === 'settled') {
+          hang = false
+          await new Promise<void>((resolve) => {
+            release = resolve
+          })
+        } else if (failPay && r.certificate?.signers.length === 3) {
+          failPay = false
+          throw new Error('quota exceeded')
+        }
+        return base.putTask(r)
+      },
+    }
+    const { run, answer } = await setup(1, 3, 2, store, 3600, { trust: UNDEFENDED })
+    const [a, b, c] = [await generateIdentity(), await generateIdentity(), await generateIdentity()]
+    const [la, lb, lc] = [a, b, c].map((w) => lease(run.assign(w.peerId)))
+    await answer(a, la!)
+    hang = true
+    const second = answer(b, lb!)
+    await expect.poll(() => release).toBeDefined()
+    await answer(c, lc!)
+    failPay = true
+    release!()
+    await second
+    expect(await run.claimFor(c.address, { fresh: true })).toMatchObject({ results: 0 })
+    await run.settleReady()
+    expect(await run.claimFor(c.address, { fresh: true })).toMatchObject({ results: 1 })
+  })
+
   it('counts a replica that agreed while the settled write was on its way decided once', async () => {
     const base = await openMemoryStore()
     let release: (() => void) | undefined
@@ -754,6 +790,28 @@ describe('JobRun trust', () => {
     await after.answer(y, ly)
     await after.run.settleReady()
     expect(after.run.results()[lx.taskIndex]!.status).toBe('accepted')
+  })
+
+  it('stores a wrong answer to a check that was already settled, so a restart still knows it', async () => {
+    const { coin, extra } = harness({ 0: 0, 1: 1 })
+    const first = await setup(5, 2, 2, undefined, 3600, extra)
+    const [x, y] = [await generateIdentity(), await generateIdentity()]
+    coin.value = 0
+    for (const w of [y, x]) {
+      const f = lease(first.run.assign(w.peerId))
+      expect(f.taskIndex).toBe(0)
+      await first.answer(w, f, 100, 0)
+    }
+    const y1 = lease(first.run.assign(y.peerId))
+    expect(y1.taskIndex).toBe(1)
+    await first.answer(y, y1, 100, 1)
+    expect(first.run.results()[1]!.status).toBe('settled')
+    const x1 = lease(first.run.assign(x.peerId))
+    expect(x1.taskIndex).toBe(1)
+    await first.answer(x, x1, 100, 99)
+    await first.run.flush()
+    const stored = (await first.store.listTasks(first.jobId))[1]!
+    expect(stored.results.map((r) => r.worker)).toContain(x.address)
   })
 
   it("keeps an excluded worker's results and leases across a coordinator restart", async () => {

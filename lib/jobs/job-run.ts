@@ -318,6 +318,8 @@ export class JobRun {
    * its pay would be held to the job's end (it stops at MAX_UNPAID: a resumed job stalled).
    */
   private readonly checkVetted = new Set<string>()
+  /** Settled tasks with agreeing replicas whose pay could not be stored yet (`payWaiting`). */
+  private readonly payPending = new Set<TaskState>()
   /** Tasks with a running lease (kept by each task's LeaseMap). */
   private readonly leased = new Set<TaskState>()
   /** The job's known-answer tasks, in task order. */
@@ -369,6 +371,20 @@ export class JobRun {
         return t
       })
     for (const t of this.tasks) {
+      // A late replica whose pay was not stored before the restart (`payWaiting`).
+      const cert = t.record.certificate
+      if (
+        t.record.status === 'settled' &&
+        cert &&
+        cert.signers.length < init.job.spec.replicas &&
+        t.record.results.some(
+          (r) =>
+            !r.void &&
+            r.resultHash === cert.resultHash &&
+            !cert.signers.some((a) => a.toLowerCase() === r.worker.toLowerCase()),
+        )
+      )
+        this.payPending.add(t)
       for (const r of t.record.results) this.bump(this.received, r.worker)
       // Counted directly (`decide` would time these as fresh decisions).
       if (t.record.status === 'settled' || t.record.status === 'failed')
@@ -859,6 +875,13 @@ export class JobRun {
     if (judgement?.exclude) {
       // Acknowledged as any result is: see `shadowLease`.
       await this.exclude(key, judgement.exclude)
+      // A decided task is not among those `exclude` voids and writes: the wrong answer must be
+      // stored all the same, or a restart forgets it (and may vet its worker: `checkVetted`).
+      if (t.record.status === 'settled' || t.record.status === 'failed') {
+        const r = t.record.results.at(-1)!
+        r.void ??= judgement.exclude
+        await this.save(t)
+      }
       return { type: 'result-ack', status: 'recorded' }
     }
     if (judgement?.wasmOnly) {
@@ -1086,6 +1109,7 @@ export class JobRun {
       this.expire()
       return
     }
+    for (const t of [...this.payPending]) await this.payWaiting(t)
     await this.settle(this.tasks)
   }
 
@@ -1258,8 +1282,11 @@ export class JobRun {
         cert.signers.splice(-late.length)
         cert.signatures.splice(-late.length)
         this.storeFailed('late replica’s pay', err)
+        // Tried again every round (`settleReady`) until stored.
+        this.payPending.add(t)
         return
       }
+      this.payPending.delete(t)
       for (const r of late) this.credit('paid', t, r.worker)
       this.init.onSettled?.([cert])
     }
