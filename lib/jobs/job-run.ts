@@ -1639,7 +1639,8 @@ export class JobRun {
     const n = this.tasks.length
     while (this.undoneFrom < n) {
       const st = this.tasks[this.undoneFrom]!.record.status
-      if (st === 'open' || st === 'accepted') return false
+      // Settled in memory while its write is on its way: that write may yet fail.
+      if (st === 'open' || st === 'accepted' || this.settling.has(this.undoneFrom)) return false
       this.undoneFrom++
     }
     return true
