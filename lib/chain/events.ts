@@ -4,7 +4,7 @@
  * so one query from block 0 fails on any long-lived chain.
  */
 import type { Address, Hex, Log, PublicClient } from 'viem'
-import { chainError } from './escrow'
+import { chainError, readJob } from './escrow'
 import { jobEscrowAbi } from './generated'
 
 /**
@@ -35,17 +35,7 @@ export async function createdBlockOf(
   contract: Address,
   jobId: Hex,
 ): Promise<bigint> {
-  try {
-    const j = await client.readContract({
-      address: contract,
-      abi: jobEscrowAbi,
-      functionName: 'getJob',
-      args: [jobId],
-    })
-    return j.createdBlock
-  } catch (err) {
-    throw chainError('Reading the job', err)
-  }
+  return (await readJob(client, contract, jobId))?.createdBlock ?? 0n
 }
 
 /**

@@ -346,36 +346,55 @@ describe('JobRun', () => {
     expect(leaseLengthMs(undefined, 1000, 1000)).toBe(leaseLengthMs(undefined, 1000, 4))
   })
 
-  it('does not complete the job while a task whose settled write failed waits to settle again', async () => {
+  /**
+   * A memory store whose first settled task write (of task `only`, when given) after `hold()`
+   * waits until the test ends it (`end()`, or `end(err)` to fail it); `failPay()` fails the next
+   * write of a certificate with three signers.
+   */
+  async function heldSettledWrite(only?: number) {
     const base = await openMemoryStore()
-    let failWrite: ((e: Error) => void) | undefined
-    let armed = false
-    // Task 0's settled write hangs, then fails, while another task's result completes.
+    const gate = {
+      armed: false,
+      failPay: false,
+      end: undefined as ((err?: Error) => void) | undefined,
+      hold: () => {
+        gate.armed = true
+      },
+    }
     const store: Store = {
       ...base,
       putTask: async (r) => {
-        if (armed && r.taskIndex === 0 && r.status === 'settled') {
-          armed = false
-          await new Promise<void>((_, reject) => {
-            failWrite = reject
+        if (gate.armed && r.status === 'settled' && (only === undefined || r.taskIndex === only)) {
+          gate.armed = false
+          await new Promise<void>((resolve, reject) => {
+            gate.end = (err) => (err ? reject(err) : resolve())
           })
+        } else if (gate.failPay && r.certificate?.signers.length === 3) {
+          gate.failPay = false
+          throw new Error('quota exceeded')
         }
         return base.putTask(r)
       },
     }
+    return { store, gate }
+  }
+
+  it('does not complete the job while a task whose settled write failed waits to settle again', async () => {
+    // Task 0's settled write hangs, then fails, while another task's result completes.
+    const { store, gate } = await heldSettledWrite(0)
     const { run, answer } = await setup(3, 1, 1, store, 3600, { trust: UNDEFENDED })
     const [a, b, c] = [await generateIdentity(), await generateIdentity(), await generateIdentity()]
     const [la, lb, lc] = [a, b, c].map((w) => lease(run.assign(w.peerId)))
     expect([la!.taskIndex, lb!.taskIndex, lc!.taskIndex]).toEqual([0, 1, 2])
     await run.flush()
-    armed = true
+    gate.hold()
     const first = answer(a, la!).catch((err: Error) => err)
-    await expect.poll(() => failWrite).toBeDefined()
+    await expect.poll(() => gate.end).toBeDefined()
     await answer(b, lb!)
     await answer(c, lc!)
     // Every task looks settled in memory, but task 0's write has not landed.
     expect(run.status).toBe('running')
-    failWrite!(new Error('quota exceeded'))
+    gate.end!(new Error('quota exceeded'))
     expect(await first).toBeInstanceOf(Error)
     expect(run.status).toBe('running')
     expect(run.progress().counts).toMatchObject({ accepted: 1, settled: 2 })
@@ -386,31 +405,17 @@ describe('JobRun', () => {
   })
 
   it('pays a replica that agreed while the settled write was on its way once, even when that write failed', async () => {
-    const base = await openMemoryStore()
-    let failWrite: ((e: Error) => void) | undefined
-    let armed = false
-    const store: Store = {
-      ...base,
-      putTask: async (r) => {
-        if (armed && r.status === 'settled') {
-          armed = false
-          await new Promise<void>((_, reject) => {
-            failWrite = reject
-          })
-        }
-        return base.putTask(r)
-      },
-    }
+    const { store, gate } = await heldSettledWrite()
     const { run, answer } = await setup(1, 3, 2, store, 3600, { trust: UNDEFENDED })
     const [a, b, c] = [await generateIdentity(), await generateIdentity(), await generateIdentity()]
     const [la, lb, lc] = [a, b, c].map((w) => lease(run.assign(w.peerId)))
     await answer(a, la!)
-    armed = true
+    gate.hold()
     // B's result reaches the quorum: its settled write hangs; C agrees meanwhile.
     const second = answer(b, lb!).catch((err: Error) => err)
-    await expect.poll(() => failWrite).toBeDefined()
+    await expect.poll(() => gate.end).toBeDefined()
     await answer(c, lc!)
-    failWrite!(new Error('quota exceeded'))
+    gate.end!(new Error('quota exceeded'))
     expect(await second).toBeInstanceOf(Error)
     await run.settleReady()
     expect(run.results()[0]!.status).toBe('settled')
@@ -422,35 +427,17 @@ describe('JobRun', () => {
   })
 
   it('pays such a replica in a later round when the write of its pay failed', async () => {
-    const base = await openMemoryStore()
-    let release: (() => void) | undefined
-    let hang = false
-    let failPay = false
-    const store: Store = {
-      ...base,
-      putTask: async (r) => {
-        if (hang && r.status === 'settled') {
-          hang = false
-          await new Promise<void>((resolve) => {
-            release = resolve
-          })
-        } else if (failPay && r.certificate?.signers.length === 3) {
-          failPay = false
-          throw new Error('quota exceeded')
-        }
-        return base.putTask(r)
-      },
-    }
+    const { store, gate } = await heldSettledWrite()
     const { run, answer } = await setup(1, 3, 2, store, 3600, { trust: UNDEFENDED })
     const [a, b, c] = [await generateIdentity(), await generateIdentity(), await generateIdentity()]
     const [la, lb, lc] = [a, b, c].map((w) => lease(run.assign(w.peerId)))
     await answer(a, la!)
-    hang = true
+    gate.hold()
     const second = answer(b, lb!)
-    await expect.poll(() => release).toBeDefined()
+    await expect.poll(() => gate.end).toBeDefined()
     await answer(c, lc!)
-    failPay = true
-    release!()
+    gate.failPay = true
+    gate.end!()
     await second
     expect(await run.claimFor(c.address, { fresh: true })).toMatchObject({ results: 0 })
     await run.settleReady()
@@ -458,31 +445,17 @@ describe('JobRun', () => {
   })
 
   it('counts a replica that agreed while the settled write was on its way decided once', async () => {
-    const base = await openMemoryStore()
-    let release: (() => void) | undefined
-    let hang = false
-    const store: Store = {
-      ...base,
-      putTask: async (r) => {
-        if (hang && r.status === 'settled') {
-          hang = false
-          await new Promise<void>((resolve) => {
-            release = resolve
-          })
-        }
-        return base.putTask(r)
-      },
-    }
+    const { store, gate } = await heldSettledWrite()
     const { run, answer } = await setup(2, 3, 2, store, 3600, { trust: UNDEFENDED })
     const [a, b, c] = [await generateIdentity(), await generateIdentity(), await generateIdentity()]
     const [la, lb, lc] = [a, b, c].map((w) => lease(run.assign(w.peerId)))
     const other = lease(run.assign(c.peerId))
     await answer(a, la!)
-    hang = true
+    gate.hold()
     const second = answer(b, lb!)
-    await expect.poll(() => release).toBeDefined()
+    await expect.poll(() => gate.end).toBeDefined()
     await answer(c, lc!)
-    release!()
+    gate.end!()
     await second
     await answer(c, other)
     // Its second task has one result of three: not decided.

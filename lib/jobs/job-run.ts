@@ -372,19 +372,7 @@ export class JobRun {
       })
     for (const t of this.tasks) {
       // A late replica whose pay was not stored before the restart (`payWaiting`).
-      const cert = t.record.certificate
-      if (
-        t.record.status === 'settled' &&
-        cert &&
-        cert.signers.length < init.job.spec.replicas &&
-        t.record.results.some(
-          (r) =>
-            !r.void &&
-            r.resultHash === cert.resultHash &&
-            !cert.signers.some((a) => a.toLowerCase() === r.worker.toLowerCase()),
-        )
-      )
-        this.payPending.add(t)
+      if (t.record.status === 'settled' && this.unpaidReplicas(t).length > 0) this.payPending.add(t)
       for (const r of t.record.results) this.bump(this.received, r.worker)
       // Counted directly (`decide` would time these as fresh decisions).
       if (t.record.status === 'settled' || t.record.status === 'failed')
@@ -1265,12 +1253,7 @@ export class JobRun {
     const cert = t.record.certificate
     if (!cert) return
     for (;;) {
-      const signers = new Set(cert.signers.map((a) => a.toLowerCase()))
-      const room = this.job.spec.replicas - cert.signers.length
-      const late = t.record.results
-        .filter((r) => !r.void && r.resultHash === cert.resultHash)
-        .filter((r) => !signers.has(r.worker.toLowerCase()))
-        .slice(0, Math.max(0, room))
+      const late = this.unpaidReplicas(t)
       if (late.length === 0) return
       for (const r of late) {
         cert.signers.push(r.worker)
@@ -1290,6 +1273,20 @@ export class JobRun {
       for (const r of late) this.credit('paid', t, r.worker)
       this.init.onSettled?.([cert])
     }
+  }
+
+  /**
+   * The results of settled task `t` that agree with its certificate but are not among its
+   * signers, as many as `replicas` leaves room for (the escrow holds that many per task).
+   */
+  private unpaidReplicas(t: TaskState): TaskRecord['results'] {
+    const cert = t.record.certificate
+    if (!cert) return []
+    const signers = new Set(cert.signers.map((a) => a.toLowerCase()))
+    return t.record.results
+      .filter((r) => !r.void && r.resultHash === cert.resultHash)
+      .filter((r) => !signers.has(r.worker.toLowerCase()))
+      .slice(0, Math.max(0, this.job.spec.replicas - cert.signers.length))
   }
 
   /** Counts one on-chain transaction the coordinator sent for this job (record, redeem). */
